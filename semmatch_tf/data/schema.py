@@ -1,0 +1,136 @@
+"""One record schema for judged (query, product) pairs.
+
+Every loader returns a :class:`PairDataset`: a pandas frame with the canonical columns below and a
+:class:`LabelScheme` that says what the integer class ids mean and how they map to numeric grades.
+Keeping both the class and the grade lets one dataset feed a softmax classifier, a graded
+(regression) head and graded ranking metrics (nDCG gains) without re-reading the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Columns every :class:`PairDataset` frame has, in this order.
+COLUMNS: tuple[str, ...] = ("query_id", "query", "product_id", "product", "label", "grade", "language")
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelScheme:
+    """What the labels of a dataset mean.
+
+    Attributes:
+        names: class names, index = class id (ordered from worst to best match).
+        grades: the numeric grade of each class (used as the gain of graded ranking metrics and
+            as the target of a graded head).
+        grade_range: (lowest, highest) possible grade; mean-of-raters grades such as Home Depot's
+            1.0-3.0 fall between the class grades.
+    """
+
+    names: tuple[str, ...]
+    grades: tuple[float, ...]
+    grade_range: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        if len(self.names) < 2:
+            raise ValueError(f"a label scheme needs at least two classes, got {self.names!r}")
+        if len(self.names) != len(self.grades):
+            raise ValueError(f"{len(self.names)} class names but {len(self.grades)} grades")
+        low, high = self.grade_range
+        if not low < high:
+            raise ValueError(f"grade_range must be increasing, got {self.grade_range!r}")
+        if any(not low <= g <= high for g in self.grades):
+            raise ValueError(f"grades {self.grades!r} fall outside grade_range {self.grade_range!r}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def class_of_grade(self, grade: np.ndarray | float) -> np.ndarray:
+        """The class whose grade is nearest to each (possibly fractional) grade; ties go up."""
+        grades = np.asarray(self.grades, dtype=np.float64)
+        values = np.atleast_1d(np.asarray(grade, dtype=np.float64))
+        distance = np.abs(values[:, None] - grades[None, :])
+        # Ties (1.5 between 1 and 2) resolve towards the better class: argmin on reversed order.
+        reversed_best = np.argmin(distance[:, ::-1], axis=1)
+        return (len(grades) - 1 - reversed_best).astype(np.int64)
+
+    def normalise(self, grade: np.ndarray | float) -> np.ndarray:
+        """Map grades linearly onto [0, 1] (the target of a sigmoid graded head)."""
+        low, high = self.grade_range
+        return (np.asarray(grade, dtype=np.float64) - low) / (high - low)
+
+    def denormalise(self, unit: np.ndarray | float) -> np.ndarray:
+        low, high = self.grade_range
+        return np.asarray(unit, dtype=np.float64) * (high - low) + low
+
+    def to_dict(self) -> dict:
+        return {"names": list(self.names), "grades": list(self.grades), "grade_range": list(self.grade_range)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LabelScheme":
+        return cls(tuple(data["names"]), tuple(float(g) for g in data["grades"]),
+                   tuple(float(g) for g in data["grade_range"]))
+
+
+@dataclasses.dataclass
+class PairDataset:
+    """Judged pairs in the canonical schema plus the meaning of their labels.
+
+    ``frame`` columns: ``query_id`` (str), ``query`` (str), ``product_id`` (str), ``product`` (str),
+    ``label`` (int64 class id), ``grade`` (float64), ``language`` (str, ISO 639-1 such as "en",
+    "zh", "ja", "es").
+    """
+
+    frame: pd.DataFrame
+    labels: LabelScheme
+    name: str = "pairs"
+
+    def __post_init__(self) -> None:
+        missing = [c for c in COLUMNS if c not in self.frame.columns]
+        if missing:
+            raise ValueError(f"{self.name}: frame lacks canonical columns {missing}")
+        self.frame = self.frame.loc[:, list(COLUMNS)].reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def subset(self, rows: Sequence[int] | np.ndarray, name: str | None = None) -> "PairDataset":
+        return PairDataset(self.frame.iloc[np.asarray(rows)].reset_index(drop=True), self.labels,
+                           name or self.name)
+
+    def head(self, n: int) -> "PairDataset":
+        return self.subset(np.arange(min(n, len(self))), self.name)
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.frame["language"].unique().tolist())
+
+
+def build_frame(*, query: Sequence[str], product: Sequence[str], label: Sequence[int],
+                grade: Sequence[float], language: Sequence[str] | str,
+                query_id: Sequence[str] | None = None,
+                product_id: Sequence[str] | None = None) -> pd.DataFrame:
+    """Assemble a canonical frame; missing ids are derived from the texts (stable across runs)."""
+    n = len(query)
+    frame = pd.DataFrame({
+        "query": pd.Series(list(query), dtype=object),
+        "product": pd.Series(list(product), dtype=object),
+        "label": np.asarray(label, dtype=np.int64),
+        "grade": np.asarray(grade, dtype=np.float64),
+    })
+    frame["language"] = [language] * n if isinstance(language, str) else list(language)
+    frame["query_id"] = list(query_id) if query_id is not None else _text_ids(frame["query"], "q")
+    frame["product_id"] = list(product_id) if product_id is not None else _text_ids(frame["product"], "p")
+    frame["query_id"] = frame["query_id"].astype(str)
+    frame["product_id"] = frame["product_id"].astype(str)
+    return frame.loc[:, list(COLUMNS)]
+
+
+def _text_ids(texts: pd.Series, prefix: str) -> list[str]:
+    """Ids for texts that have none: equal texts share an id, numbered in order of appearance."""
+    codes, _ = pd.factorize(texts)
+    return [f"{prefix}{c}" for c in codes]

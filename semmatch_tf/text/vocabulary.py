@@ -1,0 +1,90 @@
+"""Learning, saving and fingerprinting WordPiece vocabularies.
+
+The vocabulary is learned from *our own* in-graph word split (:func:`split_words`), so the words the
+learner counts are exactly the words the tokenizer will see. The learner itself is the Rust WordPiece
+trainer of Hugging Face ``tokenizers`` (already a keras-hub dependency): on the 60k Home Depot titles
+it learns 8,000 pieces in 0.6 s where TF Text's pure-Python ``bert_vocab`` learner takes 82 s.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+from pathlib import Path
+from typing import Iterable
+
+import tensorflow as tf
+
+from semmatch_tf.text.normalize import split_words
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+#: Reserved tokens, always the first ids: [PAD] must be id 0 so that ``mask_zero`` masks padding.
+SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, CLS, SEP, MASK)
+SUFFIX_INDICATOR = "##"
+
+
+def count_words(texts: Iterable[str], *, lowercase: bool = True, strip_accents: bool = True,
+                batch_size: int = 4096) -> collections.Counter:
+    """Count the words of ``texts`` after the same in-graph normalisation and split as tokenizing."""
+    dataset = tf.data.Dataset.from_generator(lambda: (str(t) for t in texts),
+                                             output_signature=tf.TensorSpec((), tf.string))
+    split = tf.function(lambda batch: split_words(batch, lowercase=lowercase, strip_accents=strip_accents))
+    counts: collections.Counter = collections.Counter()
+    for batch in dataset.batch(batch_size):
+        for word in split(batch).flat_values.numpy():
+            counts[word] += 1
+    return collections.Counter({w.decode("utf-8"): n for w, n in counts.items()})
+
+
+def learn_vocabulary(texts: Iterable[str], *, vocab_size: int = 8000, min_frequency: int = 2,
+                     lowercase: bool = True, strip_accents: bool = True) -> list[str]:
+    """Learn a WordPiece vocabulary (special tokens first, then every character seen, then pieces).
+
+    Every character of the training text is kept (``limit_alphabet`` unset), so a CJK character that
+    was seen once still has an id rather than becoming [UNK].
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
+    counts = count_words(texts, lowercase=lowercase, strip_accents=strip_accents)
+    if not counts:
+        raise ValueError("cannot learn a vocabulary from empty text")
+    learner = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix=SUFFIX_INDICATOR))
+    learner.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS),
+                                        continuing_subword_prefix=SUFFIX_INDICATOR, show_progress=False)
+    # Feed each distinct word once per occurrence, in chunks, so the learner sees true frequencies.
+    learner.train_from_iterator(_repeat_words(counts), trainer=trainer, length=len(counts))
+    vocabulary = [token for token, _ in sorted(learner.get_vocab().items(), key=lambda item: item[1])]
+    if tuple(vocabulary[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+        raise RuntimeError(f"learner moved the special tokens: {vocabulary[:len(SPECIAL_TOKENS)]}")
+    return vocabulary
+
+
+def _repeat_words(counts: collections.Counter, chunk: int = 64) -> Iterable[str]:
+    for word, count in counts.items():
+        for start in range(0, count, chunk):
+            yield " ".join([word] * min(chunk, count - start))
+
+
+def save_vocabulary(vocabulary: list[str], path: str | Path) -> Path:
+    """Write one token per line (the vocab.txt format of BERT and TF Text)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{token}\n" for token in vocabulary), encoding="utf-8")
+    return path
+
+
+def load_vocabulary(path: str | Path) -> list[str]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    vocabulary = [line for line in lines if line]
+    if not vocabulary:
+        raise ValueError(f"{path}: empty vocabulary file")
+    return vocabulary
+
+
+def vocabulary_hash(vocabulary: list[str]) -> str:
+    """sha256 of the vocabulary in vocab.txt form: a fingerprint for export metadata."""
+    return hashlib.sha256("".join(f"{t}\n" for t in vocabulary).encode("utf-8")).hexdigest()
