@@ -1,0 +1,202 @@
+"""The ``semmatch-tf`` command line: a thin layer over the package's Python API.
+
+Each sub-command parses its arguments, calls one library function and prints the result; the
+logic lives in the library so that notebooks and scripts get exactly the same behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args) or 0
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        # Bad input (config, data file, run directory): one clear line, no traceback.
+        print(f"semmatch-tf {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semmatch-tf", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a matcher from a YAML config")
+    train.add_argument("--config", required=True, type=Path)
+    train.add_argument("--output", required=True, type=Path, help="run directory (re-run to resume)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a config value, e.g. --set training.epochs=2 (YAML value)")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a judged file with a trained run")
+    evaluate.add_argument("--model", required=True, type=Path, help="run directory")
+    evaluate.add_argument("--dataset", required=True, help="loader format (e.g. home_depot, qbqtc, generic)")
+    evaluate.add_argument("--path", type=Path, help="data file or directory")
+    evaluate.add_argument("--limit", type=int)
+    evaluate.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                          help="loader option (YAML value), e.g. --option query=search_term")
+    evaluate.add_argument("--output", type=Path, help="also write the JSON report here")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="score query<TAB>product lines from a file or stdin")
+    predict.add_argument("--model", required=True, type=Path)
+    predict.add_argument("--input", type=Path, help="TSV file (default: stdin)")
+    predict.add_argument("--batch-size", type=int, default=256)
+    predict.set_defaults(handler=cmd_predict)
+
+    export = commands.add_parser("export", help="export a run as a SavedModel for TF Serving")
+    export.add_argument("--model", required=True, type=Path)
+    export.add_argument("--output", required=True, type=Path, help="base directory TF Serving watches")
+    export.add_argument("--name", default="semmatch")
+    export.add_argument("--version", type=int)
+    export.add_argument("--force", action="store_true", help="replace an existing version")
+    export.set_defaults(handler=cmd_export)
+
+    check = commands.add_parser("check-export", help="reload an export without semmatch_tf and compare")
+    check.add_argument("directory", type=Path, help="BASE_DIR/NAME/VERSION")
+    check.add_argument("--model", type=Path, help="run directory to compare against")
+    check.set_defaults(handler=cmd_check_export)
+
+    demo = commands.add_parser("demo", help="the main job: train on the embedded demo, evaluate, export")
+    demo.add_argument("--output", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--config", type=Path, help="default: the packaged demo config")
+    demo.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def _parse_assignments(items: list[str], flag: str) -> dict:
+    import yaml
+
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+def cmd_train(args) -> int:
+    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.trainer import train
+
+    config = load_config(args.config, _parse_assignments(args.set, "--set"))
+    report = train(config, args.output, verbose=2 if args.verbose else 1)
+    _print_report(report)
+    print(f"run written to {args.output}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf.evaluation.report import evaluate_predictions, save_report
+    from semmatch_tf.runs import load_run
+
+    matcher = load_run(args.model)
+    options = _parse_assignments(args.option, "--option")
+    if args.dataset == "demo":
+        from semmatch_tf.data.demo import load_demo
+
+        dataset = load_demo()
+    else:
+        if args.path is None:
+            raise ValueError(f"--path is required for dataset format {args.dataset!r}")
+        dataset = load_dataset(args.dataset, args.path, limit=args.limit, **options)
+    outputs = matcher.predict_dataset(dataset)
+    if matcher.head == "classification":
+        report = evaluate_predictions(dataset, probabilities=outputs)
+    else:
+        report = evaluate_predictions(dataset, scores=matcher.labels.denormalise(outputs.reshape(-1)))
+    if args.output:
+        save_report(report, args.output)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from semmatch_tf.runs import load_run
+
+    stream = args.input.open(encoding="utf-8") if args.input else sys.stdin
+    pairs = []
+    for number, line in enumerate(stream, start=1):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2:
+            name = args.input or "<stdin>"
+            raise ValueError(f"{name}, line {number}: expected 'query<TAB>product', got {len(fields)} field(s)")
+        pairs.append(fields)
+    matcher = load_run(args.model)
+    queries, products = [p[0] for p in pairs], [p[1] for p in pairs]
+    outputs = matcher.predict_outputs(queries, products, args.batch_size)
+    scores = matcher.score(queries, products, args.batch_size) if pairs else []
+    for (query, product), output, score in zip(pairs, outputs, scores):
+        record = {"query": query, "product": product, "score": round(float(score), 6)}
+        if matcher.head == "classification":
+            record["label"] = matcher.labels.names[int(output.argmax())]
+            record["probabilities"] = [round(float(p), 6) for p in output]
+        print(json.dumps(record, ensure_ascii=False))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from semmatch_tf.export import export_model
+    from semmatch_tf.runs import load_run
+
+    path = export_model(load_run(args.model), args.output, name=args.name, version=args.version, force=args.force)
+    print(f"exported to {path}")
+    return 0
+
+
+def cmd_check_export(args) -> int:
+    from semmatch_tf.export import check_export
+
+    result = check_export(args.directory, run_dir=args.model)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0 if result.get("ok") else 1
+
+
+def cmd_demo(args) -> int:
+    """Train on the embedded demo catalogue, evaluate, write TensorBoard logs and plots, export."""
+    from importlib import resources
+
+    from semmatch_tf.export import export_model
+    from semmatch_tf.runs import load_run
+    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.trainer import train
+
+    config_path = args.config or Path(str(resources.files("semmatch_tf") / "configs" / "demo_bilstm.yaml"))
+    config = load_config(config_path, _parse_assignments(args.set, "--set"))
+    run_dir = args.output / "run"
+    report = train(config, run_dir, verbose=2 if args.verbose else 1)
+    _print_report(report)
+    exported = export_model(load_run(run_dir), args.output / "serving", name="semmatch_demo")
+    print(f"\nrun directory:     {run_dir}  (report.json, plots/, history.json)")
+    print(f"TensorBoard:       tensorboard --logdir {run_dir / 'logs'}")
+    print(f"TF Serving export: {exported}")
+    return 0
+
+
+def _print_report(report: dict) -> None:
+    from semmatch_tf.evaluation.report import format_report
+
+    print(format_report(report))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The run directory: what a training run writes, and loading it back for prediction and export.
+
+Layout of ``RUN_DIR``::
+
+    config.yaml          the validated config the run used
+    labels.json          label scheme + head (how to read the model's output)
+    vocabulary.txt       the learned WordPiece vocabulary (one token per line)
+    preprocessor.keras   raw strings -> token ids (the tokenizer, with the vocabulary as an asset)
+    model.keras          token ids -> probabilities or grade
+    history.json         per-epoch metrics
+    report.json          test-split evaluation (classification, regression, ranking, per language)
+    plots/               training curves, confusion matrix
+    logs/                TensorBoard event files (scalars, hparams, embedding projector)
+    checkpoints/         best weights so far (atomic); backup/ holds the resume state while training
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from semmatch_tf.data.schema import LabelScheme, PairDataset
+from semmatch_tf.models.heads import predicted_grades
+from semmatch_tf.text.preprocessor import PairPreprocessor
+
+CONFIG, LABELS, VOCABULARY = "config.yaml", "labels.json", "vocabulary.txt"
+PREPROCESSOR, MODEL, HISTORY, REPORT = "preprocessor.keras", "model.keras", "history.json", "report.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see the old content or the new, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def atomic_save_model(model: keras.Model, path: Path) -> None:
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def preprocessor_model(preprocessor: PairPreprocessor) -> keras.Model:
+    """Wrap the preprocessor layer in a model so it saves to and loads from a .keras file."""
+    inputs = {"query": keras.Input(shape=(), dtype="string", name="query"),
+              "product": keras.Input(shape=(), dtype="string", name="product")}
+    return keras.Model(inputs, preprocessor(inputs), name="pair_preprocessor")
+
+
+@dataclasses.dataclass
+class TrainedMatcher:
+    """A loaded run: preprocessor + model + how to read its outputs. The keras-hub "Task"."""
+
+    preprocessor: PairPreprocessor
+    model: keras.Model
+    labels: LabelScheme
+    head: str
+    run_dir: Path | None = None
+
+    def predict_outputs(self, queries, products, batch_size: int = 256) -> np.ndarray:
+        """Raw model outputs (probabilities or unit grade) for aligned query/product lists."""
+        from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+        from semmatch_tf.data.schema import build_frame
+
+        n = len(queries)
+        if n != len(products):
+            raise ValueError(f"{n} queries but {len(products)} products")
+        if n == 0:
+            width = self.labels.num_classes if self.head == "classification" else 1
+            return np.zeros((0, width), np.float32)
+        frame = build_frame(query=list(queries), product=list(products), label=[0] * n,
+                            grade=[self.labels.grade_range[0]] * n, language="und")
+        data = make_dataset(PairDataset(frame, self.labels), self.preprocessor,
+                            PipelineOptions(batch_size=batch_size, cache=False), with_targets=False)
+        return self.model.predict(data, verbose=0)
+
+    def score(self, queries, products, batch_size: int = 256) -> np.ndarray:
+        """Predicted grade per pair: the relevance score used for ranking."""
+        return predicted_grades(self.predict_outputs(queries, products, batch_size), self.head, self.labels)
+
+    def predict_dataset(self, dataset: PairDataset, batch_size: int = 256) -> np.ndarray:
+        return self.predict_outputs(dataset.frame["query"].tolist(), dataset.frame["product"].tolist(),
+                                    batch_size)
+
+
+def save_labels(run_dir: Path, labels: LabelScheme, head: str) -> None:
+    atomic_write_text(run_dir / LABELS, json.dumps({"head": head, **labels.to_dict()}, indent=2,
+                                                   ensure_ascii=False))
+
+
+def load_run(run_dir: str | Path) -> TrainedMatcher:
+    """Load a finished run; the error says which file is missing when the run is incomplete."""
+    run_dir = Path(run_dir)
+    for name in (LABELS, PREPROCESSOR, MODEL):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir}: not a finished run directory ({name} is missing)")
+    meta = json.loads((run_dir / LABELS).read_text(encoding="utf-8"))
+    wrapper = keras.saving.load_model(run_dir / PREPROCESSOR)
+    preprocessor = next(layer for layer in wrapper.layers if isinstance(layer, PairPreprocessor))
+    model = keras.saving.load_model(run_dir / MODEL, compile=False)
+    return TrainedMatcher(preprocessor, model, LabelScheme.from_dict(meta), meta["head"], run_dir)

@@ -1,0 +1,63 @@
+"""The pair preprocessor: raw (query, product) strings -> fixed-length id tensors.
+
+Following keras-hub's Backbone / Preprocessor / Task split, the preprocessor is the only piece that
+knows about text. It runs in ``tf.data`` for training and is wrapped around the model at export so
+the serving signature takes raw strings.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from semmatch_tf.text.tokenizer import WordPieceTokenizer
+
+
+@keras.saving.register_keras_serializable(package="semmatch_tf")
+class PairPreprocessor(keras.layers.Layer):
+    """Tokenizes ``{"query": strings, "product": strings}`` into ``{"query": ids, "product": ids}``.
+
+    Both sides share one tokenizer (one vocabulary, one embedding table); each is truncated and
+    right-padded to its own length (queries are short, titles longer). Right padding with id 0 keeps
+    the masks cuDNN-compatible on GPUs.
+    """
+
+    def __init__(self, tokenizer: WordPieceTokenizer, *, query_length: int = 16, product_length: int = 48,
+                 **kwargs) -> None:
+        kwargs["trainable"] = False
+        super().__init__(**kwargs)
+        if query_length < 1 or product_length < 1:
+            raise ValueError(f"lengths must be positive, got {query_length}, {product_length}")
+        self.tokenizer = tokenizer
+        self.query_length = query_length
+        self.product_length = product_length
+
+    def encode(self, strings: tf.Tensor, length: int | None) -> tf.Tensor | tf.RaggedTensor:
+        """Token ids for one side, dense ``[batch, length]`` or ragged when ``length`` is None."""
+        ids = self.tokenizer(strings)
+        if isinstance(ids, tf.RaggedTensor) and length is not None:
+            ids = ids[:, :length].to_tensor(default_value=self.tokenizer.pad_id, shape=[None, length])
+        return ids
+
+    def call(self, inputs: dict, ragged: bool = False) -> dict:
+        return {
+            "query": self.encode(inputs["query"], None if ragged else self.query_length),
+            "product": self.encode(inputs["product"], None if ragged else self.product_length),
+        }
+
+    def compute_output_spec(self, inputs, ragged: bool = False):
+        batch = inputs["query"].shape[0]
+        return {"query": keras.KerasTensor((batch, self.query_length), dtype="int32"),
+                "product": keras.KerasTensor((batch, self.product_length), dtype="int32")}
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
+                      query_length=self.query_length, product_length=self.product_length)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "PairPreprocessor":
+        config = dict(config)
+        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        return cls(**config)

@@ -1,0 +1,114 @@
+"""Callbacks: TensorBoard (scalars, learning rate, hparams), checkpoints that survive a kill,
+early stopping with best-weights restore."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the current learning rate to the epoch logs, so TensorBoard and history show it.
+    Must come before the TensorBoard callback in the list (callbacks share one logs dict)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        optimizer = self.model.optimizer
+        rate = optimizer.learning_rate
+        if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            rate = optimizer._learning_rate(optimizer.iterations)
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Saves the model whenever the monitored value improves, atomically: written to a temporary
+    file in the same directory, then renamed over the old one. A kill during the write leaves the
+    previous best checkpoint intact (Keras' ModelCheckpoint writes in place)."""
+
+    def __init__(self, path: str | Path, monitor: str = "val_loss", mode: str = "auto") -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.sign = -1.0 if (mode == "min" or (mode == "auto" and "loss" in monitor or "rmse" in monitor)) else 1.0
+        self.best = -np.inf
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value) or self.sign * value <= self.best:
+            return
+        self.best = self.sign * value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.tmp{self.path.suffix}")
+        if self.path.suffix == ".keras":
+            self.model.save(temporary)
+        else:
+            self.model.save_weights(temporary)
+        os.replace(temporary, self.path)
+
+
+class HParamsLogger(keras.callbacks.Callback):
+    """Writes the run's hyper-parameters and final metrics for TensorBoard's HParams dashboard."""
+
+    def __init__(self, log_dir: str | Path, hparams: dict) -> None:
+        super().__init__()
+        self.log_dir = str(log_dir)
+        self.hparams = {k: v for k, v in hparams.items() if isinstance(v, (bool, int, float, str))}
+        self.last_logs: dict = {}
+
+    def on_train_begin(self, logs=None) -> None:
+        from tensorboard.plugins.hparams import api as hp
+
+        with tf.summary.create_file_writer(self.log_dir).as_default():
+            hp.hparams(self.hparams)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.last_logs = dict(logs or {})
+        with tf.summary.create_file_writer(self.log_dir).as_default():
+            for name, value in self.last_logs.items():
+                tf.summary.scalar(f"hparams/{name}", float(value), step=epoch)
+
+
+def build_callbacks(run_dir: Path, *, monitor: str, patience: int | None, hparams: dict) -> list:
+    """The standard callback list; BackupAndRestore makes ``fit`` resume after a kill."""
+    logs = run_dir / "logs"
+    callbacks: list = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch", delete_checkpoint=True),
+        LearningRateLogger(),
+        AtomicBestCheckpoint(run_dir / "checkpoints" / "best.weights.h5", monitor=monitor),
+        keras.callbacks.TensorBoard(str(logs), update_freq="epoch", profile_batch=0),
+        HParamsLogger(logs / "hparams", hparams),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if patience is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
+                                                       restore_best_weights=True))
+    return callbacks
+
+
+def write_embedding_projector(log_dir: str | Path, vectors: np.ndarray, labels: list[str],
+                              name: str = "embeddings") -> Path:
+    """Write vectors + a label per row for TensorBoard's embedding projector."""
+    from tensorboard.plugins import projector
+
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    metadata = log_dir / f"{name}_metadata.tsv"
+    metadata.write_text("".join(_tsv_safe(label) + "\n" for label in labels), encoding="utf-8")
+    variable = tf.Variable(np.asarray(vectors, dtype=np.float32), name=name)
+    checkpoint = tf.train.Checkpoint(embedding=variable)
+    checkpoint.save(str(log_dir / f"{name}.ckpt"))
+    config = projector.ProjectorConfig()
+    embedding = config.embeddings.add()
+    embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+    embedding.metadata_path = metadata.name
+    projector.visualize_embeddings(str(log_dir), config)
+    return log_dir
+
+
+def _tsv_safe(label: str) -> str:
+    return (label or "<empty>").replace("\t", " ").replace("\n", " ")

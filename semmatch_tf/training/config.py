@@ -1,0 +1,233 @@
+"""Run configuration: dataclasses with validation, loaded from and saved to YAML.
+
+A config file has four sections (``data``, ``text``, ``model``, ``training``); every option has a
+default, unknown keys are errors (a typo must not silently fall back to a default), and values are
+checked for type and range when the config is built, before any data is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range (the message names the key)."""
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+def _one_of(value: Any, key: str, choices: tuple) -> None:
+    _check(value in choices, key, f"must be one of {list(choices)}, got {value!r}")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the judged pairs come from and how they are split (always grouped by query)."""
+
+    format: str = "demo"
+    path: str | None = None
+    options: dict = dataclasses.field(default_factory=dict)
+    limit: int | None = None
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 13
+    validation_path: str | None = None
+    test_path: str | None = None
+
+    def validate(self) -> None:
+        _check(self.format == "demo" or self.path is not None, "data.path",
+               f"is required for format {self.format!r}")
+        _check(len(self.split) == 3 and all(f >= 0 for f in self.split) and abs(sum(self.split) - 1) < 1e-6,
+               "data.split", f"must be three non-negative fractions summing to 1, got {self.split}")
+        _check(self.split[0] > 0, "data.split", "needs a non-empty training fraction")
+        _check(self.limit is None or self.limit > 0, "data.limit", "must be positive")
+
+
+@dataclasses.dataclass
+class TextConfig:
+    """Vocabulary learning and sequence lengths."""
+
+    vocab_size: int = 8000
+    min_frequency: int = 2
+    lowercase: bool = True
+    strip_accents: bool = True
+    query_length: int = 16
+    product_length: int = 48
+    length_buckets: list[int] | None = None
+
+    def validate(self) -> None:
+        _check(self.vocab_size > 5, "text.vocab_size", "must exceed the 5 special tokens")
+        _check(self.min_frequency >= 1, "text.min_frequency", "must be at least 1")
+        _check(self.query_length > 0, "text.query_length", "must be positive")
+        _check(self.product_length > 0, "text.product_length", "must be positive")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Which model family and its size."""
+
+    family: str = "bilstm"
+    head: str = "classification"
+    embedding_dim: int = 128
+    lstm_units: int = 128
+    hidden_units: int = 128
+    pooling: str = "last"
+    dropout: float = 0.2
+    embedding_dropout: float = 0.0
+
+    def validate(self) -> None:
+        _one_of(self.family, "model.family", ("bilstm",))
+        _one_of(self.head, "model.head", ("classification", "regression"))
+        _one_of(self.pooling, "model.pooling", ("last", "max", "mean"))
+        for key in ("embedding_dim", "lstm_units", "hidden_units"):
+            _check(getattr(self, key) > 0, f"model.{key}", "must be positive")
+        for key in ("dropout", "embedding_dropout"):
+            _check(0 <= getattr(self, key) < 1, f"model.{key}", "must be in [0, 1)")
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Optimisation, regularisation, checkpoints, precision and distribution."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    schedule: str = "constant"
+    warmup_fraction: float = 0.0
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    clipnorm: float | None = 1.0
+    early_stopping_patience: int | None = 3
+    monitor: str = "val_loss"
+    class_weights: str | dict | None = None
+    token_dropout: float = 0.0
+    precision: str = "auto"
+    distribution: str = "auto"
+    seed: int = 13
+    deterministic: bool = False
+    steps_per_execution: int = 1
+    jit_compile: bool | str = "auto"
+
+    def validate(self) -> None:
+        _check(self.epochs > 0, "training.epochs", "must be positive")
+        _check(self.batch_size > 0, "training.batch_size", "must be positive")
+        _one_of(self.optimizer, "training.optimizer", ("adam", "adamw", "sgd"))
+        _check(self.learning_rate > 0, "training.learning_rate", "must be positive")
+        _one_of(self.schedule, "training.schedule", ("constant", "cosine", "linear"))
+        _check(0 <= self.warmup_fraction < 1, "training.warmup_fraction", "must be in [0, 1)")
+        _check(self.weight_decay >= 0, "training.weight_decay", "must be non-negative")
+        _check(self.weight_decay == 0 or self.optimizer in ("adamw", "sgd"), "training.weight_decay",
+               "is applied by adamw or sgd (decoupled); with adam use optimizer: adamw")
+        _check(0 <= self.momentum < 1, "training.momentum", "must be in [0, 1)")
+        _check(self.clipnorm is None or self.clipnorm > 0, "training.clipnorm", "must be positive or null")
+        _check(self.early_stopping_patience is None or self.early_stopping_patience >= 0,
+               "training.early_stopping_patience", "must be >= 0 or null")
+        _check(self.class_weights is None or self.class_weights == "balanced" or isinstance(self.class_weights, dict),
+               "training.class_weights", "must be null, 'balanced' or a mapping {class: weight}")
+        _check(0 <= self.token_dropout < 1, "training.token_dropout", "must be in [0, 1)")
+        _one_of(self.precision, "training.precision", ("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+        _one_of(self.distribution, "training.distribution", ("auto", "default", "mirrored", "multi_worker"))
+        _check(self.steps_per_execution >= 1, "training.steps_per_execution", "must be at least 1")
+        _check(self.jit_compile in (True, False, "auto"), "training.jit_compile", "must be true, false or auto")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """The whole run: what to read, how to tokenise, what to build, how to train."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    text: TextConfig = dataclasses.field(default_factory=TextConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+
+    def validate(self) -> "RunConfig":
+        for section in (self.data, self.text, self.model, self.training):
+            section.validate()
+        _check(self.training.class_weights is None or self.model.head == "classification",
+               "training.class_weights", "apply to the classification head only")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> "RunConfig":
+        raw = dict(raw or {})
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - set(sections))
+        _check(not unknown, ", ".join(unknown), f"unknown section(s); expected {sorted(sections)}")
+        hints = typing.get_type_hints(cls)
+        built = {name: _section(hints[name], raw.get(name) or {}, name) for name in sections}
+        return cls(**built).validate()
+
+
+def _section(section_type: type, raw: dict, prefix: str):
+    _check(isinstance(raw, dict), prefix, f"must be a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(section_type)}
+    unknown = sorted(set(raw) - set(fields))
+    _check(not unknown, f"{prefix}.{unknown[0]}" if unknown else prefix,
+           f"unknown key; known keys are {sorted(fields)}")
+    hints = typing.get_type_hints(section_type)
+    values = {key: _coerce(value, hints[key], f"{prefix}.{key}") for key, value in raw.items()}
+    return section_type(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check a YAML value against a field's type hint (ints are accepted where floats are)."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else (hint,)
+    if value is None:
+        _check(type(None) in options, key, "must not be null")
+        return None
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if origin is bool and isinstance(value, bool):
+            return value
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if origin is str and isinstance(value, str):
+            return value
+        if origin in (list, tuple) and isinstance(value, (list, tuple)):
+            return origin(value)
+        if origin is dict and isinstance(value, dict):
+            return value
+    names = [getattr(o, "__name__", str(o)) for o in options]
+    raise ConfigError(f"{key}: expected {' or '.join(names)}, got {value!r}")
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
+    """Read a YAML config (and optional dotted overrides such as {"training.epochs": 2})."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        raw.setdefault(section, {})[key] = value
+    try:
+        return RunConfig.from_dict(raw)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(_plain(config.to_dict()), sort_keys=False, allow_unicode=True),
+                          encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

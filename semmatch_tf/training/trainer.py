@@ -1,0 +1,197 @@
+"""Train a matcher from a RunConfig and write a complete run directory (see semmatch_tf.runs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from semmatch_tf.data.schema import PairDataset
+from semmatch_tf.training.config import DataConfig, RunConfig, save_config
+
+log = logging.getLogger(__name__)
+
+
+def load_splits(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDataset]:
+    """Train / validation / test splits, grouped by query so no query is in two splits.
+
+    Explicit ``validation_path`` / ``test_path`` files are used as they are; whatever is not given
+    is carved out of ``path`` by query.
+    """
+    from semmatch_tf.data.splits import split_by_query
+
+    data = _load(config, config.path)
+    given = {"validation": config.validation_path, "test": config.test_path}
+    if all(given.values()):
+        return data, _load(config, given["validation"]), _load(config, given["test"])
+    train, validation, test = split_by_query(data, fractions=config.split, seed=config.seed)
+    if given["validation"]:
+        train = _concat(train, validation)
+        validation = _load(config, given["validation"])
+    if given["test"]:
+        train = _concat(train, test)
+        test = _load(config, given["test"])
+    return train, validation, test
+
+
+def _load(config: DataConfig, path: str | None) -> PairDataset:
+    if config.format == "demo":
+        from semmatch_tf.data.demo import load_demo
+
+        data = load_demo()
+        return data.head(config.limit) if config.limit else data
+    from semmatch_tf.data.loaders import load_dataset
+
+    return load_dataset(config.format, path, limit=config.limit, **config.options)
+
+
+def _concat(first: PairDataset, second: PairDataset) -> PairDataset:
+    import pandas as pd
+
+    return PairDataset(pd.concat([first.frame, second.frame], ignore_index=True), first.labels, first.name)
+
+
+def class_weights(train: PairDataset, spec) -> dict[int, float] | None:
+    """None, 'balanced' (n / (k * count_c), as scikit-learn defines it) or an explicit mapping."""
+    if spec is None:
+        return None
+    k = train.labels.num_classes
+    if spec == "balanced":
+        counts = np.bincount(train.frame["label"].to_numpy(), minlength=k)
+        return {c: (len(train) / (k * counts[c]) if counts[c] else 0.0) for c in range(k)}
+    weights = {int(c): float(w) for c, w in spec.items()}
+    unknown = sorted(set(weights) - set(range(k)))
+    if unknown:
+        raise ValueError(f"training.class_weights names classes {unknown} outside 0..{k - 1}")
+    return {c: weights.get(c, 1.0) for c in range(k)}
+
+
+def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
+    """Train, evaluate on the test split and write the run directory. Returns the test report.
+
+    Re-running on the same ``run_dir`` after a kill resumes from the last finished epoch
+    (``BackupAndRestore``); the vocabulary is re-learned deterministically from the same split.
+    """
+    import keras
+
+    from semmatch_tf import runs
+    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+    from semmatch_tf.models import build_matcher, loss_for, metrics_for
+    from semmatch_tf.text import WordPieceTokenizer, learn_vocabulary, save_vocabulary
+    from semmatch_tf.text.preprocessor import PairPreprocessor
+    from semmatch_tf.training.callbacks import build_callbacks
+    from semmatch_tf.training.optimizers import build_optimizer
+    from semmatch_tf.training.runtime import (distribution_strategy, resolve_jit, seed_everything,
+                                              set_precision)
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.training.seed, config.training.deterministic)
+    policy = set_precision(config.training.precision)
+    train_set, validation_set, test_set = load_splits(config.data)
+    _check_sizes(train_set, validation_set, config)
+    save_config(config, run_dir / runs.CONFIG)
+    log.info("splits: train %d, validation %d, test %d pairs", len(train_set), len(validation_set), len(test_set))
+
+    text = config.text
+    vocabulary = learn_vocabulary(_texts(train_set), vocab_size=text.vocab_size, min_frequency=text.min_frequency,
+                                  lowercase=text.lowercase, strip_accents=text.strip_accents)
+    save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
+    preprocessor = PairPreprocessor(WordPieceTokenizer(vocabulary, lowercase=text.lowercase,
+                                                       strip_accents=text.strip_accents),
+                                    query_length=text.query_length, product_length=text.product_length)
+    head = config.model.head
+    target = "class" if head == "classification" else "grade"
+    buckets = tuple(text.length_buckets) if text.length_buckets else None
+    train_data = make_dataset(train_set, preprocessor, PipelineOptions(
+        batch_size=config.training.batch_size, target=target, shuffle=True, drop_remainder=True,
+        token_dropout=config.training.token_dropout, length_buckets=buckets, seed=config.training.seed))
+    validation_data = make_dataset(validation_set, preprocessor, PipelineOptions(
+        batch_size=config.training.batch_size, target=target, length_buckets=buckets)) if len(validation_set) else None
+
+    steps_per_epoch = len(train_set) // config.training.batch_size
+    strategy = distribution_strategy(config.training.distribution)
+    with strategy.scope():
+        model = build_matcher(config.model, vocabulary_size=len(vocabulary), num_classes=train_set.labels.num_classes,
+                              query_length=None if buckets else text.query_length,
+                              product_length=None if buckets else text.product_length)
+        model.compile(optimizer=build_optimizer(config.training, steps_per_epoch * config.training.epochs),
+                      loss=loss_for(head), metrics=metrics_for(head),
+                      steps_per_execution=config.training.steps_per_execution,
+                      jit_compile=resolve_jit(config.training.jit_compile))
+    monitor = config.training.monitor if validation_data is not None else "loss"
+    hparams = {"precision": policy, **_flat_hparams(config)}
+    callbacks = build_callbacks(run_dir, monitor=monitor, patience=config.training.early_stopping_patience,
+                                hparams=hparams)
+    history = model.fit(train_data, validation_data=validation_data, epochs=config.training.epochs,
+                        callbacks=callbacks, class_weight=class_weights(train_set, config.training.class_weights),
+                        verbose=verbose)
+
+    runs.atomic_save_model(model, run_dir / runs.MODEL)
+    runs.atomic_save_model(runs.preprocessor_model(preprocessor), run_dir / runs.PREPROCESSOR)
+    runs.save_labels(run_dir, train_set.labels, head)
+    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(_plain_history(history.history), indent=2))
+    matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, head, run_dir)
+    evaluation_set = test_set if len(test_set) else validation_set
+    report = write_evaluation(matcher, evaluation_set, run_dir, history=history.history)
+    _write_projector(model, vocabulary, run_dir)
+    return report
+
+
+def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None) -> dict:
+    """Score ``dataset``, write report.json and plots; returns the report."""
+    from semmatch_tf import runs
+    from semmatch_tf.evaluation.plots import plot_confusion_matrix, plot_training_curves
+    from semmatch_tf.evaluation.report import evaluate_predictions, save_report
+
+    outputs = matcher.predict_dataset(dataset)
+    if matcher.head == "classification":
+        report = evaluate_predictions(dataset, probabilities=outputs)
+    else:
+        report = evaluate_predictions(dataset, scores=matcher.labels.denormalise(outputs.reshape(-1)))
+    report["dataset"] = {"name": dataset.name, "pairs": len(dataset)}
+    save_report(report, run_dir / runs.REPORT)
+    plots = run_dir / "plots"
+    if history:
+        plot_training_curves(_plain_history(history), plots / "training_curves.png")
+    matrix = report.get("classification", {}).get("confusion_matrix")
+    if matrix is not None:
+        plot_confusion_matrix(np.asarray(matrix), list(dataset.labels.names), plots / "confusion_matrix.png")
+    return report
+
+
+def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5000) -> None:
+    """Token embeddings (the most frequent ``limit`` pieces) for TensorBoard's projector."""
+    from semmatch_tf.training.callbacks import write_embedding_projector
+
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or not hasattr(encoder, "embedding"):
+        return
+    table = np.asarray(encoder.embedding.embeddings)[:limit]
+    write_embedding_projector(run_dir / "logs" / "projector", table, vocabulary[:limit], name="token_embeddings")
+
+
+def _texts(dataset: PairDataset) -> list[str]:
+    frame = dataset.frame
+    return frame["query"].drop_duplicates().tolist() + frame["product"].drop_duplicates().tolist()
+
+
+def _check_sizes(train_set: PairDataset, validation_set: PairDataset, config: RunConfig) -> None:
+    if len(train_set) < config.training.batch_size:
+        raise ValueError(f"the training split has {len(train_set)} pairs, fewer than one batch "
+                         f"(training.batch_size={config.training.batch_size}): lower the batch size or add data")
+
+
+def _flat_hparams(config: RunConfig) -> dict:
+    flat = {}
+    for section in ("text", "model", "training"):
+        for key, value in getattr(config, section).__dict__.items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+def _plain_history(history: dict) -> dict:
+    return {k: [float(v) if math.isfinite(float(v)) else None for v in values] for k, values in history.items()}
