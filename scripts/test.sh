@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test suite on a fresh machine: set up .venv, then run the fast tests (slow ones: pass -m slow).
+# Real public data is read from $SEMMATCH_DATA_DIR (default ../shared/data); tests needing it skip
+# cleanly when it is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export TF_CPP_MIN_LOG_LEVEL=3 PYTHONUNBUFFERED=1
+.venv/bin/python -m pytest -q --durations=15 "$@"

@@ -1,0 +1,67 @@
+"""Run config validation and YAML round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from semmatch_tf.training.config import ConfigError, RunConfig, load_config, save_config
+from semmatch_tf.training.optimizers import build_optimizer, learning_rate_schedule
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_valid_and_round_trip(tmp_path):
+    config = RunConfig().validate()
+    save_config(config, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == config
+
+
+def test_yaml_values_and_overrides(tmp_path):
+    path = write(tmp_path, "model: {lstm_units: 32}\ntraining: {optimizer: sgd, learning_rate: 1}\n")
+    config = load_config(path, {"training.epochs": 2})
+    assert config.model.lstm_units == 32 and config.training.learning_rate == 1.0
+    assert config.training.optimizer == "sgd" and config.training.epochs == 2
+
+
+@pytest.mark.parametrize("text, key", [
+    ("model: {lstm_unit: 32}", "model.lstm_unit"),
+    ("trainin: {}", "trainin"),
+    ("training: {optimizer: rmsprop}", "training.optimizer"),
+    ("training: {epochs: two}", "training.epochs"),
+    ("training: {epochs: 0}", "training.epochs"),
+    ("model: {dropout: 1.5}", "model.dropout"),
+    ("data: {split: [0.5, 0.2, 0.2]}", "data.split"),
+    ("data: {format: qbqtc}", "data.path"),
+    ("training: {weight_decay: 0.01, optimizer: adam}", "training.weight_decay"),
+    ("model: {head: regression}\ntraining: {class_weights: balanced}", "training.class_weights"),
+    ("training: {precision: float8}", "training.precision"),
+])
+def test_invalid_values_name_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as error:
+        load_config(write(tmp_path, text))
+    assert str(tmp_path) in str(error.value), "the message names the file"
+
+
+def test_schedules_warm_up_then_decay():
+    config = RunConfig().training
+    config.schedule, config.warmup_fraction, config.learning_rate = "linear", 0.1, 1.0
+    schedule = learning_rate_schedule(config, total_steps=100)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(0.5) and rates[2] == pytest.approx(1.0)
+    assert rates[3] == pytest.approx(0.5) and rates[4] == pytest.approx(0.0)
+    config.schedule, config.warmup_fraction = "constant", 0.0
+    assert learning_rate_schedule(config, 100) == 1.0
+
+
+@pytest.mark.parametrize("name, cls", [("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD")])
+def test_optimizers(name, cls):
+    config = RunConfig().training
+    config.optimizer, config.weight_decay = name, (0.01 if name != "adam" else 0.0)
+    optimizer = build_optimizer(config, 10)
+    assert type(optimizer).__name__ == cls
+    if name == "adamw":
+        assert optimizer.weight_decay == pytest.approx(0.01)

@@ -1,0 +1,58 @@
+"""The three places that pin dependencies agree, and the CLI entry point is wired."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import yaml
+
+from conftest import REPO
+
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)$")
+
+
+def pins(lines) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        match = PIN.match(line.strip())
+        if match:
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def requirements() -> dict[str, str]:
+    return pins((REPO / "requirements.txt").read_text().splitlines())
+
+
+def test_requirements_are_exact_pins_with_the_core_stack():
+    required = requirements()
+    lines = [l for l in (REPO / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert len(required) == len(lines), "every requirement is an exact == pin"
+    for name, version in {"tensorflow": "2.21.0", "tensorflow-text": "2.21.1", "keras": "3.15.1",
+                          "keras-hub": "0.32.0", "keras-nlp": "0.32.0"}.items():
+        assert required[name] == version
+    assert "tf-keras" not in required
+
+
+def test_environment_yml_pins_equal_requirements():
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    assert pins(pip_section) == requirements()
+    assert "python=3.11" in environment["dependencies"]
+
+
+def test_pyproject_dependencies_equal_requirements():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert pins(project["dependencies"]) == requirements()
+    assert project["scripts"]["semmatch-tf"] == "semmatch_tf.cli:main"
+    assert project["requires-python"] == ">=3.10"
+
+
+def test_cli_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "semmatch_tf.cli", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    for command in ("train", "evaluate", "predict", "export", "check-export", "demo"):
+        assert command in out
