@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,12 @@ def load_splits(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDatas
     return train, validation, test
 
 
+def resolve_data_path(path: str) -> str:
+    """Expand ``$SEMMATCH_DATA_DIR`` (default ``../shared/data``) and other variables in a path."""
+    default = os.environ.get("SEMMATCH_DATA_DIR", "../shared/data")
+    return os.path.expandvars(path.replace("$SEMMATCH_DATA_DIR", default).replace("${SEMMATCH_DATA_DIR}", default))
+
+
 def _load(config: DataConfig, path: str | None) -> PairDataset:
     if config.format == "demo":
         from semmatch_tf.data.demo import load_demo
@@ -45,7 +52,7 @@ def _load(config: DataConfig, path: str | None) -> PairDataset:
         return data.head(config.limit) if config.limit else data
     from semmatch_tf.data.loaders import load_dataset
 
-    return load_dataset(config.format, path, limit=config.limit, **config.options)
+    return load_dataset(config.format, resolve_data_path(path), limit=config.limit, **config.options)
 
 
 def _concat(first: PairDataset, second: PairDataset) -> PairDataset:

@@ -1,0 +1,41 @@
+"""Cheap baselines every quality benchmark reports beside the model in the same run.
+
+Pair classification: character n-gram TF-IDF of query and product, with their element-wise product
+(which words/n-grams they share) and cosine, into a logistic regression. If our neural models do not
+beat this, they are not done. Needs scikit-learn (benchmarks/requirements.txt), not a core dependency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+
+class CharNgramLogReg:
+    """TF-IDF over character 1-4-grams (within word boundaries) -> [q, p, q*p, cos] -> LogReg."""
+
+    def __init__(self, ngram_range=(1, 4), max_features: int = 200_000, C: float = 4.0) -> None:
+        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=True,
+                                          max_features=max_features, sublinear_tf=True, dtype=np.float32)
+        self.classifier = LogisticRegression(C=C, max_iter=2000)
+
+    def _features(self, queries, products):
+        q = self.vectorizer.transform(queries)
+        p = self.vectorizer.transform(products)
+        overlap = q.multiply(p)
+        cosine = sp.csr_matrix(np.asarray(overlap.sum(axis=1)))
+        return sp.hstack([q, p, overlap, cosine]).tocsr()
+
+    def fit(self, queries, products, labels, sample_weight=None) -> "CharNgramLogReg":
+        self.vectorizer.fit(list(queries) + list(products))
+        self.classifier.fit(self._features(queries, products), labels, sample_weight=sample_weight)
+        return self
+
+    def predict_proba(self, queries, products) -> np.ndarray:
+        probabilities = self.classifier.predict_proba(self._features(queries, products))
+        # Classes absent from training get probability 0, in the label scheme's order.
+        full = np.zeros((probabilities.shape[0], int(max(self.classifier.classes_)) + 1))
+        full[:, self.classifier.classes_] = probabilities
+        return full
