@@ -71,9 +71,14 @@ def string_dataset(dataset: PairDataset) -> tf.data.Dataset:
     })
 
 
-def make_dataset(dataset: PairDataset, preprocessor: PairPreprocessor, options: PipelineOptions,
+def make_dataset(dataset: PairDataset, preprocessor, options: PipelineOptions,
                  *, with_targets: bool = True, sample_weights: np.ndarray | None = None) -> tf.data.Dataset:
-    """Batches of ``({"query": ids, "product": ids}, target[, weight])`` for ``Model.fit``."""
+    """Batches of ``(features, target[, weight])`` for ``Model.fit``.
+
+    ``preprocessor`` is any layer that maps ``{"query": strings, "product": strings}`` to a dict of
+    fixed-shape tensors (the BiLSTM's :class:`PairPreprocessor`, a BERT pair packer, ...); length
+    bucketing needs a :class:`PairPreprocessor`.
+    """
     features = string_dataset(dataset)
     columns: tuple = (features,)
     if with_targets:
@@ -99,7 +104,7 @@ def _tokenize(data: tf.data.Dataset, preprocessor: PairPreprocessor, options: Pi
     ragged = options.length_buckets is not None
 
     def tokenize(*element):
-        features = preprocessor(element[0], ragged=ragged)
+        features = preprocessor(element[0], ragged=True) if ragged else preprocessor(element[0])
         return (features, *element[1:]) if has_targets else features
 
     wrap = (lambda *e: e) if has_targets else (lambda e: e)

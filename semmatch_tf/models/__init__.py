@@ -5,7 +5,40 @@ from semmatch_tf.models.encoders import BiLSTMEncoder, InteractionFeatures, Mask
 from semmatch_tf.models.heads import loss_for, metrics_for, output_head, predicted_grades
 
 __all__ = ["BiLSTMMatcher", "BiLSTMEncoder", "InteractionFeatures", "MaskedPooling", "build_matcher",
-           "loss_for", "metrics_for", "output_head", "predicted_grades"]
+           "build_cross_encoder", "needs_own_vocabulary", "loss_for", "metrics_for", "output_head",
+           "predicted_grades"]
+
+
+def needs_own_vocabulary(model_config) -> bool:
+    """True when the model uses a WordPiece vocabulary learned from the training split (BiLSTMs and
+    BERTs trained from scratch); a pretrained checkpoint brings its own vocabulary."""
+    return model_config.family.startswith("bilstm") or model_config.bert.checkpoint is None
+
+
+def build_cross_encoder(model_config, text_config, *, vocabulary: list[str] | None, num_classes: int):
+    """``(preprocessor, model)`` for a cross-encoder family.
+
+    The preprocessor maps ``{"query": strings, "product": strings}`` to the model's input tensors
+    (fixed shapes) and runs in tf.data and inside exported models; the model maps those to class
+    probabilities ``[B, C]`` or a unit grade ``[B, 1]`` (float32).
+    """
+    if model_config.family == "bilstm":
+        from semmatch_tf.text import WordPieceTokenizer
+        from semmatch_tf.text.preprocessor import PairPreprocessor
+
+        buckets = bool(text_config.length_buckets)
+        preprocessor = PairPreprocessor(
+            WordPieceTokenizer(vocabulary, lowercase=text_config.lowercase, strip_accents=text_config.strip_accents),
+            query_length=text_config.query_length, product_length=text_config.product_length)
+        model = build_matcher(model_config, vocabulary_size=len(vocabulary), num_classes=num_classes,
+                              query_length=None if buckets else text_config.query_length,
+                              product_length=None if buckets else text_config.product_length)
+        return preprocessor, model
+    if model_config.family == "bert":
+        from semmatch_tf.models.bert import build_bert_cross_encoder
+
+        return build_bert_cross_encoder(model_config, text_config, vocabulary=vocabulary, num_classes=num_classes)
+    raise ValueError(f"model family {model_config.family!r} is not a cross-encoder")
 
 
 def build_matcher(model_config, *, vocabulary_size: int, num_classes: int, query_length: int,

@@ -69,6 +69,55 @@ class TextConfig:
         _check(self.product_length > 0, "text.product_length", "must be positive")
 
 
+BERT_SIZES = ("tiny", "mini", "small", "base")
+FAMILIES = ("bilstm", "bert", "bilstm_bi_encoder", "bert_bi_encoder")
+
+
+@dataclasses.dataclass
+class BertConfig:
+    """The keras-hub BERT used by the ``bert`` and ``bert_bi_encoder`` families.
+
+    Weights come from, in order: ``checkpoint`` (a local keras-hub preset directory, or a local
+    Hugging Face BERT directory with config.json + model.safetensors + vocab.txt), else a
+    from-scratch model of size ``size`` with the project's own WordPiece vocabulary.
+    """
+
+    size: str = "tiny"
+    checkpoint: str | None = None
+    sequence_length: int = 64
+    lora_rank: int | None = None
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0
+    dropout: float = 0.1
+
+    def validate(self) -> None:
+        _one_of(self.size, "model.bert.size", BERT_SIZES)
+        _check(self.sequence_length >= 8, "model.bert.sequence_length", "must be at least 8")
+        _check(self.lora_rank is None or self.lora_rank > 0, "model.bert.lora_rank", "must be positive or null")
+        _check(self.freeze_layers >= 0, "model.bert.freeze_layers", "must be >= 0")
+        _check(0 <= self.dropout < 1, "model.bert.dropout", "must be in [0, 1)")
+
+
+@dataclasses.dataclass
+class BiEncoderConfig:
+    """Contrastive bi-encoders (``*_bi_encoder`` families): towers, loss and negatives."""
+
+    embedding_size: int = 128
+    shared_towers: bool = True
+    loss: str = "in_batch_softmax"
+    temperature: float = 0.05
+    positive_grade: float | None = None
+    hard_negatives: int = 0
+    hard_negative_source: str = "judged"
+
+    def validate(self) -> None:
+        _check(self.embedding_size > 0, "model.bi_encoder.embedding_size", "must be positive")
+        _one_of(self.loss, "model.bi_encoder.loss", ("in_batch_softmax", "cosine_regression"))
+        _check(self.temperature > 0, "model.bi_encoder.temperature", "must be positive")
+        _check(self.hard_negatives >= 0, "model.bi_encoder.hard_negatives", "must be >= 0")
+        _one_of(self.hard_negative_source, "model.bi_encoder.hard_negative_source", ("judged", "bm25", "model"))
+
+
 @dataclasses.dataclass
 class ModelConfig:
     """Which model family and its size."""
@@ -81,9 +130,13 @@ class ModelConfig:
     pooling: str = "last"
     dropout: float = 0.2
     embedding_dropout: float = 0.0
+    bert: BertConfig = dataclasses.field(default_factory=BertConfig)
+    bi_encoder: BiEncoderConfig = dataclasses.field(default_factory=BiEncoderConfig)
 
     def validate(self) -> None:
-        _one_of(self.family, "model.family", ("bilstm",))
+        _one_of(self.family, "model.family", FAMILIES)
+        self.bert.validate()
+        self.bi_encoder.validate()
         _one_of(self.head, "model.head", ("classification", "regression"))
         _one_of(self.pooling, "model.pooling", ("last", "max", "mean"))
         for key in ("embedding_dim", "lstm_units", "hidden_units"):
@@ -114,6 +167,7 @@ class TrainingConfig:
     seed: int = 13
     deterministic: bool = False
     steps_per_execution: int = 1
+    gradient_accumulation_steps: int | None = None
     jit_compile: bool | str = "auto"
 
     def validate(self) -> None:
@@ -136,6 +190,8 @@ class TrainingConfig:
         _one_of(self.precision, "training.precision", ("auto", "float32", "mixed_float16", "mixed_bfloat16"))
         _one_of(self.distribution, "training.distribution", ("auto", "default", "mirrored", "multi_worker"))
         _check(self.steps_per_execution >= 1, "training.steps_per_execution", "must be at least 1")
+        _check(self.gradient_accumulation_steps is None or self.gradient_accumulation_steps >= 2,
+               "training.gradient_accumulation_steps", "must be null or at least 2")
         _check(self.jit_compile in (True, False, "auto"), "training.jit_compile", "must be true, false or auto")
 
 
@@ -182,6 +238,8 @@ def _section(section_type: type, raw: dict, prefix: str):
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     """Check a YAML value against a field's type hint (ints are accepted where floats are)."""
+    if dataclasses.is_dataclass(hint):
+        return _section(hint, value if value is not None else {}, key)
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else (hint,)
     if value is None:
         _check(type(None) in options, key, "must not be null")

@@ -51,7 +51,8 @@ def learning_rate_schedule(config: TrainingConfig, total_steps: int):
 def build_optimizer(config: TrainingConfig, total_steps: int) -> keras.optimizers.Optimizer:
     """Adam, AdamW (decoupled weight decay; embeddings, biases and norms excluded) or SGD+momentum."""
     rate = learning_rate_schedule(config, total_steps)
-    common = {"learning_rate": rate, "clipnorm": config.clipnorm}
+    common = {"learning_rate": rate, "clipnorm": config.clipnorm,
+              "gradient_accumulation_steps": config.gradient_accumulation_steps}
     if config.optimizer == "adam":
         return keras.optimizers.Adam(**common)
     if config.optimizer == "adamw":

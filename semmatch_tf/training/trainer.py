@@ -86,9 +86,8 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
 
     from semmatch_tf import runs
     from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
-    from semmatch_tf.models import build_matcher, loss_for, metrics_for
-    from semmatch_tf.text import WordPieceTokenizer, learn_vocabulary, save_vocabulary
-    from semmatch_tf.text.preprocessor import PairPreprocessor
+    from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for, needs_own_vocabulary
+    from semmatch_tf.text import learn_vocabulary, save_vocabulary
     from semmatch_tf.training.callbacks import build_callbacks
     from semmatch_tf.training.optimizers import build_optimizer
     from semmatch_tf.training.runtime import (distribution_strategy, resolve_jit, seed_everything,
@@ -103,32 +102,35 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     save_config(config, run_dir / runs.CONFIG)
     log.info("splits: train %d, validation %d, test %d pairs", len(train_set), len(validation_set), len(test_set))
 
+    if config.model.family.endswith("_bi_encoder"):
+        from semmatch_tf.training.contrastive import train_bi_encoder
+
+        return train_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
+
     text = config.text
-    vocabulary = learn_vocabulary(_texts(train_set), vocab_size=text.vocab_size, min_frequency=text.min_frequency,
-                                  lowercase=text.lowercase, strip_accents=text.strip_accents)
-    save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
-    preprocessor = PairPreprocessor(WordPieceTokenizer(vocabulary, lowercase=text.lowercase,
-                                                       strip_accents=text.strip_accents),
-                                    query_length=text.query_length, product_length=text.product_length)
+    vocabulary = None
+    if needs_own_vocabulary(config.model):
+        vocabulary = learn_vocabulary(_texts(train_set), vocab_size=text.vocab_size, min_frequency=text.min_frequency,
+                                      lowercase=text.lowercase, strip_accents=text.strip_accents)
+        save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
     head = config.model.head
+    strategy = distribution_strategy(config.training.distribution)
+    steps_per_epoch = len(train_set) // config.training.batch_size
+    with strategy.scope():
+        preprocessor, model = build_cross_encoder(config.model, text, vocabulary=vocabulary,
+                                                  num_classes=train_set.labels.num_classes)
+        model.compile(optimizer=build_optimizer(config.training, steps_per_epoch * config.training.epochs),
+                      loss=loss_for(head), metrics=metrics_for(head),
+                      steps_per_execution=config.training.steps_per_execution,
+                      jit_compile=resolve_jit(config.training.jit_compile))
     target = "class" if head == "classification" else "grade"
-    buckets = tuple(text.length_buckets) if text.length_buckets else None
+    buckets = tuple(text.length_buckets) if text.length_buckets and config.model.family == "bilstm" else None
     train_data = make_dataset(train_set, preprocessor, PipelineOptions(
         batch_size=config.training.batch_size, target=target, shuffle=True, drop_remainder=True,
         token_dropout=config.training.token_dropout, length_buckets=buckets, seed=config.training.seed))
     validation_data = make_dataset(validation_set, preprocessor, PipelineOptions(
         batch_size=config.training.batch_size, target=target, length_buckets=buckets)) if len(validation_set) else None
 
-    steps_per_epoch = len(train_set) // config.training.batch_size
-    strategy = distribution_strategy(config.training.distribution)
-    with strategy.scope():
-        model = build_matcher(config.model, vocabulary_size=len(vocabulary), num_classes=train_set.labels.num_classes,
-                              query_length=None if buckets else text.query_length,
-                              product_length=None if buckets else text.product_length)
-        model.compile(optimizer=build_optimizer(config.training, steps_per_epoch * config.training.epochs),
-                      loss=loss_for(head), metrics=metrics_for(head),
-                      steps_per_execution=config.training.steps_per_execution,
-                      jit_compile=resolve_jit(config.training.jit_compile))
     monitor = config.training.monitor if validation_data is not None else "loss"
     hparams = {"precision": policy, **_flat_hparams(config)}
     callbacks = build_callbacks(run_dir, monitor=monitor, patience=config.training.early_stopping_patience,
@@ -144,7 +146,8 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, head, run_dir)
     evaluation_set = test_set if len(test_set) else validation_set
     report = write_evaluation(matcher, evaluation_set, run_dir, history=history.history)
-    _write_projector(model, vocabulary, run_dir)
+    if vocabulary is not None:
+        _write_projector(model, vocabulary, run_dir)
     return report
 
 
