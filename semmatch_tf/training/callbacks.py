@@ -3,12 +3,16 @@ early stopping with best-weights restore."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+
+HISTORY_CSV = "history.csv"
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -51,6 +55,37 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         os.replace(temporary, self.path)
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, with each backup file written to a temporary name and renamed into
+    place: a SIGKILL during a backup leaves the previous epoch's state loadable (the stock callback
+    writes the weights and the metadata JSON in place, and a torn JSON stops the resume)."""
+
+    def _save_model(self) -> None:
+        os.makedirs(self.backup_dir, exist_ok=True)
+        weights = Path(self._weights_path)
+        temporary = weights.with_name(f".{weights.stem}.tmp{weights.suffix}")
+        self.model.save_weights(filepath=str(temporary), overwrite=True)
+        os.replace(temporary, weights)
+        metadata = Path(self._training_metadata_path)
+        temporary = metadata.with_name(f".{metadata.name}.tmp")
+        temporary.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        os.replace(temporary, metadata)
+
+
+def read_history_csv(path: str | Path) -> dict[str, list[float]]:
+    """Per-epoch metrics from CSVLogger's file, across resumed runs (the last row per epoch wins:
+    an epoch logged just before a kill and then re-run appears twice)."""
+    import csv
+
+    rows: dict[int, dict] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            rows[int(row.pop("epoch"))] = row
+    names = sorted({name for row in rows.values() for name in row})
+    return {name: [float(rows[e][name]) if rows[e].get(name) not in (None, "") else float("nan")
+                   for e in sorted(rows)] for name in names}
+
+
 class HParamsLogger(keras.callbacks.Callback):
     """Writes the run's hyper-parameters and final metrics for TensorBoard's HParams dashboard."""
 
@@ -74,11 +109,17 @@ class HParamsLogger(keras.callbacks.Callback):
 
 
 def build_callbacks(run_dir: Path, *, monitor: str, patience: int | None, hparams: dict) -> list:
-    """The standard callback list; BackupAndRestore makes ``fit`` resume after a kill."""
+    """The standard callback list; the backup makes ``fit`` resume after a kill.
+
+    Order matters: the learning rate is added to the logs before anything records them, and the
+    history row is written before the backup, so a kill between the two re-runs (and re-logs) an
+    epoch rather than losing its row.
+    """
     logs = run_dir / "logs"
     callbacks: list = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch", delete_checkpoint=True),
         LearningRateLogger(),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
+        AtomicBackupAndRestore(str(run_dir / "backup"), save_freq="epoch", delete_checkpoint=True),
         AtomicBestCheckpoint(run_dir / "checkpoints" / "best.weights.h5", monitor=monitor),
         keras.callbacks.TensorBoard(str(logs), update_freq="epoch", profile_batch=0),
         HParamsLogger(logs / "hparams", hparams),

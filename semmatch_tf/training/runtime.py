@@ -51,8 +51,13 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
             raise ValueError("distribution 'multi_worker' needs the TF_CONFIG environment variable")
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
-    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+    if name == "auto" and len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
+    if name == "mirrored":
+        # Every local GPU; without GPUs, every logical CPU device (one unless the process split the
+        # CPU into several logical devices, which is how the tests exercise replication).
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
     return tf.distribute.get_strategy()
 
 

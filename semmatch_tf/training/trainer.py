@@ -88,7 +88,7 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
     from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for, needs_own_vocabulary
     from semmatch_tf.text import learn_vocabulary, save_vocabulary
-    from semmatch_tf.training.callbacks import build_callbacks
+    from semmatch_tf.training.callbacks import HISTORY_CSV, build_callbacks, read_history_csv
     from semmatch_tf.training.optimizers import build_optimizer
     from semmatch_tf.training.runtime import (distribution_strategy, resolve_jit, seed_everything,
                                               set_precision)
@@ -131,21 +131,25 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     validation_data = make_dataset(validation_set, preprocessor, PipelineOptions(
         batch_size=config.training.batch_size, target=target, length_buckets=buckets)) if len(validation_set) else None
 
+    history_csv = run_dir / HISTORY_CSV
+    if not (run_dir / "backup").exists() and history_csv.exists():
+        history_csv.unlink()  # a fresh run, not a resume: start the history anew
     monitor = config.training.monitor if validation_data is not None else "loss"
     hparams = {"precision": policy, **_flat_hparams(config)}
     callbacks = build_callbacks(run_dir, monitor=monitor, patience=config.training.early_stopping_patience,
                                 hparams=hparams)
-    history = model.fit(train_data, validation_data=validation_data, epochs=config.training.epochs,
-                        callbacks=callbacks, class_weight=class_weights(train_set, config.training.class_weights),
-                        verbose=verbose)
+    model.fit(train_data, validation_data=validation_data, epochs=config.training.epochs,
+              callbacks=callbacks, class_weight=class_weights(train_set, config.training.class_weights),
+              verbose=verbose)
+    history = read_history_csv(history_csv)
 
     runs.atomic_save_model(model, run_dir / runs.MODEL)
     runs.atomic_save_model(runs.preprocessor_model(preprocessor), run_dir / runs.PREPROCESSOR)
     runs.save_labels(run_dir, train_set.labels, head)
-    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(_plain_history(history.history), indent=2))
+    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(_plain_history(history), indent=2))
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, head, run_dir)
     evaluation_set = test_set if len(test_set) else validation_set
-    report = write_evaluation(matcher, evaluation_set, run_dir, history=history.history)
+    report = write_evaluation(matcher, evaluation_set, run_dir, history=history)
     if vocabulary is not None:
         _write_projector(model, vocabulary, run_dir)
     return report

@@ -1,0 +1,192 @@
+"""End-to-end training: the run directory, TensorBoard logs, resume after a kill, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO
+
+TINY = {
+    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3},
+    "text": {"vocab_size": 600, "min_frequency": 1, "query_length": 8, "product_length": 16},
+    "model": {"family": "bilstm", "embedding_dim": 16, "lstm_units": 16, "hidden_units": 16, "dropout": 0.1},
+    "training": {"epochs": 3, "batch_size": 64, "optimizer": "adamw", "learning_rate": 0.005,
+                 "schedule": "cosine", "warmup_fraction": 0.1, "weight_decay": 0.0001,
+                 "class_weights": "balanced", "early_stopping_patience": None, "seed": 5},
+}
+
+
+def write_config(tmp_path: Path, overrides: dict | None = None) -> Path:
+    config = json.loads(json.dumps(TINY))
+    for section, values in (overrides or {}).items():
+        config[section].update(values)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def cli(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "semmatch_tf.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=REPO, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> tuple[Path, dict]:
+    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.trainer import train
+
+    tmp = tmp_path_factory.mktemp("run")
+    report = train(load_config(write_config(tmp)), tmp / "run", verbose=0)
+    return tmp / "run", report
+
+
+def test_run_directory_is_complete(trained_run):
+    run_dir, report = trained_run
+    for name in ("config.yaml", "labels.json", "vocabulary.txt", "preprocessor.keras", "model.keras",
+                 "history.json", "report.json", "plots/training_curves.png", "plots/confusion_matrix.png",
+                 "checkpoints/best.weights.h5"):
+        assert (run_dir / name).is_file(), name
+    assert not (run_dir / "backup").exists(), "the resume state is removed after a finished fit"
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["loss"]) == 3 and "val_loss" in history and "learning_rate" in history
+    rates = history["learning_rate"]
+    assert rates[0] > rates[-1] > 0 or rates[-1] == 0, "cosine decay lowers the rate"
+    assert json.loads((run_dir / "report.json").read_text()) == json.loads(json.dumps(report))
+
+
+def test_report_beats_chance_on_the_demo(trained_run):
+    _, report = trained_run
+    assert report["dataset"]["pairs"] > 100
+    assert set(report["by_language"]) >= {"en", "zh", "ja", "es"}
+    # Three epochs of a 16-unit model: not good, but clearly better than a constant ranking.
+    assert report["ranking"]["ndcg@10"] > 0.5
+    assert 0.0 <= report["classification"]["accuracy"] <= 1.0
+
+
+def test_tensorboard_logs_scalars_learning_rate_hparams_and_projector(trained_run):
+    import tensorflow as tf
+
+    run_dir, _ = trained_run
+    tags = set()
+    for event_file in (run_dir / "logs").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            for value in event.summary.value:
+                tags.add(value.tag)
+    assert {"epoch_loss", "epoch_learning_rate"} <= tags, tags
+    assert "_hparams_/session_start_info" in tags
+    projector = run_dir / "logs" / "projector"
+    assert (projector / "projector_config.pbtxt").is_file()
+    labels = (projector / "token_embeddings_metadata.tsv").read_text(encoding="utf-8").splitlines()
+    assert labels[:3] == ["[PAD]", "[UNK]", "[CLS]"]
+
+
+def test_loaded_run_reproduces_the_report_scores(trained_run):
+    from semmatch_tf.runs import load_run
+
+    run_dir, _ = trained_run
+    matcher = load_run(run_dir)
+    scores = matcher.score(["apple iphone charger", "apple iphone charger"],
+                           ["Apple USB-C 20W Power Adapter", "Fuji apples 1kg"])
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 2))
+    assert matcher.predict_outputs([], []).shape == (0, 3)
+
+
+def test_resume_after_sigkill(tmp_path):
+    """Kill a training process with SIGKILL after an epoch is backed up; re-running resumes."""
+    config = write_config(tmp_path, {"training": {"epochs": 6}})
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "-m", "semmatch_tf.cli", "train", "--config", str(config),
+                                "--output", str(run_dir)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metadata = run_dir / "backup" / "training_metadata.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", -1) >= 1:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = json.loads(metadata.read_text())["epoch"]  # epochs completed and backed up
+    assert not (run_dir / "model.keras").exists(), "a killed run has no final model"
+    assert (run_dir / "checkpoints" / "best.weights.h5").is_file(), "the best checkpoint survives the kill"
+
+    result = cli("train", "--config", str(config), "--output", str(run_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    epochs_run = [line for line in result.stdout.splitlines() if line.startswith("Epoch ")]
+    assert epochs_run[0] == f"Epoch {done + 1}/6", "the second run starts after the last backed-up epoch"
+    assert len(epochs_run) == 6 - done
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["loss"]) == 6, "history.json covers the epochs of both processes"
+    assert (run_dir / "model.keras").is_file() and not (run_dir / "backup").exists()
+
+
+def test_cli_evaluate_predict_and_bad_input(trained_run, tmp_path):
+    run_dir, _ = trained_run
+    held_out = tmp_path / "held_out.tsv"
+    held_out.write_text("query\tproduct\tgrade\napple charger\tApple USB-C 20W Power Adapter\t2\n"
+                        "apple charger\tFuji apples 1kg\t0\nfresh apples\tFuji apples 1kg\t2\n"
+                        "fresh apples\tApple USB-C 20W Power Adapter\t0\n", encoding="utf-8")
+    result = cli("evaluate", "--model", str(run_dir), "--dataset", "generic", "--path", str(held_out),
+                 "--option", "query=query", "--option", "product=product", "--option", "label=grade",
+                 "--option", "grade_range=[0, 2]")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["counts"]["pairs"] == 4 if "counts" in report else True
+    assert "ranking" in report and "classification" in report
+
+    result = cli("predict", "--model", str(run_dir),
+                 input="apple charger\tApple USB-C 20W Power Adapter\n苹果\t红富士苹果 5斤\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [l["query"] for l in lines] == ["apple charger", "苹果"]
+    assert all(len(l["probabilities"]) == 3 and abs(sum(l["probabilities"]) - 1) < 1e-4 for l in lines)
+
+    result = cli("predict", "--model", str(run_dir), input="only one field\n")
+    assert result.returncode == 2 and "line 1" in result.stderr and "<stdin>" in result.stderr
+
+
+def test_cli_rejects_bad_config_before_training(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {lstm_unitz: 3}\n", encoding="utf-8")
+    result = cli("train", "--config", str(bad), "--output", str(tmp_path / "run"))
+    assert result.returncode == 2 and "model.lstm_unitz" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+MIRRORED_SCRIPT = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from semmatch_tf.training.config import load_config
+from semmatch_tf.training.runtime import distribution_strategy
+from semmatch_tf.training.trainer import train
+config = load_config(sys.argv[1])
+print("REPLICAS", distribution_strategy("mirrored").num_replicas_in_sync)
+report = train(config, sys.argv[2], verbose=0)
+print("NDCG", report["ranking"]["ndcg@10"])
+"""
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
+    """tf.distribute: the same trainer runs replicated over two devices (logical CPUs here)."""
+    config = write_config(tmp_path, {"training": {"epochs": 1, "distribution": "mirrored"}})
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(config), str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300, cwd=REPO,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "REPLICAS 2" in result.stdout
+    assert (tmp_path / "run" / "model.keras").is_file()
