@@ -95,7 +95,7 @@ def cmd_train(args) -> int:
     from semmatch_tf.training.trainer import train
 
     config = load_config(args.config, _parse_assignments(args.set, "--set"))
-    report = train(config, args.output, verbose=2 if args.verbose else 1)
+    report = train(config, args.output, verbose=_fit_verbosity())
     _print_report(report)
     print(f"run written to {args.output}")
     return 0
@@ -183,13 +183,18 @@ def cmd_demo(args) -> int:
     config_path = args.config or Path(str(resources.files("semmatch_tf") / "configs" / "demo_bilstm.yaml"))
     config = load_config(config_path, _parse_assignments(args.set, "--set"))
     run_dir = args.output / "run"
-    report = train(config, run_dir, verbose=2 if args.verbose else 1)
+    report = train(config, run_dir, verbose=_fit_verbosity())
     _print_report(report)
     exported = export_model(load_run(run_dir), args.output / "serving", name="semmatch_demo")
     print(f"\nrun directory:     {run_dir}  (report.json, plots/, history.json)")
     print(f"TensorBoard:       tensorboard --logdir {run_dir / 'logs'}")
     print(f"TF Serving export: {exported}")
     return 0
+
+
+def _fit_verbosity() -> int:
+    """A live progress bar on a terminal; one line per epoch in logs and CI."""
+    return 1 if sys.stdout.isatty() else 2
 
 
 def _print_report(report: dict) -> None:

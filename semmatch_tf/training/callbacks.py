@@ -47,7 +47,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
             return
         self.best = self.sign * value
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.tmp{self.path.suffix}")
+        temporary = self.path.with_name(f".tmp-{self.path.name}")  # keeps the .weights.h5/.keras ending
         if self.path.suffix == ".keras":
             self.model.save(temporary)
         else:
@@ -63,7 +63,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _save_model(self) -> None:
         os.makedirs(self.backup_dir, exist_ok=True)
         weights = Path(self._weights_path)
-        temporary = weights.with_name(f".{weights.stem}.tmp{weights.suffix}")
+        temporary = weights.with_name(f".tmp-{weights.name}")  # Keras wants the .weights.h5 ending
         self.model.save_weights(filepath=str(temporary), overwrite=True)
         os.replace(temporary, weights)
         metadata = Path(self._training_metadata_path)

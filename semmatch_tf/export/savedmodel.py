@@ -1,0 +1,590 @@
+"""SavedModel export for TF Serving: raw strings in, scores / labels / embeddings out.
+
+Layout written (TF Serving's)::
+
+    BASE_DIR/NAME/VERSION/
+        saved_model.pb, variables/, fingerprint.pb
+        assets.extra/tf_serving_warmup_requests   PredictionLog records replayed at load
+        assets.extra/semmatch_metadata.json       labels, head, vocabulary hash, versions, custom ops,
+                                                  minimum TF Serving, sample inputs + Keras outputs
+        assets.extra/vocabulary.txt               the WordPiece vocabulary (for clients, debugging)
+
+A version is written into a hidden, non-numeric sibling (``NAME/.tmp-VERSION-HOST-PID-TOKEN``) that
+TF Serving ignores, then renamed into place: TF Serving never sees a half-written version. A crash
+leaves only hidden directories, which the next export removes once their writer is dead.
+
+The signatures are built from :class:`Signature` objects (string-vector inputs, a traced function,
+an in-process Keras reference), so the cross-encoder and the bi-encoder share the writing, the
+warm-up, the metadata and :func:`semmatch_tf.export.check.check_export`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+from pathlib import Path
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from semmatch_tf.export import compat
+from semmatch_tf.export.warmup import WARMUP_FILE, write_warmup
+
+METADATA_FILE = "semmatch_metadata.json"
+EXTRA_DIR = "assets.extra"
+FORMAT_VERSION = 1
+#: String outputs whose reference value lies within this margin of a tie may legitimately differ
+#: between Keras and the SavedModel (float32 rounding picks the other class).
+TIE_MARGIN = 1e-4
+
+#: Sample texts for warm-up and checks: every script we serve, emoji, invisible characters, the
+#: empty string and a text far longer than any sequence length (it must be truncated, not fail).
+SAMPLE_QUERIES: tuple[str, ...] = (
+    "red running shoes",
+    "zapatillas café talla 42",
+    "无线蓝牙耳机",
+    "ランニングシューズ ガ",
+    "حذاء رياضي",
+    "👟🔥",
+    "",
+    "노트북 거치대",
+    "usb\u200bcable",
+)
+SAMPLE_PRODUCTS: tuple[str, ...] = (
+    "Nike Air Zoom Pegasus 40 men's running shoe, red",
+    "Zapatillas Ñandú con tacón — edición café",
+    "华为 FreeBuds 5i 真无线降噪蓝牙耳机",
+    "アシックス ゲルカヤノ ３０ ランニングシューズ（メンズ）",
+    "حذاء رياضي للرجال باللون الأحمر",
+    "Sneakers 👟 with 🔥 flames 🇯🇵",
+    "",
+    "braided usb-c charging cable 2m " * 300 + "x" * 300,
+    "\ufeffUSB cable",
+)
+
+
+# -- signatures ----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Signature:
+    """One serving signature: named ``tf.string [None]`` inputs -> a dict of output tensors.
+
+    Attributes:
+        name: signature key (``serving_default``, ``embed_query``, ...).
+        inputs: input names, in the order ``fn`` takes them.
+        fn: the graph function (traced by ExportArchive with the string specs).
+        reference: the same computation through the in-process Keras objects, used to record the
+            expected outputs of the samples: ``inputs -> (outputs, ambiguous)`` where ``ambiguous``
+            marks string outputs that sit on a tie (see :data:`TIE_MARGIN`).
+        samples: sample requests (warm-up and checks), each ``{input name: [texts]}``.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    fn: Callable[..., dict[str, tf.Tensor]]
+    reference: Callable[[dict[str, list[str]]], tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
+    samples: list[dict[str, list[str]]]
+
+
+def sample_requests(inputs: Sequence[str], texts: dict[str, Sequence[str]]) -> list[dict[str, list[str]]]:
+    """Two requests per signature: a batch of one and the whole sample batch."""
+    full = {name: list(texts[name]) for name in inputs}
+    return [{name: values[:1] for name, values in full.items()}, full]
+
+
+def _string_specs(names: Sequence[str]) -> list[tf.TensorSpec]:
+    return [tf.TensorSpec([None], tf.string, name=name) for name in names]
+
+
+def _class_of_grade(grades: tf.Tensor, class_grades: tf.Tensor) -> tf.Tensor:
+    """In-graph ``LabelScheme.class_of_grade``: nearest class grade, ties towards the better class."""
+    distance = tf.abs(grades[:, None] - class_grades[None, :])
+    reversed_best = tf.argmin(tf.reverse(distance, axis=[1]), axis=1, output_type=tf.int32)
+    return tf.shape(class_grades)[0] - 1 - reversed_best
+
+
+def cross_encoder_fn(matcher) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]:
+    """``(query, product) -> {scores [B], probabilities [B, C] or [B, 1], label [B]}`` in TF ops.
+
+    ``scores`` is the predicted grade (the ranking score): the expected grade under the softmax, or
+    the regression output mapped back onto the grade range. ``label`` is the class name of the
+    argmax, or of the class whose grade is nearest to the predicted grade.
+    """
+    preprocessor, model, labels, head = matcher.preprocessor, matcher.model, matcher.labels, matcher.head
+    low, high = labels.grade_range
+
+    def serve(query: tf.Tensor, product: tf.Tensor) -> dict[str, tf.Tensor]:
+        names = tf.constant(list(labels.names), tf.string)
+        class_grades = tf.constant(labels.grades, tf.float32)
+        tf.debugging.assert_equal(tf.shape(query)[0], tf.shape(product)[0],
+                                  message="query and product need the same batch size")
+        outputs = tf.cast(model(preprocessor({"query": query, "product": product}), training=False), tf.float32)
+        if head == "classification":
+            scores = tf.linalg.matvec(outputs, class_grades)
+            classes = tf.argmax(outputs, axis=-1, output_type=tf.int32)
+        else:
+            scores = outputs[:, 0] * (high - low) + low
+            classes = _class_of_grade(scores, class_grades)
+        return {"scores": scores, "probabilities": outputs, "label": tf.gather(names, classes)}
+
+    return serve
+
+
+def cross_encoder_reference(matcher, inputs: dict[str, list[str]]) -> tuple[dict, dict]:
+    """The serving outputs computed the Keras way (``TrainedMatcher.predict_outputs`` / ``score``)."""
+    labels = matcher.labels
+    outputs = np.asarray(matcher.predict_outputs(inputs["query"], inputs["product"]), np.float64)
+    from semmatch_tf.models.heads import predicted_grades
+
+    scores = predicted_grades(outputs, matcher.head, labels) if len(outputs) else np.zeros(0)
+    if matcher.head == "classification":
+        classes = outputs.argmax(axis=-1) if len(outputs) else np.zeros(0, np.int64)
+        ordered = np.sort(outputs, axis=-1)
+        margin = ordered[:, -1] - ordered[:, -2] if len(outputs) else np.zeros(0)
+    else:
+        classes = labels.class_of_grade(scores) if len(scores) else np.zeros(0, np.int64)
+        grades = np.sort(np.asarray(labels.grades))
+        midpoints = (grades[1:] + grades[:-1]) / 2
+        margin = np.abs(scores[:, None] - midpoints[None, :]).min(axis=1) if len(scores) else np.zeros(0)
+    label = np.asarray([labels.names[c] for c in classes], dtype=object)
+    return ({"scores": scores, "probabilities": outputs, "label": label},
+            {"label": margin <= TIE_MARGIN})
+
+
+def cross_encoder_signatures(matcher) -> list[Signature]:
+    texts = {"query": SAMPLE_QUERIES, "product": SAMPLE_PRODUCTS}
+    return [Signature("serving_default", ("query", "product"), cross_encoder_fn(matcher),
+                      lambda inputs: cross_encoder_reference(matcher, inputs),
+                      sample_requests(("query", "product"), texts))]
+
+
+# -- bi-encoders ---------------------------------------------------------------------------------
+@dataclasses.dataclass
+class BiEncoderParts:
+    """The generic two-tower interface the bi-encoder export needs.
+
+    Attributes:
+        query_encoder / product_encoder: Keras layers or models, token ids ``[B, L]`` -> ``[B, D]``
+            (they may be the same object for a shared tower).
+        query_preprocessor: strings ``[B]`` -> token ids ``[B, Lq]`` (e.g. a ``WordPieceTokenizer``
+            with ``sequence_length``); any callable made of TF ops works, a Keras layer is tracked.
+        product_preprocessor: as above for product texts; defaults to ``query_preprocessor``.
+        metadata: extra facts for ``semmatch_metadata.json`` (vocabulary hash, lengths, ...).
+    """
+
+    query_encoder: Callable
+    product_encoder: Callable
+    query_preprocessor: Callable
+    product_preprocessor: Callable | None = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.product_preprocessor is None:
+            self.product_preprocessor = self.query_preprocessor
+
+    def embed(self, side: str, texts: tf.Tensor) -> tf.Tensor:
+        """float32 embeddings of one side's texts (graph or eager)."""
+        encoder = self.query_encoder if side == "query" else self.product_encoder
+        preprocess = self.query_preprocessor if side == "query" else self.product_preprocessor
+        ids = preprocess(texts)
+        vectors = encoder(ids, training=False) if isinstance(encoder, keras.layers.Layer) else encoder(ids)
+        return tf.cast(vectors, tf.float32)
+
+    def embed_numpy(self, side: str, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:
+        parts = [self.embed(side, tf.constant(list(texts[i:i + batch_size]), tf.string)).numpy()
+                 for i in range(0, len(texts), batch_size)]
+        if not parts:
+            width = int(self.embed(side, tf.constant(["x"])).shape[-1])
+            return np.zeros((0, width), np.float32)
+        return np.concatenate(parts)
+
+
+def as_bi_encoder(encoder) -> BiEncoderParts:
+    """A :class:`BiEncoderParts` from any object with ``query_encoder``, ``product_encoder``,
+    ``query_preprocessor`` and ``product_preprocessor`` attributes (such as
+    ``semmatch_tf.models.bi_encoder.TwoTowerEncoder``), adding what the preprocessors tell about
+    the vocabulary and sequence lengths to the metadata."""
+    if isinstance(encoder, BiEncoderParts):
+        return encoder
+    metadata = dict(getattr(encoder, "metadata", None) or getattr(encoder, "meta", None) or {})
+    query_pre, product_pre = encoder.query_preprocessor, encoder.product_preprocessor
+    if hasattr(query_pre, "vocabulary_sha256"):
+        metadata.setdefault("vocabulary_sha256", query_pre.vocabulary_sha256)
+        metadata.setdefault("vocabulary_size", query_pre.vocabulary_size)
+    lengths = {side: getattr(pre, "sequence_length", None) for side, pre in (("query", query_pre),
+                                                                             ("product", product_pre))}
+    if any(lengths.values()):
+        metadata.setdefault("sequence_lengths", lengths)
+    return BiEncoderParts(encoder.query_encoder, encoder.product_encoder, query_pre, product_pre, metadata)
+
+
+class CatalogueIndex(keras.layers.Layer):
+    """Product embeddings frozen into the export. Stored as a (non-trainable) weight rather than a
+    graph constant, because graph protos are capped at 2 GiB and catalogues are not."""
+
+    def __init__(self, embeddings: np.ndarray, **kwargs) -> None:
+        super().__init__(trainable=False, **kwargs)
+        self.embeddings = self.add_weight(shape=embeddings.shape, initializer="zeros", trainable=False,
+                                          dtype="float32", name="catalogue_embeddings")
+        self.embeddings.assign(embeddings.astype(np.float32))
+        self.built = True
+
+    def call(self, queries):
+        return tf.matmul(queries, self.embeddings, transpose_b=True)
+
+
+def _top_k_reference(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[dict, dict]:
+    """Top-k ids and scores, best first; an id is ambiguous when its score ties (within
+    :data:`TIE_MARGIN`) with its neighbour in the ranking, including the first one left out."""
+    k = min(k, scores.shape[1])
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(scores, order[:, :k + 1], axis=1)
+    gaps = np.full((len(scores), k), np.inf)
+    if ranked.shape[1] > 1:
+        neighbour = np.abs(np.diff(ranked, axis=1))  # [B, min(k, N-1)]
+        gaps[:, :neighbour.shape[1]] = neighbour[:, :k]
+        gaps[:, 1:] = np.minimum(gaps[:, 1:], neighbour[:, :k - 1])
+    return ({"product_ids": ids[order[:, :k]], "scores": ranked[:, :k]}, {"product_ids": gaps <= TIE_MARGIN})
+
+
+def bi_encoder_signatures(encoder: BiEncoderParts, catalogue: tuple[Sequence[str], Sequence[str]] | None,
+                          top_k: int) -> tuple[list[Signature], list]:
+    """``embed_query(text)``, ``embed_product(text)`` -> ``{"embedding"}``, and with a catalogue
+    ``search(query)`` -> ``{"product_ids" [B, k], "scores" [B, k]}`` (dot product, best first)."""
+    texts = {"text": SAMPLE_QUERIES + SAMPLE_PRODUCTS, "query": SAMPLE_QUERIES}
+
+    def embedder(side: str) -> Signature:
+        def fn(text: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"embedding": encoder.embed(side, text)}
+
+        def reference(inputs: dict[str, list[str]]) -> tuple[dict, dict]:
+            return {"embedding": encoder.embed_numpy(side, inputs["text"])}, {}
+
+        return Signature(f"embed_{side}", ("text",), fn, reference, sample_requests(("text",), texts))
+
+    signatures, extra_tracked = [embedder("query"), embedder("product")], []
+    if catalogue is not None:
+        product_ids, product_texts = list(catalogue[0]), list(catalogue[1])
+        if not product_ids or len(product_ids) != len(product_texts):
+            raise ValueError(f"catalogue needs aligned, non-empty ids and texts "
+                             f"(got {len(product_ids)} ids, {len(product_texts)} texts)")
+        index = CatalogueIndex(encoder.embed_numpy("product", product_texts), name="catalogue")
+        k = min(top_k, len(product_ids))
+        id_array = np.asarray(product_ids, dtype=object)
+
+        def search(query: tf.Tensor) -> dict[str, tf.Tensor]:
+            top = tf.math.top_k(index(encoder.embed("query", query)), k=k)
+            return {"product_ids": tf.gather(tf.constant(product_ids, tf.string), top.indices),
+                    "scores": top.values}
+
+        def search_reference(inputs: dict[str, list[str]]) -> tuple[dict, dict]:
+            scores = encoder.embed_numpy("query", inputs["query"]).astype(np.float64) \
+                @ index.embeddings.numpy().astype(np.float64).T
+            return _top_k_reference(scores, id_array, k)
+
+        signatures.append(Signature("search", ("query",), search, search_reference,
+                                    sample_requests(("query",), texts)))
+        extra_tracked.append(index)
+    return signatures, extra_tracked
+
+
+# -- version directories -------------------------------------------------------------------------
+_HIDDEN = re.compile(r"^\.(tmp|old)-(\d+)-([A-Za-z0-9]*)-(\d+)-[0-9a-f]+$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
+def _hidden_name(kind: str, version: int) -> str:
+    """``.tmp-3-HOST-PID-TOKEN``: hidden and non-numeric, so TF Serving never loads it."""
+    return f".{kind}-{version}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def existing_versions(model_dir: str | Path) -> list[int]:
+    """Numeric version directories, as TF Serving sees them."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def next_version(model_dir: str | Path) -> int:
+    versions = existing_versions(model_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(model_dir: str | Path) -> list[Path]:
+    """Remove hidden leftovers of exports whose process died (same host only).
+
+    A leftover ``.old-V-*`` whose version ``V`` is missing is the old version of an interrupted
+    ``force`` replace: it is renamed back instead of deleted.
+    """
+    removed = []
+    for path in Path(model_dir).iterdir():
+        match = _HIDDEN.match(path.name)
+        if not match or match.group(3) != _host() or _pid_alive(int(match.group(4))):
+            continue
+        target = path.parent / match.group(2)
+        if match.group(1) == "old" and not target.exists():
+            os.rename(path, target)
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and directory under ``root`` so the renamed version survives a power loss."""
+    for directory, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _install(temporary: Path, target: Path, force: bool) -> None:
+    """Rename the finished version into place; with ``force`` move the old one aside first."""
+    if not target.exists():
+        try:
+            os.rename(temporary, target)
+        except OSError as error:  # another exporter won the race for this version
+            raise FileExistsError(f"{target} appeared while exporting; not overwritten") from error
+        return
+    if not force:
+        raise FileExistsError(f"{target} already exists (use force=True to replace it)")
+    old = target.with_name(_hidden_name("old", int(target.name)))
+    os.rename(target, old)
+    try:
+        os.rename(temporary, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_archive(archive, directory: Path) -> None:
+    """Write the SavedModel (a separate function so tests can interrupt it)."""
+    archive.write_out(str(directory), verbose=False)
+
+
+# -- writing -------------------------------------------------------------------------------------
+def _ensure_built(tracked: list, signatures: list[Signature]) -> None:
+    """ExportArchive only tracks built layers; fresh ones (a new preprocessor) are built by running
+    every signature once, eagerly, on its first sample."""
+    if all(layer.built for layer in tracked if isinstance(layer, keras.layers.Layer)):
+        return
+    for signature in signatures:
+        signature.fn(*(tf.constant(signature.samples[0][name], tf.string) for name in signature.inputs))
+
+
+def _signature_defs(directory: Path) -> dict:
+    """Input/output names, dtypes and shapes of every signature, read from the saved proto."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel.FromString((directory / "saved_model.pb").read_bytes())
+
+    def describe(infos) -> dict:
+        return {key: {"dtype": tf.dtypes.as_dtype(info.dtype).name,
+                      "shape": [None if d.size < 0 else d.size for d in info.tensor_shape.dim]}
+                for key, info in sorted(infos.items())}
+
+    return {name: {"inputs": describe(sig.inputs), "outputs": describe(sig.outputs)}
+            for name, sig in sorted(proto.meta_graphs[0].signature_def.items())
+            if not name.startswith("__")}
+
+
+def _jsonable(value: np.ndarray) -> list:
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind in "SU":
+        return [_jsonable(v) if isinstance(v, np.ndarray) else (v.decode() if isinstance(v, bytes) else str(v))
+                for v in array]
+    return array.astype(np.float64).tolist()
+
+
+def reference_records(reference: Callable, requests: list[dict[str, list[str]]]) -> list[dict]:
+    """``{"inputs", "expected", "ambiguous"}`` per request, from ONE reference call over all rows
+    (references are row-wise; one Keras predict instead of one per request)."""
+    names = list(requests[0])
+    merged = {name: [text for request in requests for text in request[name]] for name in names}
+    outputs, ambiguous = reference(merged)
+    records, start = [], 0
+    for request in requests:
+        rows = slice(start, start + len(request[names[0]]))
+        start = rows.stop
+        records.append({"inputs": request,
+                        "expected": {k: _jsonable(np.asarray(v)[rows]) for k, v in outputs.items()},
+                        "ambiguous": {k: np.asarray(v)[rows].tolist() for k, v in ambiguous.items()}})
+    return records
+
+
+def _samples(signatures: list[Signature], aliases: dict[str, str]) -> dict:
+    """Sample requests with the Keras reference outputs, per signature (aliases included)."""
+    samples = {signature.name: reference_records(signature.reference, signature.samples)
+               for signature in signatures}
+    for alias, target in aliases.items():
+        samples[alias] = samples[target]
+    return samples
+
+
+def _versions() -> dict[str, str]:
+    import tensorflow_text
+
+    import semmatch_tf
+
+    return {"tensorflow": tf.__version__, "tensorflow_text": tensorflow_text.__version__,
+            "keras": keras.__version__, "semmatch_tf": semmatch_tf.__version__}
+
+
+def _graph_facts(directory: Path) -> dict:
+    """Custom ops of the written graph and the TF Serving release they need."""
+    return compat.serving_requirements(compat.graph_op_names(directory))
+
+
+def _write_version(directory: Path, *, model_name: str, version: int, kind: str,
+                   signatures: list[Signature], tracked: list, metadata: dict,
+                   vocabulary: list[str] | None) -> None:
+    """Write the SavedModel, warm-up records and metadata into ``directory`` (a temporary one)."""
+    _ensure_built(tracked, signatures)
+    archive = keras.export.ExportArchive()
+    for resource in tracked:
+        archive.track(resource)
+    for signature in signatures:
+        archive.add_endpoint(signature.name, signature.fn, input_signature=_string_specs(signature.inputs))
+    aliases = {} if any(s.name == "serving_default" for s in signatures) else \
+        {"serving_default": signatures[0].name}
+    samples = _samples(signatures, aliases)
+    _write_archive(archive, directory)
+
+    extra = directory / EXTRA_DIR
+    extra.mkdir(exist_ok=True)
+    requests = [(s.name, inputs) for s in signatures for inputs in s.samples]
+    write_warmup(extra / WARMUP_FILE, model_name, requests)
+    if vocabulary is not None:
+        (extra / "vocabulary.txt").write_text("".join(f"{t}\n" for t in vocabulary), encoding="utf-8")
+    metadata = {
+        "format": "semmatch-savedmodel", "format_version": FORMAT_VERSION, "kind": kind,
+        "model_name": model_name, "version": version,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **metadata,
+        "signatures": _signature_defs(directory), "signature_aliases": aliases,
+        "versions": _versions(), **_graph_facts(directory),
+        "warmup_requests": len(requests), "samples": samples,
+    }
+    (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False, default=str),
+                                       encoding="utf-8")
+
+
+def _export(base_dir: str | Path, name: str, version: int | None, force: bool,
+            write: Callable[[Path, int], None]) -> Path:
+    """Pick the version, write into a hidden temporary directory, rename it into place."""
+    if not name or name.startswith(".") or "/" in name or os.sep in name:
+        raise ValueError(f"invalid model name {name!r}")
+    model_dir = Path(base_dir) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale(model_dir)
+    version = next_version(model_dir) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"version must be a positive integer, got {version}")
+    target = model_dir / str(version)
+    if target.exists() and not force:
+        raise FileExistsError(f"{target} already exists (use force=True to replace it)")
+    temporary = model_dir / _hidden_name("tmp", version)
+    try:
+        temporary.mkdir()
+        write(temporary, version)
+        _fsync_tree(temporary)
+        _install(temporary, target, force)
+        _fsync_dir(model_dir)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return target
+
+
+def export_model(matcher, base_dir: str | Path, *, name: str = "semmatch", version: int | None = None,
+                 force: bool = False) -> Path:
+    """Export a cross-encoder (:class:`~semmatch_tf.runs.TrainedMatcher`) to ``BASE_DIR/NAME/VERSION``.
+
+    Signature ``serving_default(query: string [B], product: string [B])`` returns ``scores``
+    (float32 [B], the predicted grade), ``probabilities`` (float32 [B, C]; [B, 1] unit grade for a
+    regression head) and ``label`` (string [B]). ``version`` defaults to the highest existing one
+    plus one; an existing version is only replaced with ``force=True`` (the old directory is
+    renamed away, the new one in: a TF Serving poll between the two renames finds the version
+    missing, so prefer a new version number for a live server). Returns the version directory.
+    """
+    tokenizer = matcher.preprocessor.tokenizer
+    metadata = {
+        "head": matcher.head, "labels": matcher.labels.to_dict(),
+        "vocabulary_sha256": tokenizer.vocabulary_sha256, "vocabulary_size": tokenizer.vocabulary_size,
+        "sequence_lengths": {"query": matcher.preprocessor.query_length,
+                             "product": matcher.preprocessor.product_length},
+        "tokenizer": {"lowercase": tokenizer.lowercase, "strip_accents": tokenizer.strip_accents,
+                      "start_token": tokenizer.start_token},
+        "run_dir": str(matcher.run_dir) if matcher.run_dir else None,
+    }
+
+    def write(directory: Path, number: int) -> None:
+        _write_version(directory, model_name=name, version=number, kind="cross_encoder",
+                       signatures=cross_encoder_signatures(matcher),
+                       tracked=[matcher.model, matcher.preprocessor], metadata=metadata,
+                       vocabulary=tokenizer.vocabulary)
+
+    return _export(base_dir, name, version, force, write)
+
+
+def export_bi_encoder(encoder, base_dir: str | Path, *, name: str = "semmatch_bi",
+                      version: int | None = None, force: bool = False,
+                      catalogue: tuple[Sequence[str], Sequence[str]] | None = None, top_k: int = 10,
+                      vocabulary: list[str] | None = None) -> Path:
+    """Export a two-tower model (a :class:`BiEncoderParts`, or any object :func:`as_bi_encoder` accepts,
+    such as a ``TwoTowerEncoder``): ``embed_query`` / ``embed_product`` (``text`` -> ``embedding``) and,
+    given ``catalogue=(product_ids, product_texts)``, ``search(query)`` over the frozen product
+    embeddings (``product_ids``, ``scores``: top ``top_k`` by dot product). ``serving_default`` is
+    an alias of ``embed_query``. Same layout, versioning and atomicity as :func:`export_model`."""
+    if top_k < 1:
+        raise ValueError(f"top_k must be positive, got {top_k}")
+    encoder = as_bi_encoder(encoder)
+    if vocabulary is None and hasattr(encoder.query_preprocessor, "vocabulary_sha256"):
+        vocabulary = encoder.query_preprocessor.vocabulary
+
+    def write(directory: Path, number: int) -> None:
+        signatures, extra = bi_encoder_signatures(encoder, catalogue, top_k)
+        tracked = [encoder.query_encoder, encoder.product_encoder, encoder.query_preprocessor,
+                   encoder.product_preprocessor, *extra]
+        tracked = [t for i, t in enumerate(tracked) if isinstance(t, keras.layers.Layer)
+                   and all(t is not u for u in tracked[:i])]
+        facts = {**encoder.metadata, "top_k": min(top_k, len(catalogue[0])) if catalogue else None,
+                 "catalogue_size": len(catalogue[0]) if catalogue else 0, "similarity": "dot"}
+        _write_version(directory, model_name=name, version=number, kind="bi_encoder",
+                       signatures=signatures, tracked=tracked, metadata=facts, vocabulary=vocabulary)
+
+    return _export(base_dir, name, version, force, write)
