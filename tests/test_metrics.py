@@ -1,0 +1,118 @@
+"""Metrics against hand-computed values (the arithmetic is in the comments)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
+from semmatch_tf.evaluation import (classification_report, confusion_matrix, evaluate_predictions,
+                                    format_report, per_query_ranking, ranking_metrics, retrieval_metrics,
+                                    save_report, spearman)
+from semmatch_tf.evaluation.plots import plot_confusion_matrix, plot_metric_bars, plot_training_curves
+
+
+def test_ndcg_on_the_textbook_example():
+    # Ranked gains 3,2,3,0,1,2 (linear). DCG@6 = 3 + 2/log2(3) + 3/2 + 0 + 1/log2(6) + 2/log2(7) = 6.8611.
+    # Ideal order of the judged items 3,3,2,2,1,0: 3 + 3/log2(3) + 2/2 + 2/log2(5) + 1/log2(6) = 7.1410.
+    table = per_query_ranking(["q"] * 6, [6, 5, 4, 3, 2, 1], [3, 2, 3, 0, 1, 2], ks=(6,), gain="linear")
+    assert table["ndcg@6"][0] == pytest.approx(6.8611 / 7.1410, abs=1e-4)
+    # Relevant (grade >= 1) at ranks 1,2,3,5,6: AP = (1/1 + 2/2 + 3/3 + 4/5 + 5/6) / 5 = 0.92667.
+    assert table["map"][0] == pytest.approx(0.926667, abs=1e-6)
+    assert table["mrr"][0] == 1.0 and table["recall@6"][0] == 1.0
+
+
+def test_perfect_and_reversed_rankings():
+    grades = [2, 1, 0]
+    assert ranking_metrics(["q"] * 3, [3, 2, 1], grades, ks=(3,))["ndcg@3"] == pytest.approx(1.0)
+    # Exponential gains 3,1,0. Reversed: 0 + 1/log2(3) + 3/2 = 2.1309; ideal 3 + 1/log2(3) = 3.6309.
+    assert ranking_metrics(["q"] * 3, [1, 2, 3], grades, ks=(3,))["ndcg@3"] == pytest.approx(2.1309 / 3.6309, abs=1e-4)
+
+
+def test_mrr_map_recall_over_several_queries_and_skipping():
+    query = ["a", "a", "a", "b", "b", "c", "c"]
+    score = [0.9, 0.8, 0.7, 0.9, 0.1, 0.5, 0.4]
+    grade = [0, 1, 0, 0, 2, 0, 0]  # c has no relevant item: skipped
+    summary = ranking_metrics(query, score, grade, ks=(1, 2))
+    assert summary["queries"] == 3 and summary["skipped"] == 1
+    assert summary["mrr"] == pytest.approx((1 / 2 + 1 / 2) / 2)   # first hits at rank 2 for a and b
+    assert summary["recall@1"] == pytest.approx(0.0)
+    assert summary["recall@2"] == pytest.approx(1.0)
+    assert summary["map"] == pytest.approx(0.5)
+
+
+def test_ties_keep_input_order():
+    first = per_query_ranking(["q", "q"], [1.0, 1.0], [2, 0], ks=(1,))
+    second = per_query_ranking(["q", "q"], [1.0, 1.0], [0, 2], ks=(1,))
+    assert first["ndcg@1"][0] == 1.0 and second["ndcg@1"][0] == 0.0
+
+
+def test_retrieval_metrics_count_unjudged_as_zero_and_ideal_from_all_judged():
+    # Retrieved x (unjudged), y (2); judged y=2, w=1 (w not retrieved). Exponential gains 3 and 1.
+    # DCG@3 = 3/log2(3) = 1.8928; IDCG = 3 + 1/log2(3) = 3.6309.
+    result = retrieval_metrics({"a": ["x", "y", "z"]}, {"a": {"y": 2, "w": 1}, "b": {"v": 0}}, ks=(3,))
+    assert result["queries"] == 1
+    assert result["ndcg@3"] == pytest.approx(1.8928 / 3.6309, abs=1e-4)
+    assert result["recall@3"] == 0.5 and result["mrr"] == 0.5 and result["map"] == 0.25
+
+
+def test_confusion_matrix_and_f1():
+    y_true = [0, 0, 1, 1, 2, 2]
+    y_pred = [0, 1, 1, 1, 0, 0]
+    matrix = confusion_matrix(y_true, y_pred, 3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 2, 0], [2, 0, 0]]
+    report = classification_report(y_true, y_pred, ["a", "b", "c"])
+    # Precision a=1/3, b=2/3, c=0 (never predicted); recall a=1/2, b=1, c=0.
+    # F1 a = 2*(1/3*1/2)/(1/3+1/2) = 0.4, b = 0.8, c = 0 -> macro 0.4; micro = accuracy = 3/6.
+    assert report["macro"]["f1"] == pytest.approx(0.4)
+    assert report["micro"]["f1"] == pytest.approx(0.5) == report["accuracy"]
+    assert report["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
+
+
+def test_spearman_with_ties():
+    # Ranks of x: 1, 2.5, 2.5, 4; of y: 1, 2, 3, 4. Pearson of ranks = 0.94868.
+    assert spearman([1, 2, 2, 3], [10, 20, 30, 40]) == pytest.approx(0.948683, abs=1e-6)
+    assert spearman([1, 1, 1], [1, 2, 3]) == 0.0
+
+
+SCHEME = LabelScheme(("irrelevant", "partial", "exact"), (1.0, 2.0, 3.0), (1.0, 3.0))
+
+
+def small_dataset() -> PairDataset:
+    frame = build_frame(query=["q1", "q1", "q2", "q2"], product=["a", "b", "c", "d"], label=[2, 0, 1, 2],
+                        grade=[3.0, 1.0, 2.0, 2.67], language=["en", "en", "zh", "zh"])
+    return PairDataset(frame, SCHEME, "small")
+
+
+def test_report_blocks_languages_and_expected_grade(tmp_path):
+    probabilities = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.5, 0.5]])
+    report = evaluate_predictions(small_dataset(), probabilities=probabilities)
+    assert report["classification"]["accuracy"] == pytest.approx(0.75)
+    # Expected grades 3, 1, 2, 2.5 vs true 3, 1, 2, 2.67 -> RMSE = sqrt(0.17^2 / 4) = 0.085.
+    assert report["regression"]["rmse"] == pytest.approx(math.sqrt(0.17**2 / 4), abs=1e-6)
+    assert report["by_language"]["zh"]["counts"] == {"pairs": 2, "queries": 1}
+    assert report["ranking"]["ndcg@10"] == pytest.approx(1.0)
+    json.dumps(report)
+    path = save_report(report, tmp_path / "report.json")
+    assert json.loads(path.read_text()) == json.loads(json.dumps(report))
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"], "no temporary files left"
+    assert "zh" in format_report(report)
+
+
+def test_report_from_grades_only():
+    report = evaluate_predictions(small_dataset(), scores=np.array([2.9, 1.2, 2.4, 2.2]))
+    # class_of_grade: 2.9->exact, 1.2->irrelevant, 2.4->partial, 2.2->partial: 3 of 4 right.
+    assert report["classification"]["accuracy"] == pytest.approx(0.75)
+    assert report["ranking"]["ndcg@10"] < 1.0  # q2 is ranked the wrong way round
+
+
+def test_plots_write_pngs(tmp_path):
+    paths = [plot_training_curves({"loss": [1.0, 0.5], "val_loss": [1.1, None]}, tmp_path / "c.png"),
+             plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["no", "yes"], tmp_path / "m.png"),
+             plot_metric_bars({"bm25": {"ndcg@10": 0.5}, "dense": {"ndcg@10": 0.6}}, "ndcg@10", tmp_path / "b.png")]
+    for path in paths:
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
