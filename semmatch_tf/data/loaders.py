@@ -1,0 +1,356 @@
+"""Loaders for public query–product judgement sets and any CSV/TSV/JSONL/Parquet of pairs.
+
+Every loader returns a :class:`PairDataset` in the canonical schema. Bad input never yields partial
+data: a missing column, an unknown label, an empty text, undecodable bytes or a malformed line raise
+:class:`DataFormatError` naming the file, the 1-based data row and the field.
+
+Formats (``load_dataset(format, path, **options)``):
+
+=============  ==========================================================================
+home_depot     Kaggle Home Depot search relevance: CSV, latin-1, mean grade 1.0-3.0
+qbqtc          CLUE QBQTC: JSON lines, labels "0"/"1"/"2" (Chinese web search)
+lcqmc          LCQMC: TSV without header (sentence1, sentence2, label 0/1)
+bq_corpus      BQ corpus: CSV with a UTF-8 BOM, header sentence1,sentence2,label
+atec           ATEC 2018: TSV without header (id, s1, s2, label), BOMs on line 1, CRLF
+jsts           JGLUE JSTS: JSON lines, float label 0-5 (Japanese)
+wands          Wayfair WANDS: directory with product.csv, query.csv, label.csv (tab-separated)
+esci           Amazon Shopping Queries (ESCI): directory with the examples + products Parquet
+generic        any CSV/TSV/JSONL/Parquet with a column mapping
+=============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from semmatch_tf.data.errors import DataFormatError
+from semmatch_tf.data.language import detect_language
+from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
+
+GRADED_3 = LabelScheme(("irrelevant", "partial", "exact"), (1.0, 2.0, 3.0), (1.0, 3.0))
+QBQTC_LABELS = LabelScheme(("poor", "somewhat", "high"), (0.0, 1.0, 2.0), (0.0, 2.0))
+BINARY = LabelScheme(("different", "same"), (0.0, 1.0), (0.0, 1.0))
+JSTS_LABELS = LabelScheme(tuple(str(i) for i in range(6)), tuple(float(i) for i in range(6)), (0.0, 5.0))
+WANDS_LABELS = LabelScheme(("irrelevant", "partial", "exact"), (0.0, 1.0, 2.0), (0.0, 2.0))
+#: ESCI gains from the Shopping Queries paper (Reddy et al., 2022): E 1.0, S 0.1, C 0.01, I 0.
+ESCI_LABELS = LabelScheme(("irrelevant", "complement", "substitute", "exact"), (0.0, 0.01, 0.1, 1.0), (0.0, 1.0))
+ESCI_CODES = {"I": 0, "C": 1, "S": 2, "E": 3}
+ESCI_LOCALE_LANGUAGE = {"us": "en", "es": "es", "jp": "ja"}
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def _read_text(path: Path, encoding: str = "utf-8") -> str:
+    """Whole file as text; undecodable bytes are reported with their 1-based line number."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFormatError(path, "file not found") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataFormatError(path, f"bytes not valid {encoding} at offset {error.start} "
+                                    f"(line {line}): {data[error.start:error.start + 4]!r}", row=line) from None
+
+
+def _read_delimited(path: Path, *, sep: str, header: bool, names: Sequence[str] | None = None,
+                    encoding: str = "utf-8", limit: int | None = None) -> pd.DataFrame:
+    """CSV/TSV as strings, every field kept verbatim (no NA guessing); a BOM is dropped."""
+    text = _read_text(path, encoding).lstrip("\ufeff")
+    quoting = csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None, names=names, dtype=str,
+                            keep_default_na=False, quoting=quoting, nrows=limit, lineterminator=None,
+                            on_bad_lines="error", engine="python" if sep == "\t" else "c")
+    except pd.errors.ParserError as error:
+        raise DataFormatError(path, f"malformed {'TSV' if sep == chr(9) else 'CSV'}: {error}") from None
+    return frame.map(lambda v: v.replace("\ufeff", "").rstrip("\r") if isinstance(v, str) else v)
+
+
+def _read_jsonl(path: Path, limit: int | None = None) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(path, f"malformed JSON: {error.msg}", row=number) from None
+        if not isinstance(record, dict):
+            raise DataFormatError(path, "each line must be a JSON object", row=number)
+        records.append(record)
+        if limit is not None and len(records) >= limit:
+            break
+    return pd.DataFrame.from_records(records)
+
+
+def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=list(columns) if columns else None)
+    except FileNotFoundError:
+        raise DataFormatError(path, "file not found") from None
+    except (ValueError, KeyError) as error:
+        raise DataFormatError(path, f"cannot read Parquet columns {list(columns or [])}: {error}") from None
+    except Exception as error:  # pyarrow raises its own error types for corrupt files
+        raise DataFormatError(path, f"not a readable Parquet file: {error}") from None
+
+
+# -- validation ------------------------------------------------------------------------------------
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise DataFormatError(path, f"missing column (found {list(frame.columns)})", field=column)
+
+
+def _texts(frame: pd.DataFrame, column: str, path: Path, row_offset: int = 1) -> list[str]:
+    """Stripped texts of a column; an empty or missing text names its row."""
+    values = frame[column]
+    texts = values.astype(str).str.strip()
+    empty = values.isna().to_numpy() | (texts == "").to_numpy()
+    if empty.any():
+        raise DataFormatError(path, "empty text", row=int(np.flatnonzero(empty)[0]) + row_offset, field=column)
+    return texts.tolist()
+
+
+def _numbers(frame: pd.DataFrame, column: str, path: Path, low: float, high: float, row_offset: int = 1) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(values) | (values < low) | (values > high)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(path, f"label {frame[column].iloc[row]!r} is not a number in [{low}, {high}]",
+                              row=row + row_offset, field=column)
+    return values
+
+
+def _classes(frame: pd.DataFrame, column: str, path: Path, mapping: dict, row_offset: int = 1) -> np.ndarray:
+    keys = frame[column].astype(str).str.strip()
+    codes = keys.map(mapping)
+    bad = codes.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(path, f"unknown label {keys.iloc[row]!r}; expected one of {sorted(mapping)}",
+                              row=row + row_offset, field=column)
+    return codes.to_numpy(dtype=np.int64)
+
+
+def _dataset(name: str, labels: LabelScheme, **columns) -> PairDataset:
+    return PairDataset(build_frame(**columns), labels, name)
+
+
+# -- public sets -------------------------------------------------------------------------------------
+def load_home_depot(path: str | Path, *, limit: int | None = None) -> PairDataset:
+    """Home Depot (search_term -> product_title; relevance = raters' mean grade 1.0-3.0)."""
+    path = Path(path)
+    frame = _read_delimited(path, sep=",", header=True, encoding="latin-1", limit=limit)
+    _require_columns(frame, ("product_uid", "product_title", "search_term", "relevance"), path)
+    grades = _numbers(frame, "relevance", path, 1.0, 3.0)
+    queries = _texts(frame, "search_term", path)
+    return _dataset("home_depot", GRADED_3, query=queries, product=_texts(frame, "product_title", path),
+                    label=GRADED_3.class_of_grade(grades), grade=grades, language="en",
+                    product_id=frame["product_uid"].tolist(), query_id=_query_ids(queries))
+
+
+def _query_ids(queries: Sequence[str]) -> list[str]:
+    """Stable ids for query strings: equal text, equal id (the sets give no query ids)."""
+    codes, _ = pd.factorize(pd.Series(queries).str.lower())
+    return [f"q{c}" for c in codes]
+
+
+def load_qbqtc(path: str | Path, *, limit: int | None = None) -> PairDataset:
+    """QBQTC (query -> web page title, labels "0"/"1"/"2")."""
+    path = Path(path)
+    frame = _read_jsonl(path, limit)
+    _require_columns(frame, ("query", "title", "label"), path)
+    labels = _classes(frame, "label", path, {"0": 0, "1": 1, "2": 2})
+    queries = _texts(frame, "query", path)
+    return _dataset("qbqtc", QBQTC_LABELS, query=queries, product=_texts(frame, "title", path), label=labels,
+                    grade=labels.astype(float), language="zh", query_id=_query_ids(queries))
+
+
+def _sentence_pairs(name: str, path: Path, frame: pd.DataFrame, language: str, row_offset: int = 1) -> PairDataset:
+    _require_columns(frame, ("sentence1", "sentence2", "label"), path)
+    labels = _classes(frame, "label", path, {"0": 0, "1": 1}, row_offset)
+    first = _texts(frame, "sentence1", path, row_offset)
+    return _dataset(name, BINARY, query=first, product=_texts(frame, "sentence2", path, row_offset), label=labels,
+                    grade=labels.astype(float), language=language, query_id=_query_ids(first))
+
+
+def load_lcqmc(path: str | Path, *, limit: int | None = None) -> PairDataset:
+    """LCQMC (question paraphrase; TSV sentence1, sentence2, label)."""
+    path = Path(path)
+    frame = _read_delimited(path, sep="\t", header=False, names=("sentence1", "sentence2", "label"), limit=limit)
+    return _sentence_pairs("lcqmc", path, frame, "zh")
+
+
+def load_bq_corpus(path: str | Path, *, limit: int | None = None) -> PairDataset:
+    """BQ corpus (bank question equivalence; CSV with BOM and header)."""
+    path = Path(path)
+    return _sentence_pairs("bq_corpus", path, _read_delimited(path, sep=",", header=True, limit=limit), "zh")
+
+
+def load_atec(path: str | Path, *, limit: int | None = None) -> PairDataset:
+    """ATEC (fintech question similarity; TSV id, s1, s2, label; BOMs on line 1; CRLF)."""
+    path = Path(path)
+    frame = _read_delimited(path, sep="\t", header=False, names=("id", "sentence1", "sentence2", "label"), limit=limit)
+    return _sentence_pairs("atec", path, frame, "zh")
+
+
+def load_jsts(path: str | Path, *, limit: int | None = None) -> PairDataset:
+    """JGLUE JSTS (Japanese STS; float similarity 0-5 kept as the grade, class = rounded)."""
+    path = Path(path)
+    frame = _read_jsonl(path, limit)
+    _require_columns(frame, ("sentence1", "sentence2", "label"), path)
+    grades = _numbers(frame, "label", path, 0.0, 5.0)
+    first = _texts(frame, "sentence1", path)
+    return _dataset("jsts", JSTS_LABELS, query=first, product=_texts(frame, "sentence2", path),
+                    label=JSTS_LABELS.class_of_grade(grades), grade=grades, language="ja",
+                    query_id=_query_ids(first))
+
+
+def load_wands(path: str | Path, *, limit: int | None = None, product_fields: Sequence[str] = ("product_name",)) -> PairDataset:
+    """WANDS (Wayfair): ``product.csv``, ``query.csv``, ``label.csv`` (all tab-separated) in ``path``.
+
+    ``product_fields`` chooses the product text (joined with " | "), e.g. add "product_class".
+    """
+    folder = Path(path)
+    labels = _read_delimited(folder / "label.csv", sep="\t", header=True, limit=limit)
+    _require_columns(labels, ("query_id", "product_id", "label"), folder / "label.csv")
+    queries = _read_delimited(folder / "query.csv", sep="\t", header=True)
+    _require_columns(queries, ("query_id", "query"), folder / "query.csv")
+    products = _read_delimited(folder / "product.csv", sep="\t", header=True)
+    _require_columns(products, ("product_id", *product_fields), folder / "product.csv")
+    classes = _classes(labels, "label", folder / "label.csv", {"Irrelevant": 0, "Partial": 1, "Exact": 2})
+    query_text = _lookup(labels, "query_id", queries.set_index("query_id")["query"], folder / "label.csv")
+    product_text = products[list(product_fields)].agg(" | ".join, axis=1)
+    product_text.index = products["product_id"]
+    titles = _lookup(labels, "product_id", product_text, folder / "label.csv")
+    frame = pd.DataFrame({"query": query_text, "product": titles})
+    return _dataset("wands", WANDS_LABELS, query=_texts(frame, "query", folder / "query.csv"),
+                    product=_texts(frame, "product", folder / "product.csv"), label=classes,
+                    grade=classes.astype(float), language="en", query_id=labels["query_id"].tolist(),
+                    product_id=labels["product_id"].tolist())
+
+
+def _lookup(frame: pd.DataFrame, key: str, table: pd.Series, path: Path) -> list[str]:
+    """Resolve ids through ``table``; an id with no entry names its row."""
+    table = table[~table.index.duplicated()]
+    values = frame[key].map(table)
+    missing = values.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataFormatError(path, f"{key} {frame[key].iloc[row]!r} has no entry", row=row + 1, field=key)
+    return values.astype(str).tolist()
+
+
+def load_esci(path: str | Path, *, limit: int | None = None, locales: Sequence[str] = ("us", "es", "jp"),
+              split: str | None = "train", small_version: bool = True) -> PairDataset:
+    """Amazon Shopping Queries (ESCI): examples + products Parquet in ``path``.
+
+    ``small_version`` keeps the Task 1 (reduced) set; ``split`` is "train", "test" or None for both.
+    """
+    folder = Path(path)
+    examples_path = folder / "shopping_queries_dataset_examples.parquet"
+    products_path = folder / "shopping_queries_dataset_products.parquet"
+    examples = _read_parquet(examples_path)
+    _require_columns(examples, ("query", "query_id", "product_id", "product_locale", "esci_label",
+                                "small_version", "split"), examples_path)
+    keep = examples["product_locale"].isin(list(locales))
+    if small_version:
+        keep &= examples["small_version"].astype(int) == 1
+    if split is not None:
+        keep &= examples["split"] == split
+    examples = examples[keep].reset_index(drop=True)
+    if limit is not None:
+        examples = examples.head(limit)
+    products = _read_parquet(products_path)
+    _require_columns(products, ("product_id", "product_locale", "product_title"), products_path)
+    merged = examples.merge(products[["product_id", "product_locale", "product_title"]],
+                            on=["product_id", "product_locale"], how="left")
+    missing = merged["product_title"].isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataFormatError(products_path, f"no product {merged['product_id'].iloc[row]!r} in locale "
+                                             f"{merged['product_locale'].iloc[row]!r}", row=row + 1, field="product_id")
+    classes = _classes(merged, "esci_label", examples_path, ESCI_CODES)
+    return _dataset("esci", ESCI_LABELS, query=_texts(merged, "query", examples_path),
+                    product=_texts(merged, "product_title", products_path), label=classes,
+                    grade=np.asarray(ESCI_LABELS.grades)[classes],
+                    language=merged["product_locale"].map(ESCI_LOCALE_LANGUAGE).tolist(),
+                    query_id=merged["query_id"].astype(str).tolist(), product_id=merged["product_id"].astype(str).tolist())
+
+
+def load_generic(path: str | Path, *, query: str = "query", product: str = "product", label: str = "label",
+                 query_id: str | None = None, product_id: str | None = None, language: str | None = None,
+                 names: Sequence[str] | None = None, grade_range: Sequence[float] | None = None,
+                 grades: Sequence[float] | None = None, sep: str | None = None, limit: int | None = None,
+                 encoding: str = "utf-8") -> PairDataset:
+    """Any CSV/TSV/JSONL/Parquet of pairs with a column mapping.
+
+    Labels are either class *names* (``names``, ordered worst to best; grades 0..k-1 unless
+    ``grades`` is given) or numeric *grades* in ``grade_range`` (classes = the integer grades of the
+    range). ``language`` is a column name, a fixed code ("en"), or None to detect it per row.
+    """
+    path = Path(path)
+    frame = _read_any(path, sep, limit, encoding)
+    _require_columns(frame, [c for c in (query, product, label, query_id, product_id) if c], path)
+    queries = _texts(frame, query, path)
+    if names is not None:
+        scheme = LabelScheme(tuple(names), tuple(grades or range(len(names))),
+                             (float(min(grades or [0])), float(max(grades or [len(names) - 1]))))
+        classes = _classes(frame, label, path, {str(n): i for i, n in enumerate(names)})
+        grade_values = np.asarray(scheme.grades)[classes]
+    else:
+        low, high = (float(grade_range[0]), float(grade_range[1])) if grade_range else (0.0, 1.0)
+        steps = np.arange(np.ceil(low), np.floor(high) + 1)
+        scheme = LabelScheme(tuple(f"{g:g}" for g in steps), tuple(float(g) for g in steps), (low, high))
+        grade_values = _numbers(frame, label, path, low, high)
+        classes = scheme.class_of_grade(grade_values)
+    products = _texts(frame, product, path)
+    if language is not None and language in frame.columns:
+        languages = frame[language].astype(str).tolist()
+    elif language is not None:
+        languages = language
+    else:
+        languages = [detect_language(f"{q} {p}") for q, p in zip(queries, products)]
+    return _dataset(path.stem, scheme, query=queries, product=products, label=classes, grade=grade_values,
+                    language=languages, query_id=frame[query_id].astype(str).tolist() if query_id else _query_ids(queries),
+                    product_id=frame[product_id].astype(str).tolist() if product_id else None)
+
+
+def _read_any(path: Path, sep: str | None, limit: int | None, encoding: str) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = _read_parquet(path)
+        return frame.head(limit) if limit else frame
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return _read_jsonl(path, limit)
+    if sep is None:
+        sep = "\t" if suffix in (".tsv", ".txt") else ","
+    return _read_delimited(path, sep=sep, header=True, encoding=encoding, limit=limit)
+
+
+LOADERS: dict[str, Callable[..., PairDataset]] = {
+    "home_depot": load_home_depot, "qbqtc": load_qbqtc, "lcqmc": load_lcqmc, "bq_corpus": load_bq_corpus,
+    "atec": load_atec, "jsts": load_jsts, "wands": load_wands, "esci": load_esci, "generic": load_generic,
+}
+FORMATS = tuple(sorted(LOADERS))
+
+
+def load_dataset(format: str, path: str | Path, **options) -> PairDataset:
+    """Load judged pairs of a named format (see the module docstring)."""
+    if format == "demo":
+        from semmatch_tf.data.demo import load_demo
+
+        data = load_demo()
+        return data.head(options["limit"]) if options.get("limit") else data
+    if format not in LOADERS:
+        raise ValueError(f"unknown dataset format {format!r}; choose one of {list(FORMATS) + ['demo']}")
+    options = {k: v for k, v in options.items() if not (k == "limit" and v is None)}
+    return LOADERS[format](path, **options)
