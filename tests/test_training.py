@@ -17,7 +17,7 @@ import yaml
 from conftest import REPO
 
 TINY = {
-    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3},
+    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 1200},
     "text": {"vocab_size": 600, "min_frequency": 1, "query_length": 8, "product_length": 16},
     "model": {"family": "bilstm", "embedding_dim": 16, "lstm_units": 16, "hidden_units": 16, "dropout": 0.1},
     "training": {"epochs": 3, "batch_size": 64, "optimizer": "adamw", "learning_rate": 0.005,
@@ -113,7 +113,7 @@ def test_resume_after_sigkill(tmp_path):
     metadata = run_dir / "backup" / "training_metadata.json"
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
-        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", -1) >= 1:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", -1) >= 2:
             break
         time.sleep(0.2)
     assert process.poll() is None, "training finished before it could be killed"

@@ -112,15 +112,15 @@ def build_callbacks(run_dir: Path, *, monitor: str, patience: int | None, hparam
     """The standard callback list; the backup makes ``fit`` resume after a kill.
 
     Order matters: the learning rate is added to the logs before anything records them, and the
-    history row is written before the backup, so a kill between the two re-runs (and re-logs) an
-    epoch rather than losing its row.
+    history row and the best checkpoint are written before the backup, so a kill between them
+    re-runs (and re-logs) an epoch rather than losing its row or its checkpoint.
     """
     logs = run_dir / "logs"
     callbacks: list = [
         LearningRateLogger(),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_CSV), append=True),
-        AtomicBackupAndRestore(str(run_dir / "backup"), save_freq="epoch", delete_checkpoint=True),
         AtomicBestCheckpoint(run_dir / "checkpoints" / "best.weights.h5", monitor=monitor),
+        AtomicBackupAndRestore(str(run_dir / "backup"), save_freq="epoch", delete_checkpoint=True),
         keras.callbacks.TensorBoard(str(logs), update_freq="epoch", profile_batch=0),
         HParamsLogger(logs / "hparams", hparams),
         keras.callbacks.TerminateOnNaN(),
