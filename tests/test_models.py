@@ -123,3 +123,19 @@ def test_predicted_grades():
     probabilities = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
     np.testing.assert_allclose(predicted_grades(probabilities, "classification", SCHEME), [0.0, 1.5])
     np.testing.assert_allclose(predicted_grades(np.array([[0.25]]), "regression", SCHEME), [0.5])
+
+
+def test_exact_match_flags_ignore_padding_and_specials():
+    from semmatch_tf.models import ExactMatchFlags
+
+    query = np.array([[2, 7, 8, 0]], np.int32)       # [CLS] 7 8 [PAD]
+    product = np.array([[2, 9, 7, 0, 0]], np.int32)  # [CLS] 9 7 [PAD] [PAD]
+    q_flags, p_flags = ExactMatchFlags()(query, product)
+    assert np.asarray(q_flags)[0, :, 0].tolist() == [0, 1, 0, 0]
+    assert np.asarray(p_flags)[0, :, 0].tolist() == [0, 0, 1, 0, 0]
+
+
+def test_matcher_without_exact_match_has_no_flag_layer(preprocessor):
+    model = tiny_matcher(preprocessor, exact_match=False)
+    assert "exact_match" not in [layer.name for layer in model.layers]
+    assert "exact_match" in [layer.name for layer in tiny_matcher(preprocessor).layers]

@@ -1,7 +1,7 @@
 """Keras models: the BiLSTM matcher, shared encoders and heads, and a factory from config."""
 
 from semmatch_tf.models.bilstm import BiLSTMMatcher
-from semmatch_tf.models.encoders import BiLSTMEncoder, InteractionFeatures, MaskedPooling
+from semmatch_tf.models.encoders import BiLSTMEncoder, ExactMatchFlags, InteractionFeatures, MaskedPooling
 from semmatch_tf.models.heads import loss_for, metrics_for, output_head, predicted_grades
 
 __all__ = ["BiLSTMMatcher", "BiLSTMEncoder", "InteractionFeatures", "MaskedPooling", "build_matcher",
@@ -49,5 +49,6 @@ def build_matcher(model_config, *, vocabulary_size: int, num_classes: int, query
                              embedding_dim=model_config.embedding_dim, lstm_units=model_config.lstm_units,
                              hidden_units=model_config.hidden_units, pooling=model_config.pooling,
                              dropout=model_config.dropout, embedding_dropout=model_config.embedding_dropout,
+                             exact_match=model_config.exact_match,
                              query_length=query_length, product_length=product_length, name="bilstm_matcher")
     raise ValueError(f"unknown model family {model_config.family!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from semmatch_tf.models.encoders import BiLSTMEncoder, InteractionFeatures
+from semmatch_tf.models.encoders import BiLSTMEncoder, ExactMatchFlags, InteractionFeatures
 from semmatch_tf.models.heads import output_head
 
 
@@ -21,12 +21,19 @@ class BiLSTMMatcher(keras.Model):
     def __init__(self, vocabulary_size: int, *, num_classes: int = 3, head: str = "classification",
                  embedding_dim: int = 128, lstm_units: int = 128, hidden_units: int = 128,
                  pooling: str = "last", dropout: float = 0.2, embedding_dropout: float = 0.0,
-                 query_length: int | None = None, product_length: int | None = None, **kwargs) -> None:
+                 exact_match: bool = True, query_length: int | None = None, product_length: int | None = None,
+                 **kwargs) -> None:
         query = keras.Input(shape=(query_length,), dtype="int32", name="query")
         product = keras.Input(shape=(product_length,), dtype="int32", name="product")
         encoder = BiLSTMEncoder(vocabulary_size, embedding_dim=embedding_dim, units=lstm_units,
-                                pooling=pooling, embedding_dropout=embedding_dropout, name="encoder")
-        features = InteractionFeatures(name="interaction")(encoder(query), encoder(product))
+                                pooling=pooling, embedding_dropout=embedding_dropout,
+                                extra_features=1 if exact_match else 0, name="encoder")
+        if exact_match:
+            query_flags, product_flags = ExactMatchFlags(name="exact_match")(query, product)
+            query_vector, product_vector = encoder(query, query_flags), encoder(product, product_flags)
+        else:
+            query_vector, product_vector = encoder(query), encoder(product)
+        features = InteractionFeatures(name="interaction")(query_vector, product_vector)
         hidden = keras.layers.Dropout(dropout, name="features_dropout")(features)
         hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(hidden)
         hidden = keras.layers.Dropout(dropout, name="hidden_dropout")(hidden)
@@ -36,7 +43,7 @@ class BiLSTMMatcher(keras.Model):
         self._config = dict(vocabulary_size=vocabulary_size, num_classes=num_classes, head=head,
                             embedding_dim=embedding_dim, lstm_units=lstm_units, hidden_units=hidden_units,
                             pooling=pooling, dropout=dropout, embedding_dropout=embedding_dropout,
-                            query_length=query_length, product_length=product_length)
+                            exact_match=exact_match, query_length=query_length, product_length=product_length)
 
     @property
     def head(self) -> str:

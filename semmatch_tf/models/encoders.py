@@ -47,7 +47,8 @@ class BiLSTMEncoder(keras.layers.Layer):
     """
 
     def __init__(self, vocabulary_size: int, *, embedding_dim: int = 128, units: int = 128,
-                 pooling: str = "last", embedding_dropout: float = 0.0, **kwargs) -> None:
+                 pooling: str = "last", embedding_dropout: float = 0.0, extra_features: int = 0,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -56,6 +57,7 @@ class BiLSTMEncoder(keras.layers.Layer):
         self.units = units
         self.pooling = pooling
         self.embedding_dropout = embedding_dropout
+        self.extra_features = extra_features
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True,
                                                 name="token_embedding")
         self.dropout = keras.layers.SpatialDropout1D(embedding_dropout) if embedding_dropout else None
@@ -63,29 +65,63 @@ class BiLSTMEncoder(keras.layers.Layer):
             keras.layers.LSTM(units, return_sequences=pooling != "last"), name="bilstm")
         self.pool = MaskedPooling(pooling) if pooling != "last" else None
 
-    def build(self, input_shape) -> None:
-        self.embedding.build(input_shape)
-        embedded = (*input_shape, self.embedding_dim)
+    def build(self, token_ids_shape, features_shape=None) -> None:
+        self.embedding.build(token_ids_shape)
+        embedded = (*token_ids_shape, self.embedding_dim + self.extra_features)
         if self.dropout is not None:
             self.dropout.build(embedded)
         self.bilstm.build(embedded)
         self.built = True
 
-    def call(self, token_ids, training=None):
+    def call(self, token_ids, features=None, training=None):
+        """``features``: optional per-token inputs ``[batch, length, extra_features]`` (such as
+        exact-match flags) concatenated to the embeddings before the LSTM."""
         mask = self.embedding.compute_mask(token_ids)
         vectors = self.embedding(token_ids)
         if self.dropout is not None:
             vectors = self.dropout(vectors, training=training)
+        if features is not None:
+            vectors = ops.concatenate([vectors, ops.cast(features, vectors.dtype)], axis=-1)
         outputs = self.bilstm(vectors, mask=mask, training=training)
         return self.pool(outputs, mask=mask) if self.pool is not None else outputs
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 2 * self.units)
+    def compute_output_shape(self, token_ids_shape, features_shape=None):
+        return (token_ids_shape[0], 2 * self.units)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
                 "embedding_dim": self.embedding_dim, "units": self.units, "pooling": self.pooling,
-                "embedding_dropout": self.embedding_dropout}
+                "embedding_dropout": self.embedding_dropout, "extra_features": self.extra_features}
+
+
+@keras.saving.register_keras_serializable(package="semmatch_tf")
+class ExactMatchFlags(keras.layers.Layer):
+    """Per token: does this WordPiece id occur on the other side? (DrQA's exact-match feature.)
+
+    A siamese encoder sees each side alone and must re-discover shared words through its
+    embeddings; one flag per token tells it directly, which matters for search where literal
+    overlap (model numbers, brands, CJK characters) carries much of the relevance. Padding and
+    special tokens never match. Returns ``([B, Lq, 1], [B, Lp, 1])`` float flags.
+    """
+
+    def __init__(self, first_real_id: int = 5, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.first_real_id = first_real_id
+
+    def call(self, query_ids, product_ids):
+        equal = ops.equal(query_ids[:, :, None], product_ids[:, None, :])
+        real_query = query_ids >= self.first_real_id
+        real_product = product_ids >= self.first_real_id
+        equal = ops.logical_and(equal, ops.logical_and(real_query[:, :, None], real_product[:, None, :]))
+        query_flags = ops.cast(ops.any(equal, axis=2), "float32")[:, :, None]
+        product_flags = ops.cast(ops.any(equal, axis=1), "float32")[:, :, None]
+        return query_flags, product_flags
+
+    def compute_output_shape(self, query_ids_shape, product_ids_shape):
+        return (*query_ids_shape, 1), (*product_ids_shape, 1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "first_real_id": self.first_real_id}
 
 
 @keras.saving.register_keras_serializable(package="semmatch_tf")

@@ -130,6 +130,7 @@ class ModelConfig:
     pooling: str = "last"
     dropout: float = 0.2
     embedding_dropout: float = 0.0
+    exact_match: bool = True
     bert: BertConfig = dataclasses.field(default_factory=BertConfig)
     bi_encoder: BiEncoderConfig = dataclasses.field(default_factory=BiEncoderConfig)
 

@@ -1,0 +1,260 @@
+"""Bi-encoders (two towers): queries and products embedded separately, compared by cosine.
+
+Unlike a cross-encoder, a bi-encoder embeds every catalogue product once, offline; a search is then
+one query embedding and a matrix product (see :mod:`semmatch_tf.retrieval`). The pieces follow
+TF Recommenders' two-tower recipe, kept small and composable:
+
+* a *text preprocessor* (a Keras layer: strings ``[B]`` -> the tower's input, e.g. token ids
+  ``int32 [B, L]`` or BERT's ``{"token_ids", "padding_mask"}``) and a *tower* (a Keras model: that
+  input -> ``float32 [B, D]`` unit vectors). Any such pair plugs in: :func:`build_bilstm_tower`
+  here, ``semmatch_tf.models.bert.build_bert_tower`` for BERT;
+* :class:`BiEncoder`, the training model over ``{"query": q_inputs, "product": p_inputs
+  [, "negatives": n_inputs [B, H, ...]]}`` returning the temperature-scaled similarity matrix
+  (in-batch softmax) or the per-pair cosine (cosine regression), with shared or separate towers;
+* :class:`TwoTowerEncoder`, the inference view (preprocessors + towers) that embeds lists of texts
+  in batches with a progress bar, as ``np.float32 [N, D]`` unit vectors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from semmatch_tf.models.encoders import BiLSTMEncoder
+
+OUTPUTS = ("similarities", "cosine")
+
+
+# -- towers ---------------------------------------------------------------------------------------
+def build_bilstm_tower(vocabulary: list[str], text_config, model_config, *, sequence_length: int | None = None,
+                       name: str = "bilstm_tower") -> tuple[keras.layers.Layer, keras.Model]:
+    """``(tokenizer, tower)``: WordPiece ids -> BiLSTM -> pooling -> Dense -> L2 normalisation.
+
+    The tokenizer pads/truncates to ``sequence_length`` (default ``text_config.product_length``);
+    the tower accepts any length, so one tower can serve queries (short) and titles (long).
+    Pooling is ``model_config.pooling`` (max or mean pool every token's state; "last" concatenates
+    the final states). The projection to ``bi_encoder.embedding_size`` is linear: the cosine is
+    taken on its L2-normalised output, in float32 even under mixed precision.
+    """
+    from semmatch_tf.text import WordPieceTokenizer
+
+    tokenizer = WordPieceTokenizer(vocabulary, sequence_length=sequence_length or text_config.product_length,
+                                   lowercase=text_config.lowercase, strip_accents=text_config.strip_accents)
+    ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    encoder = BiLSTMEncoder(len(vocabulary), embedding_dim=model_config.embedding_dim,
+                            units=model_config.lstm_units, pooling=model_config.pooling,
+                            embedding_dropout=model_config.embedding_dropout, name="encoder")
+    hidden = keras.layers.Dropout(model_config.dropout, name="dropout")(encoder(ids))
+    projected = keras.layers.Dense(model_config.bi_encoder.embedding_size, name="projection")(hidden)
+    vectors = keras.layers.UnitNormalization(dtype="float32", name="l2_normalise")(projected)
+    return tokenizer, keras.Model(ids, vectors, name=name)
+
+
+@dataclasses.dataclass
+class Towers:
+    """Both sides' preprocessors and towers (the same tower object twice when shared)."""
+
+    query_preprocessor: Any
+    query_tower: keras.Model
+    product_preprocessor: Any
+    product_tower: keras.Model
+
+    @property
+    def shared(self) -> bool:
+        return self.query_tower is self.product_tower
+
+
+def build_towers(model_config, text_config, *, vocabulary: list[str] | None) -> Towers:
+    """The towers of a ``*_bi_encoder`` family, shared or separate as ``bi_encoder.shared_towers``.
+
+    BiLSTM: one vocabulary, queries cut to ``text.query_length`` and titles to
+    ``text.product_length``. BERT: ``semmatch_tf.models.bert.build_bert_tower`` supplies the
+    ``(preprocessor, tower)`` pair (one preprocessor for both sides).
+    """
+    shared = model_config.bi_encoder.shared_towers
+    if model_config.family == "bilstm_bi_encoder":
+        query_pre, query_tower = build_bilstm_tower(vocabulary, text_config, model_config,
+                                                    sequence_length=text_config.query_length,
+                                                    name="tower" if shared else "query_tower")
+        product_pre, product_tower = build_bilstm_tower(vocabulary, text_config, model_config,
+                                                        sequence_length=text_config.product_length,
+                                                        name="product_tower")
+        return Towers(query_pre, query_tower, product_pre, query_tower if shared else product_tower)
+    if model_config.family == "bert_bi_encoder":
+        # Integration point with the BERT module: (strings -> {"token_ids", "padding_mask"}, tower).
+        from semmatch_tf.models.bert import build_bert_tower
+
+        preprocessor, query_tower = build_bert_tower(model_config, vocabulary=vocabulary)
+        product_tower = query_tower if shared else build_bert_tower(model_config, vocabulary=vocabulary)[1]
+        return Towers(preprocessor, query_tower, preprocessor, product_tower)
+    raise ValueError(f"model family {model_config.family!r} is not a bi-encoder")
+
+
+# -- the training model ---------------------------------------------------------------------------
+def _merge_leading(inputs):
+    """``[B, H, ...]`` -> ``[B*H, ...]`` for every tensor of a (possibly nested) input."""
+    return keras.tree.map_structure(lambda x: ops.reshape(x, (-1, *x.shape[2:])), inputs)
+
+
+@keras.saving.register_keras_serializable(package="semmatch_tf")
+class BiEncoder(keras.Model):
+    """Two towers over ``{"query", "product"[, "negatives"]}`` inputs.
+
+    ``output="similarities"``: ``[B, B + B*H]`` cosines divided by ``temperature``; row ``i``
+    column ``j < B`` compares query ``i`` with product ``j`` (the positive of query ``i`` is column
+    ``i``), columns ``B..`` are the ``H`` hard negatives of every row, flattened and shared by the
+    batch. ``output="cosine"``: ``[B]`` cosine of each aligned (query, product) pair.
+
+    Pass one tower (``product_tower=None``) for a siamese, shared-weights bi-encoder: right for
+    short symmetric texts and small data; separate towers let queries and titles specialise.
+    """
+
+    def __init__(self, query_tower: keras.Model, product_tower: keras.Model | None = None, *,
+                 temperature: float = 0.05, output: str = "similarities", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        self.query_tower = query_tower
+        self.product_tower = product_tower if product_tower is not None else query_tower
+        self.temperature = float(temperature)
+        self.output_kind = output
+        self.built = True  # the towers are functional models, built on construction
+
+    @property
+    def shared(self) -> bool:
+        return self.product_tower is self.query_tower
+
+    def build(self, input_shape=None) -> None:
+        self.built = True  # nothing of our own to create
+
+    def call(self, inputs: dict, training=None):
+        queries = self.query_tower(inputs["query"], training=training)
+        products = self.product_tower(inputs["product"], training=training)
+        if self.output_kind == "cosine":
+            return ops.sum(queries * products, axis=-1)
+        if "negatives" in inputs:
+            negatives = self.product_tower(_merge_leading(inputs["negatives"]), training=training)
+            products = ops.concatenate([products, negatives], axis=0)
+        return ops.matmul(queries, ops.transpose(products)) / self.temperature
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable,
+                "query_tower": keras.saving.serialize_keras_object(self.query_tower),
+                "product_tower": None if self.shared else keras.saving.serialize_keras_object(self.product_tower),
+                "temperature": self.temperature, "output": self.output_kind}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "BiEncoder":
+        config = dict(config)
+        config["query_tower"] = keras.saving.deserialize_keras_object(config["query_tower"])
+        if config.get("product_tower") is not None:
+            config["product_tower"] = keras.saving.deserialize_keras_object(config["product_tower"])
+        return cls(**config)
+
+
+# -- inference ------------------------------------------------------------------------------------
+class TextEmbedder:
+    """strings -> unit vectors with one preprocessor and one tower, traced once for any batch size."""
+
+    def __init__(self, preprocessor, tower) -> None:
+        self.preprocessor = preprocessor
+        self.tower = tower
+        self._embed = tf.function(self._graph, input_signature=[tf.TensorSpec([None], tf.string)],
+                                  reduce_retracing=True)
+
+    def _graph(self, texts: tf.Tensor) -> tf.Tensor:
+        return tf.cast(self.tower(self.preprocessor(texts), training=False), tf.float32)
+
+    @property
+    def dims(self) -> int:
+        return int(self.tower.output_shape[-1])
+
+    def __call__(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False,
+                 description: str = "embedding") -> np.ndarray:
+        """``np.float32 [len(texts), D]``; a progress bar over batches when ``progress``."""
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.dims), np.float32)
+        starts = _progress(range(0, len(texts), batch_size), description, enabled=progress)
+        parts = [self._embed(tf.constant(texts[s:s + batch_size], tf.string)).numpy() for s in starts]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _progress(steps: range, description: str, *, enabled: bool):
+    """tqdm over ``steps`` (tqdm comes with keras-hub's dependencies), else keras' Progbar."""
+    if not enabled:
+        return steps
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _progbar(steps)
+    return tqdm(steps, desc=description, unit="batch")
+
+
+def _progbar(steps: range):
+    bar = keras.utils.Progbar(len(steps), unit_name="batch")
+    for done, step in enumerate(steps, start=1):
+        yield step
+        bar.update(done)
+
+
+@dataclasses.dataclass
+class TwoTowerEncoder:
+    """A trained bi-encoder for inference: ``embed_queries`` / ``embed_products`` -> unit vectors.
+
+    Attribute names match what ``semmatch_tf.export.BiEncoder`` needs (towers as
+    ``query_encoder`` / ``product_encoder`` via the properties below).
+    """
+
+    query_preprocessor: Any
+    query_tower: keras.Model
+    product_preprocessor: Any
+    product_tower: keras.Model
+    meta: dict = dataclasses.field(default_factory=dict)
+    run_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self._query = TextEmbedder(self.query_preprocessor, self.query_tower)
+        self._product = TextEmbedder(self.product_preprocessor, self.product_tower)
+
+    @classmethod
+    def from_towers(cls, towers: Towers, meta: dict | None = None, run_dir: Path | None = None) -> "TwoTowerEncoder":
+        return cls(towers.query_preprocessor, towers.query_tower, towers.product_preprocessor,
+                   towers.product_tower, dict(meta or {}), run_dir)
+
+    @property
+    def dims(self) -> int:
+        return self._product.dims
+
+    @property
+    def query_encoder(self) -> keras.Model:
+        return self.query_tower
+
+    @property
+    def product_encoder(self) -> keras.Model:
+        return self.product_tower
+
+    def embed_queries(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        return self._query(texts, batch_size=batch_size, progress=progress, description="queries")
+
+    def embed_products(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        return self._product(texts, batch_size=batch_size, progress=progress, description="products")
+
+
+def save_layer(layer, path: Path) -> None:
+    """Save a preprocessor layer on its own as ``.keras`` (atomically); it has no weights to build."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*has not yet been built.*")
+        keras.saving.save_model(layer, temporary)
+    temporary.replace(path)
