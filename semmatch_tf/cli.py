@@ -70,6 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--model", type=Path, help="run directory to compare against")
     check.set_defaults(handler=cmd_check_export)
 
+    index = commands.add_parser("index", help="embed a catalogue with a bi-encoder run (+ BM25) for search")
+    index.add_argument("--model", type=Path, help="bi-encoder run directory (omit for a BM25-only index)")
+    index.add_argument("--catalogue", required=True, help="'demo' or a csv/tsv/jsonl/parquet with product_id, title")
+    index.add_argument("--output", required=True, type=Path)
+    index.add_argument("--batch-size", type=int, default=256)
+    index.add_argument("--ann", action="store_true", help="also build an approximate (HNSW) index")
+    index.set_defaults(handler=cmd_index)
+
+    search = commands.add_parser("search", help="search an index; optionally re-rank with a cross-encoder")
+    search.add_argument("query")
+    search.add_argument("--index", required=True, type=Path)
+    search.add_argument("--rerank", type=Path, help="cross-encoder run directory")
+    search.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
+    search.add_argument("-k", type=int, default=10)
+    search.add_argument("--candidates", type=int, default=100, help="first-stage depth before re-ranking")
+    search.set_defaults(handler=cmd_search)
+
+    pretrain = commands.add_parser("pretrain", help="masked-language-model pretraining of a BERT on unlabelled text")
+    pretrain.add_argument("--config", required=True, type=Path, help="run config: data section + model.bert")
+    pretrain.add_argument("--output", required=True, type=Path, help="keras-hub preset directory to write")
+    pretrain.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    pretrain.set_defaults(handler=cmd_pretrain)
+
     demo = commands.add_parser("demo", help="the main job: train on the embedded demo, evaluate, export")
     demo.add_argument("--output", type=Path, default=Path("runs/demo"))
     demo.add_argument("--config", type=Path, help="default: the packaged demo config")
@@ -169,6 +192,32 @@ def cmd_check_export(args) -> int:
     result = check_export(args.directory, run_dir=args.model)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0 if result.get("ok") else 1
+
+
+def cmd_index(args) -> int:
+    from semmatch_tf.retrieval.search import build_index
+
+    meta = build_index(args.model, args.catalogue, args.output, batch_size=args.batch_size, ann=args.ann)
+    print(json.dumps(meta, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from semmatch_tf.retrieval.search import format_results, search_index
+
+    results = search_index(args.index, args.query, k=args.k, rerank_run_dir=args.rerank, mode=args.mode,
+                           candidates=args.candidates)
+    print(format_results(results))
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.pretrain import pretrain_from_config
+
+    config = load_config(args.config, _parse_assignments(args.set, "--set"))
+    print(f"preset written to {pretrain_from_config(config, args.output)}")
+    return 0
 
 
 def cmd_demo(args) -> int:
