@@ -87,25 +87,31 @@ def read_history_csv(path: str | Path) -> dict[str, list[float]]:
 
 
 class HParamsLogger(keras.callbacks.Callback):
-    """Writes the run's hyper-parameters and final metrics for TensorBoard's HParams dashboard."""
+    """Writes the run's hyper-parameters and per-epoch metrics for TensorBoard's HParams dashboard
+    (one event file per run: the writer is opened once and closed at the end)."""
 
     def __init__(self, log_dir: str | Path, hparams: dict) -> None:
         super().__init__()
         self.log_dir = str(log_dir)
         self.hparams = {k: v for k, v in hparams.items() if isinstance(v, (bool, int, float, str))}
-        self.last_logs: dict = {}
+        self.writer = None
 
     def on_train_begin(self, logs=None) -> None:
         from tensorboard.plugins.hparams import api as hp
 
-        with tf.summary.create_file_writer(self.log_dir).as_default():
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+        with self.writer.as_default():
             hp.hparams(self.hparams)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.last_logs = dict(logs or {})
-        with tf.summary.create_file_writer(self.log_dir).as_default():
-            for name, value in self.last_logs.items():
+        with self.writer.as_default():
+            for name, value in (logs or {}).items():
                 tf.summary.scalar(f"hparams/{name}", float(value), step=epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def build_callbacks(run_dir: Path, *, monitor: str, patience: int | None, hparams: dict) -> list:
