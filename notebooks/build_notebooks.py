@@ -1,0 +1,316 @@
+"""Writes the tutorial notebooks (``notebooks/*.ipynb``) from the cell lists below.
+
+Keeping the source here, as plain Python strings, makes the tutorials reviewable in diffs and keeps
+outputs out of the repository (the .ipynb files are written with no outputs). After editing, run
+``python notebooks/build_notebooks.py``; a test checks that the committed notebooks match.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+COLAB = "https://colab.research.google.com/github/semmatch/semmatch-tf/blob/main/notebooks/{name}.ipynb"
+
+SETUP = r'''# Set-up (Colab-friendly). Installs the toolkit when it is missing, detects a GPU, finds data.
+import importlib.util, os, subprocess, sys
+from pathlib import Path
+
+if importlib.util.find_spec("semmatch_tf") is None:  # a fresh Colab runtime
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    os.environ.get("SEMMATCH_PIP", "git+https://github.com/semmatch/semmatch-tf")], check=True)
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import tensorflow as tf
+GPU = bool(tf.config.list_physical_devices("GPU"))
+# SMALL=1 (set by the tests) shrinks every step so the whole notebook runs in about a minute on a CPU.
+SMALL = os.environ.get("SEMMATCH_NOTEBOOK_SMALL", "0") == "1"
+# Real public data: $SEMMATCH_DATA_DIR, else the project's ../shared/data; the demo is the fallback.
+DATA = Path(os.environ.get("SEMMATCH_DATA_DIR", Path.cwd().parent.parent / "shared" / "data"))
+HAVE_DATA = DATA.is_dir()
+print(f"TensorFlow {tf.__version__} | GPU: {GPU} | small: {SMALL} | real data: {DATA if HAVE_DATA else 'absent, using the demo'}")'''
+
+
+def md(text: str):
+    return nbformat.v4.new_markdown_cell(text.strip())
+
+
+def code(text: str):
+    return nbformat.v4.new_code_cell(text.strip())
+
+
+def header(name: str, title: str, summary: str) -> list:
+    badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({COLAB.format(name=name)})"
+    return [md(f"# {title}\n\n{badge}\n\n{summary}"), code(SETUP)]
+
+
+def notebook(name: str, cells: list) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    for number, cell in enumerate(cells):
+        cell["id"] = f"{name[:2]}-{number:02d}"  # stable ids: regenerating gives identical files
+    nb.cells = cells
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}, "colab": {"provenance": []}}
+    return nb
+
+
+NOTEBOOKS: dict[str, list] = {}
+
+NOTEBOOKS["01_data_and_tokenization"] = header(
+    "01_data_and_tokenization", "1. Data and in-graph tokenisation",
+    "Load real judged (query, product) pairs, look at their labels, lengths and languages, learn a "
+    "WordPiece vocabulary and watch the in-graph tokenizer split English, Chinese, Japanese and Spanish.") + [
+    md("""## Judged pairs in one schema
+Every loader returns a `PairDataset`: a pandas frame with `query_id, query, product_id, product, label, grade, language`
+and a `LabelScheme` saying what the class ids mean. Home Depot's grades are the raters' mean (1.0–3.0), so a pair
+keeps both its nearest class and the exact grade."""),
+    code("""from semmatch_tf.data.demo import load_demo
+from semmatch_tf.data.loaders import load_dataset
+
+limit = 3000 if SMALL else None
+if HAVE_DATA:
+    home_depot = load_dataset("home_depot", str(DATA / "home-depot-search-relevance" / "train.csv"), limit=limit)
+    qbqtc = load_dataset("qbqtc", str(DATA / "qbqtc" / "dev.json"), limit=limit)
+else:
+    home_depot = qbqtc = load_demo()
+home_depot.frame.head()"""),
+    code("""print(home_depot.labels)
+home_depot.frame["grade"].value_counts().sort_index()"""),
+    md("## Labels, lengths and languages"),
+    code("""import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.5))
+home_depot.frame["grade"].plot.hist(bins=20, ax=axes[0], title="Home Depot grade")
+qbqtc.frame["label"].value_counts().sort_index().plot.bar(ax=axes[1], title="QBQTC label")
+home_depot.frame["product"].str.len().plot.hist(bins=40, ax=axes[2], alpha=0.6, label="title")
+home_depot.frame["query"].str.len().plot.hist(bins=40, ax=axes[2], alpha=0.6, label="query", title="characters")
+axes[2].legend(); plt.tight_layout()"""),
+    code("""demo = load_demo()
+print(demo.frame.groupby("language").size())
+assert set(demo.languages) == {"en", "es", "ja", "zh"}"""),
+    md("""## Splits grouped by query
+A query must never appear in two splits, or the test score measures memory rather than matching."""),
+    code("""from semmatch_tf.data.splits import split_by_query
+
+train, validation, test = split_by_query(home_depot, fractions=(0.8, 0.1, 0.1), seed=13)
+overlap = set(train.frame["query_id"]) & set(test.frame["query_id"])
+print(len(train), len(validation), len(test), "shared queries:", len(overlap))
+assert not overlap"""),
+    md("""## A WordPiece vocabulary learned from the training text
+The learner counts words after the *same* in-graph normalisation and split that the tokenizer uses: NFKC, case
+folding, Latin accents stripped (Japanese voicing marks kept), and Chinese/Japanese/Korean split per character."""),
+    code("""from semmatch_tf.text import WordPieceTokenizer, learn_vocabulary, split_words
+
+texts = train.frame["query"].unique().tolist() + train.frame["product"].unique().tolist() + \\
+        demo.frame["query"].unique().tolist() + demo.frame["product"].unique().tolist()
+vocabulary = learn_vocabulary(texts, vocab_size=2000 if SMALL else 8000)
+print(len(vocabulary), vocabulary[:12])"""),
+    code("""samples = tf.constant(["Cordless Drill 18V, Café-Brown", "苹果手机壳 透明", "ガンダムのプラモデル", "Zapatos rojos para niño"])
+[[w.decode() for w in row] for row in split_words(samples).to_list()]"""),
+    code("""tokenizer = WordPieceTokenizer(vocabulary, sequence_length=16)
+ids = tokenizer(samples)
+for text, row in zip(samples.numpy(), ids.numpy()):
+    print(text.decode(), "->", [vocabulary[i] for i in row if i])
+assert ids.shape == (4, 16)"""),
+    md("""The tokenizer is a Keras layer made of TensorFlow ops, so the same object runs in `tf.data` during training
+and inside the exported SavedModel at serving time — no Python tokenisation at serving time."""),
+    code("""dataset = tf.data.Dataset.from_tensor_slices(samples).batch(2).map(tokenizer)
+next(iter(dataset)).shape"""),
+]
+
+NOTEBOOKS["02_bilstm_matcher"] = header(
+    "02_bilstm_matcher", "2. The BiLSTM matcher",
+    "The classic embedding → bidirectional LSTM → softmax relevance model, trained with tf.data, early "
+    "stopping and TensorBoard; then its confusion matrix and curves.") + [
+    md("""## A run config
+Every option lives in a validated config (YAML or dataclasses). Here: the embedded demo catalogue, a small model."""),
+    code("""from semmatch_tf.training.config import RunConfig
+
+config = RunConfig.from_dict({
+    "data": {"format": "demo", "split": [0.7, 0.15, 0.15]},
+    "text": {"vocab_size": 2000, "min_frequency": 1, "query_length": 12, "product_length": 32},
+    "model": {"family": "bilstm", "embedding_dim": 64, "lstm_units": 64, "hidden_units": 64},
+    "training": {"epochs": 3 if SMALL else 15, "batch_size": 32, "optimizer": "adamw", "learning_rate": 0.003,
+                 "schedule": "cosine", "warmup_fraction": 0.05, "weight_decay": 1e-4,
+                 "early_stopping_patience": 4, "class_weights": "balanced"},
+})
+config.model"""),
+    md("""## Train
+`train` learns the vocabulary from the training split only, builds the tf.data pipeline (tokenisation inside the
+graph, cache, shuffle, fixed shapes), fits with early stopping, an atomic best checkpoint and a resumable backup, and
+writes TensorBoard logs, plots and a test report into the run directory."""),
+    code("""import tempfile
+from semmatch_tf.training.trainer import train
+
+run_dir = Path(tempfile.mkdtemp()) / "bilstm"
+report = train(config, run_dir, verbose=0)
+sorted(p.name for p in run_dir.iterdir())"""),
+    md("""## TensorBoard
+In Jupyter or Colab: `%load_ext tensorboard` then `%tensorboard --logdir {run_dir}/logs` — scalars (with the learning
+rate), the HParams dashboard and the token-embedding projector."""),
+    code("""%load_ext tensorboard
+print(f"%tensorboard --logdir {run_dir / 'logs'}")"""),
+    md("## Curves and confusion matrix"),
+    code("""import json
+history = json.loads((run_dir / "history.json").read_text())
+plt.figure(figsize=(6, 3.5))
+plt.plot(history["loss"], label="train"); plt.plot(history["val_loss"], label="validation")
+plt.xlabel("epoch"); plt.ylabel("loss"); plt.legend(); plt.show()"""),
+    code("""from IPython.display import Image
+Image(filename=str(run_dir / "plots" / "confusion_matrix.png"))"""),
+    code("""from semmatch_tf.evaluation.report import format_report
+print(format_report(report))
+assert 0.0 <= report["classification"]["accuracy"] <= 1.0
+assert report["ranking"]["ndcg@10"] > 0.5, "ranking each query's judged products beats a random order"
+"""),
+    md("## Use the trained matcher"),
+    code("""from semmatch_tf.runs import load_run
+matcher = load_run(run_dir)
+pairs = [("apple iphone charger", "Apple USB-C 20W Power Adapter"), ("apple iphone charger", "Fuji apples 1kg")]
+scores = matcher.score([q for q, _ in pairs], [p for _, p in pairs])
+for (q, p), s in zip(pairs, scores):
+    print(f"{s:.2f}  {q!r} vs {p!r}")"""),
+]
+
+NOTEBOOKS["05_export_and_serving"] = header(
+    "05_export_and_serving", "5. Export for TF Serving",
+    "Export a trained matcher as a SavedModel whose signatures take raw strings, inspect it, reload it "
+    "without the toolkit, and build the REST and gRPC requests TF Serving expects.") + [
+    md("""## A model to ship
+A short training run on the embedded demo catalogue (the tokenizer is part of the model, so serving needs no Python)."""),
+    code("""import tempfile
+from semmatch_tf.training.config import RunConfig
+from semmatch_tf.training.trainer import train
+from semmatch_tf.runs import load_run
+
+work = Path(tempfile.mkdtemp())
+config = RunConfig.from_dict({
+    "data": {"format": "demo", "limit": 1200 if SMALL else None},
+    "text": {"vocab_size": 2000, "min_frequency": 1, "query_length": 12, "product_length": 32},
+    "model": {"embedding_dim": 32, "lstm_units": 32, "hidden_units": 32},
+    "training": {"epochs": 2 if SMALL else 10, "batch_size": 32, "early_stopping_patience": 3}})
+train(config, work / "run", verbose=0)
+matcher = load_run(work / "run")"""),
+    md("""## Export: TF Serving's versioned layout, written atomically
+`export_model` writes `BASE/NAME/VERSION/` through a hidden temporary directory and renames it into place, so TF
+Serving never loads a half-written version; the next export gets the next version number."""),
+    code("""from semmatch_tf.export import export_model
+version_dir = export_model(matcher, work / "serving", name="matcher")
+again = export_model(matcher, work / "serving", name="matcher")
+print(version_dir, again)
+sorted(p.name for p in version_dir.iterdir())"""),
+    code("""import json
+metadata = json.loads((version_dir / "assets.extra" / "semmatch_metadata.json").read_text())
+print("custom ops:", metadata["custom_ops"])
+print("minimum TF Serving:", metadata["tf_serving"]["minimum"] if "minimum" in metadata["tf_serving"] else metadata["tf_serving"])"""),
+    md("## Signatures (what `saved_model_cli show --all` lists)"),
+    code("""loaded = tf.saved_model.load(str(version_dir))
+signature = loaded.signatures["serving_default"]
+print(signature.structured_input_signature)
+print({name: spec.dtype.name for name, spec in signature.structured_outputs.items()})"""),
+    md("""## Raw strings in, scores out
+Every script, empty strings and very long texts are handled inside the graph."""),
+    code("""outputs = signature(query=tf.constant(["apple iphone charger", "苹果", ""]),
+                    product=tf.constant(["Apple USB-C 20W Power Adapter", "新鲜红富士苹果 5斤", "x" * 5000]))
+print({name: value.numpy() for name, value in outputs.items()})
+expected = matcher.score(["apple iphone charger", "苹果", ""], ["Apple USB-C 20W Power Adapter", "新鲜红富士苹果 5斤", "x" * 5000])
+assert abs(outputs["scores"].numpy() - expected).max() < 1e-4"""),
+    md("""## Reload without the toolkit
+`check_export` runs every signature in a fresh process that imports only `tensorflow` and `tensorflow_text` and compares
+the outputs with the Keras model (`semmatch-tf check-export DIR` on the command line)."""),
+    code("""from semmatch_tf.export import check_export
+result = check_export(version_dir, matcher=matcher)
+print({k: result[k] for k in ("ok",) if k in result})
+assert result["ok"]"""),
+    md("""## The requests TF Serving accepts
+REST (`POST /v1/models/matcher:predict`) and gRPC (`PredictRequest`, with `tensorflow-serving-api`)."""),
+    code("""rest = {"signature_name": "serving_default",
+        "instances": [{"query": "red running shoes", "product": "Nike Air Zoom Pegasus 40, red"}]}
+print(json.dumps(rest, ensure_ascii=False))
+
+from tensorflow_serving.apis import predict_pb2
+request = predict_pb2.PredictRequest()
+request.model_spec.name = "matcher"
+request.model_spec.signature_name = "serving_default"
+request.inputs["query"].CopyFrom(tf.make_tensor_proto(["red running shoes"]))
+request.inputs["product"].CopyFrom(tf.make_tensor_proto(["Nike Air Zoom Pegasus 40, red"]))
+# What the server does with it: turn the tensors back into arrays and call the signature.
+served = signature(**{name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()})
+served["label"].numpy()"""),
+]
+
+NOTEBOOKS["06_multilingual"] = header(
+    "06_multilingual", "6. Multilingual matching",
+    "Chinese query–title relevance (QBQTC) and paraphrase (LCQMC), Japanese similarity (JSTS), per-language "
+    "metrics, and the ambiguous queries of the demo catalogue (apple the fruit vs the brand, 苹果, りんご).") + [
+    md("""## Chinese and Japanese without spaces
+The tokenizer splits Han, kana and Hangul per character, so a vocabulary learned from a few thousand pairs already
+covers most text; Latin words in the same string are still split into WordPiece pieces."""),
+    code("""from semmatch_tf.data.demo import load_demo
+from semmatch_tf.data.loaders import load_dataset
+
+limit = 2000 if SMALL else None
+if HAVE_DATA:
+    qbqtc = load_dataset("qbqtc", str(DATA / "qbqtc" / "dev.json"), limit=limit)
+    lcqmc = load_dataset("lcqmc", str(DATA / "lcqmc" / "dev.txt"), limit=limit)
+    jsts = load_dataset("jsts", str(DATA / "jglue-jsts" / "valid-v1.3.json"), limit=limit)
+    print(len(qbqtc), len(lcqmc), len(jsts))
+    display(jsts.frame.head(3))"""),
+    md("""## A BiLSTM matcher on QBQTC (Chinese web search)
+Trained on a by-query split; scored with accuracy, macro-F1 and nDCG."""),
+    code("""import tempfile
+from semmatch_tf.training.config import RunConfig
+from semmatch_tf.training.trainer import train
+
+work = Path(tempfile.mkdtemp())
+data = {"format": "qbqtc", "path": str(DATA / "qbqtc" / "dev.json"), "limit": limit} if HAVE_DATA else {"format": "demo"}
+config = RunConfig.from_dict({
+    "data": data, "text": {"vocab_size": 3000, "min_frequency": 1, "query_length": 16, "product_length": 40},
+    "model": {"embedding_dim": 32 if SMALL else 96, "lstm_units": 32 if SMALL else 96, "hidden_units": 64},
+    "training": {"epochs": 2 if SMALL else 8, "batch_size": 64, "early_stopping_patience": 2}})
+report = train(config, work / "qbqtc", verbose=0)
+from semmatch_tf.evaluation.report import format_report
+print(format_report(report))
+assert 0 <= report["classification"]["accuracy"] <= 1"""),
+    md("""## Per-language metrics on the demo catalogue
+One model over English, Chinese, Japanese and Spanish; the report breaks every metric down by language."""),
+    code("""demo_config = RunConfig.from_dict({
+    "data": {"format": "demo"}, "text": {"vocab_size": 2000, "min_frequency": 1, "query_length": 12, "product_length": 32},
+    "model": {"embedding_dim": 48, "lstm_units": 48, "hidden_units": 48},
+    "training": {"epochs": 3 if SMALL else 12, "batch_size": 32, "class_weights": "balanced", "early_stopping_patience": 4}})
+demo_report = train(demo_config, work / "demo", verbose=0)
+import pandas as pd
+by_language = pd.DataFrame({lang: {"pairs": b["counts"]["pairs"], "ndcg@10": b["ranking"]["ndcg@10"],
+                                   "accuracy": b["classification"]["accuracy"]}
+                            for lang, b in demo_report["by_language"].items()}).T
+by_language"""),
+    code("""assert set(by_language.index) == {"en", "es", "ja", "zh"}
+by_language["ndcg@10"].plot.bar(title="nDCG@10 by language", ylim=(0, 1));"""),
+    md("""## Ambiguous queries
+"apple" is a brand and a fruit; 苹果 and りんご/アップル too. The judgements grade each sense, so a good matcher ranks
+chargers for "apple charger" and fruit for "fresh apples"."""),
+    code("""from semmatch_tf.runs import load_run
+matcher = load_run(work / "demo")
+products = ["Apple USB-C 20W Power Adapter", "Fuji apples 1kg", "苹果 iPhone 15 透明手机壳", "新鲜红富士苹果 5斤"]
+for query in ["apple charger", "fresh apples", "苹果手机壳", "新鲜苹果"]:
+    scores = matcher.score([query] * len(products), products)
+    best = products[int(scores.argmax())]
+    print(f"{query:>16} -> {best}   ({', '.join(f'{s:.2f}' for s in scores)})")"""),
+]
+
+
+def write_all(folder: Path = HERE) -> list[Path]:
+    written = []
+    for name, cells in NOTEBOOKS.items():
+        path = folder / f"{name}.ipynb"
+        nbformat.write(notebook(name, cells), path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
+        print(path)
