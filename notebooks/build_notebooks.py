@@ -155,6 +155,7 @@ rate), the HParams dashboard and the token-embedding projector."""),
 print(f"%tensorboard --logdir {run_dir / 'logs'}")"""),
     md("## Curves and confusion matrix"),
     code("""import json
+import matplotlib.pyplot as plt
 history = json.loads((run_dir / "history.json").read_text())
 plt.figure(figsize=(6, 3.5))
 plt.plot(history["loss"], label="train"); plt.plot(history["val_loss"], label="validation")
