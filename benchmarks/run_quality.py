@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def run(name: str, epochs: int | None, limit: int | None, run_root: Path) -> lis
     split = "test" if name == "lcqmc" else "test(by-query)"
     anchor = ANCHORS[name]
 
+    shutil.rmtree(run_root / name, ignore_errors=True)  # a benchmark always trains from scratch
     started = time.perf_counter()
     report = train(config, run_root / name, verbose=2)
     train_seconds = time.perf_counter() - started

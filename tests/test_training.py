@@ -190,3 +190,15 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "REPLICAS 2" in result.stdout
     assert (tmp_path / "run" / "model.keras").is_file()
+
+
+def test_resume_refuses_a_backup_of_another_config(tmp_path):
+    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.trainer import train
+
+    run_dir = tmp_path / "run"
+    (run_dir / "backup").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(write_config(tmp_path).read_text())
+    other = load_config(write_config(tmp_path, {"model": {"lstm_units": 8}}))
+    with pytest.raises(ValueError, match="interrupted run of a different config"):
+        train(other, run_dir, verbose=0)

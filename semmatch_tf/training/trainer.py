@@ -97,6 +97,7 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.training.seed, config.training.deterministic)
     policy = set_precision(config.training.precision)
+    _check_resumable(config, run_dir)
     train_set, validation_set, test_set = load_splits(config.data)
     _check_sizes(train_set, validation_set, config)
     save_config(config, run_dir / runs.CONFIG)
@@ -191,6 +192,23 @@ def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5
 def _texts(dataset: PairDataset) -> list[str]:
     frame = dataset.frame
     return frame["query"].drop_duplicates().tolist() + frame["product"].drop_duplicates().tolist()
+
+
+def _check_resumable(config: RunConfig, run_dir: Path) -> None:
+    """A resume state (``backup/``) is only valid for the config that wrote it: resuming a different
+    model would fail deep inside Keras, or silently mix two runs."""
+    from semmatch_tf import runs
+    from semmatch_tf.training.config import load_config
+
+    if not (run_dir / "backup").exists() or not (run_dir / runs.CONFIG).is_file():
+        return
+    try:
+        previous = load_config(run_dir / runs.CONFIG)
+    except ValueError:
+        previous = None
+    if previous != config:
+        raise ValueError(f"{run_dir} holds an interrupted run of a different config ({run_dir / runs.CONFIG}); "
+                         f"use another --output, or delete {run_dir / 'backup'} to start afresh")
 
 
 def _check_sizes(train_set: PairDataset, validation_set: PairDataset, config: RunConfig) -> None:
