@@ -58,9 +58,11 @@ TF_TEXT_OP_SINCE: dict[str, str] = {
 #: tf.saved_model.load - giving the Keras outputs within 2.1e-7. TF 2.12 logs "NodeDef
 #: mentions attribute debug_name which is not in the op definition" for VarHandleOp and ignores it.
 #: A core op outside this set (a new model family) is reported as unverified in the metadata.
+#: Any and GreaterEqual (the BiLSTM's exact-match flags) were added after the same check: the demo
+#: export with them loaded and ran under TF 2.12.1 + TF Text 2.12.1 with the TF 2.21 outputs.
 CORE_OPS_VERIFIED_TF_2_12: frozenset[str] = frozenset("""
-    Abs AddV2 All ArgMax ArgMin Assert AssignVariableOp BiasAdd Cast ConcatV2 Const DisableCopyOnRead
-    Equal ExpandDims Fill GatherV2 Greater Identity If Less LessEqual LogicalAnd MatMul Max Maximum
+    Abs AddV2 All Any ArgMax ArgMin Assert AssignVariableOp BiasAdd Cast ConcatV2 Const DisableCopyOnRead
+    Equal ExpandDims Fill GatherV2 Greater GreaterEqual Identity If Less LessEqual LogicalAnd MatMul Max Maximum
     MergeV2Checkpoints Minimum Mul NoOp NotEqual Pack Placeholder RaggedGather RaggedRange
     RaggedTensorToTensor Range ReadVariableOp RealDiv Relu Reshape RestoreV2 ReverseV2 Rsqrt SaveV2
     Select SelectV2 Shape ShardedFilename Sigmoid Softmax Split Square Squeeze StatefulPartitionedCall
