@@ -70,6 +70,15 @@ def append_results(records: list[dict]) -> None:
         print(f"{r['benchmark']:<14} {r['dataset']:<12} {r['split']:<10} {r['model']:<34} {r['metric']:<14} {r['value']:.4f}")
 
 
+def publish(records: list[dict], dry: bool = False) -> None:
+    """Append the records (regenerating RESULTS.md), or only print them for a dry/smoke run."""
+    if dry:
+        for r in records:
+            print(r)
+    else:
+        append_results(records)
+
+
 def latest(records: list[dict]) -> list[dict]:
     newest: dict[tuple, dict] = {}
     for r in records:

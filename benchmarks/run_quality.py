@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import REPO, append_results, data_dir, record
+from common import REPO, data_dir, publish, record
 
 ANCHORS = {
     "home_depot": "predicting the training mean (row 'mean-predictor')",
@@ -96,11 +96,7 @@ def main() -> None:
     os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
     for name in args.datasets:
         records = run(name, args.epochs, args.limit, args.runs)
-        if args.dry or args.limit:
-            for r in records:
-                print(r)
-        else:
-            append_results(records)
+        publish(records, args.dry or bool(args.limit))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import append_results, data_dir, record
+from common import data_dir, publish, record
 
 
 def measure(run_dir: Path, queries: list[str], titles: list[str], repeats: int) -> dict:
@@ -69,11 +69,7 @@ def main() -> None:
         records += [record("serving", "home_depot", "1 query x 100 products", name, "p50_ms", result["p50_ms"]),
                     record("serving", "home_depot", "1 query x 100 products", name, "p99_ms", result["p99_ms"]),
                     record("serving", "home_depot", "batch 1000", name, "pairs_per_s", result["pairs_per_s"])]
-    if args.dry:
-        for r in records:
-            print(r)
-    else:
-        append_results(records)
+    publish(records, args.dry)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import argparse
 import os
 import time
 
-from common import REPO, append_results, data_dir, record
+from common import REPO, data_dir, publish, record
 
 
 def main() -> None:
@@ -74,10 +74,7 @@ def main() -> None:
     records = [record("throughput", "home_depot", split, "bilstm fit+tf.data (ours)", "train_examples_per_s", ours),
                record("throughput", "home_depot", split, "bilstm seeds train_on_batch loop", "train_examples_per_s", seeds),
                record("throughput", "home_depot", split, "ours / seeds", "speedup", ours / seeds)]
-    if args.dry:
-        print(records)
-    else:
-        append_results(records)
+    publish(records, args.dry)
 
 
 if __name__ == "__main__":
