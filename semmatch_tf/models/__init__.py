@@ -5,18 +5,12 @@ from semmatch_tf.models.encoders import BiLSTMEncoder, ExactMatchFlags, Interact
 from semmatch_tf.models.heads import loss_for, metrics_for, output_head, predicted_grades
 
 __all__ = ["BiLSTMMatcher", "BiLSTMEncoder", "InteractionFeatures", "MaskedPooling", "build_matcher",
-           "build_cross_encoder", "needs_own_vocabulary", "loss_for", "metrics_for", "output_head",
+           "build_cross_encoder", "loss_for", "metrics_for", "output_head",
            "predicted_grades"]
 
 
-def needs_own_vocabulary(model_config) -> bool:
-    """True when the model uses a WordPiece vocabulary learned from the training split (BiLSTMs and
-    BERTs trained from scratch); a pretrained checkpoint brings its own vocabulary."""
-    return model_config.family.startswith("bilstm") or model_config.bert.checkpoint is None
-
-
 def build_cross_encoder(model_config, text_config, *, vocabulary: list[str] | None, num_classes: int):
-    """``(preprocessor, model)`` for a cross-encoder family.
+    """``(preprocessor, model)`` for a cross-encoder family (new families plug in here).
 
     The preprocessor maps ``{"query": strings, "product": strings}`` to the model's input tensors
     (fixed shapes) and runs in tf.data and inside exported models; the model maps those to class
@@ -34,10 +28,6 @@ def build_cross_encoder(model_config, text_config, *, vocabulary: list[str] | No
                               query_length=None if buckets else text_config.query_length,
                               product_length=None if buckets else text_config.product_length)
         return preprocessor, model
-    if model_config.family == "bert":
-        from semmatch_tf.models.bert import build_bert_cross_encoder
-
-        return build_bert_cross_encoder(model_config, text_config, vocabulary=vocabulary, num_classes=num_classes)
     raise ValueError(f"model family {model_config.family!r} is not a cross-encoder")
 
 

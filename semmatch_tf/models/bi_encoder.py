@@ -6,8 +6,8 @@ TF Recommenders' two-tower recipe, kept small and composable:
 
 * a *text preprocessor* (a Keras layer: strings ``[B]`` -> the tower's input, e.g. token ids
   ``int32 [B, L]`` or BERT's ``{"token_ids", "padding_mask"}``) and a *tower* (a Keras model: that
-  input -> ``float32 [B, D]`` unit vectors). Any such pair plugs in: :func:`build_bilstm_tower`
-  here, ``semmatch_tf.models.bert.build_bert_tower`` for BERT;
+  input -> ``float32 [B, D]`` unit vectors). Any such pair plugs in (dict inputs included, as a
+  BERT tower's would be); :func:`build_bilstm_tower` builds the BiLSTM one;
 * :class:`BiEncoder`, the training model over ``{"query": q_inputs, "product": p_inputs
   [, "negatives": n_inputs [B, H, ...]]}`` returning the temperature-scaled similarity matrix
   (in-batch softmax) or the per-pair cosine (cosine regression), with shared or separate towers;
@@ -75,8 +75,7 @@ def build_towers(model_config, text_config, *, vocabulary: list[str] | None) -> 
     """The towers of a ``*_bi_encoder`` family, shared or separate as ``bi_encoder.shared_towers``.
 
     BiLSTM: one vocabulary, queries cut to ``text.query_length`` and titles to
-    ``text.product_length``. BERT: ``semmatch_tf.models.bert.build_bert_tower`` supplies the
-    ``(preprocessor, tower)`` pair (one preprocessor for both sides).
+    ``text.product_length``. A new family adds its ``(preprocessor, tower)`` builder here.
     """
     shared = model_config.bi_encoder.shared_towers
     if model_config.family == "bilstm_bi_encoder":
@@ -87,13 +86,6 @@ def build_towers(model_config, text_config, *, vocabulary: list[str] | None) -> 
                                                         sequence_length=text_config.product_length,
                                                         name="product_tower")
         return Towers(query_pre, query_tower, product_pre, query_tower if shared else product_tower)
-    if model_config.family == "bert_bi_encoder":
-        # Integration point with the BERT module: (strings -> {"token_ids", "padding_mask"}, tower).
-        from semmatch_tf.models.bert import build_bert_tower
-
-        preprocessor, query_tower = build_bert_tower(model_config, vocabulary=vocabulary)
-        product_tower = query_tower if shared else build_bert_tower(model_config, vocabulary=vocabulary)[1]
-        return Towers(preprocessor, query_tower, preprocessor, product_tower)
     raise ValueError(f"model family {model_config.family!r} is not a bi-encoder")
 
 

@@ -69,33 +69,7 @@ class TextConfig:
         _check(self.product_length > 0, "text.product_length", "must be positive")
 
 
-BERT_SIZES = ("tiny", "mini", "small", "base")
-FAMILIES = ("bilstm", "bert", "bilstm_bi_encoder", "bert_bi_encoder")
-
-
-@dataclasses.dataclass
-class BertConfig:
-    """The keras-hub BERT used by the ``bert`` and ``bert_bi_encoder`` families.
-
-    Weights come from, in order: ``checkpoint`` (a local keras-hub preset directory, or a local
-    Hugging Face BERT directory with config.json + model.safetensors + vocab.txt), else a
-    from-scratch model of size ``size`` with the project's own WordPiece vocabulary.
-    """
-
-    size: str = "tiny"
-    checkpoint: str | None = None
-    sequence_length: int = 64
-    lora_rank: int | None = None
-    freeze_embeddings: bool = False
-    freeze_layers: int = 0
-    dropout: float = 0.1
-
-    def validate(self) -> None:
-        _one_of(self.size, "model.bert.size", BERT_SIZES)
-        _check(self.sequence_length >= 8, "model.bert.sequence_length", "must be at least 8")
-        _check(self.lora_rank is None or self.lora_rank > 0, "model.bert.lora_rank", "must be positive or null")
-        _check(self.freeze_layers >= 0, "model.bert.freeze_layers", "must be >= 0")
-        _check(0 <= self.dropout < 1, "model.bert.dropout", "must be in [0, 1)")
+FAMILIES = ("bilstm", "bilstm_bi_encoder")
 
 
 @dataclasses.dataclass
@@ -131,12 +105,10 @@ class ModelConfig:
     dropout: float = 0.2
     embedding_dropout: float = 0.0
     exact_match: bool = True
-    bert: BertConfig = dataclasses.field(default_factory=BertConfig)
     bi_encoder: BiEncoderConfig = dataclasses.field(default_factory=BiEncoderConfig)
 
     def validate(self) -> None:
         _one_of(self.family, "model.family", FAMILIES)
-        self.bert.validate()
         self.bi_encoder.validate()
         _one_of(self.head, "model.head", ("classification", "regression"))
         _one_of(self.pooling, "model.pooling", ("last", "max", "mean"))

@@ -446,7 +446,7 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
     """Train a ``*_bi_encoder`` family, write its run directory (module docstring); return the report."""
     from semmatch_tf import runs
     from semmatch_tf.evaluation.report import save_report
-    from semmatch_tf.models import needs_own_vocabulary
+    from semmatch_tf.training.trainer import training_texts
     from semmatch_tf.models.bi_encoder import BiEncoder, TwoTowerEncoder, build_towers
     from semmatch_tf.text import learn_vocabulary, save_vocabulary
     from semmatch_tf.training.runtime import distribution_strategy, seed_everything
@@ -457,14 +457,10 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
     bi, training = config.model.bi_encoder, config.training
     seed_everything(training.seed, training.deterministic)
     threshold = positive_threshold(train_set, bi.positive_grade)
-    vocabulary = None
-    if needs_own_vocabulary(config.model):
-        frame = train_set.frame
-        texts = frame["query"].drop_duplicates().tolist() + frame["product"].drop_duplicates().tolist()
-        vocabulary = learn_vocabulary(texts,
-                                      vocab_size=config.text.vocab_size, min_frequency=config.text.min_frequency,
-                                      lowercase=config.text.lowercase, strip_accents=config.text.strip_accents)
-        save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
+    vocabulary = learn_vocabulary(training_texts(train_set),
+                                  vocab_size=config.text.vocab_size, min_frequency=config.text.min_frequency,
+                                  lowercase=config.text.lowercase, strip_accents=config.text.strip_accents)
+    save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
 
     softmax = bi.loss == "in_batch_softmax"
     strategy = distribution_strategy(training.distribution)
@@ -574,23 +570,11 @@ def load_bi_encoder(run_dir: str | Path):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished bi-encoder run ({name} is missing)")
     meta = json.loads((run_dir / BI_ENCODER_META).read_text(encoding="utf-8"))
-    _import_family(meta.get("model_family", ""))
     query_tower = keras.saving.load_model(run_dir / QUERY_TOWER, compile=False)
     product_tower = (query_tower if meta.get("shared_towers")
                      else keras.saving.load_model(run_dir / PRODUCT_TOWER, compile=False))
     return TwoTowerEncoder(keras.saving.load_model(run_dir / QUERY_PREPROCESSOR), query_tower,
                            keras.saving.load_model(run_dir / PRODUCT_PREPROCESSOR), product_tower, meta, run_dir)
-
-
-def _import_family(family: str) -> None:
-    """Import the module that registers a family's custom layers before deserialising them."""
-    if family.startswith("bert"):
-        try:
-            import keras_hub  # noqa: F401
-
-            import semmatch_tf.models.bert  # noqa: F401
-        except ImportError:
-            pass
 
 
 # -- evaluation -----------------------------------------------------------------------------------

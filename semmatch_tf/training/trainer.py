@@ -86,7 +86,7 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
 
     from semmatch_tf import runs
     from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
-    from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for, needs_own_vocabulary
+    from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for
     from semmatch_tf.text import learn_vocabulary, save_vocabulary
     from semmatch_tf.training.callbacks import HISTORY_CSV, build_callbacks, read_history_csv
     from semmatch_tf.training.optimizers import build_optimizer
@@ -109,11 +109,9 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
         return train_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
 
     text = config.text
-    vocabulary = None
-    if needs_own_vocabulary(config.model):
-        vocabulary = learn_vocabulary(_texts(train_set), vocab_size=text.vocab_size, min_frequency=text.min_frequency,
-                                      lowercase=text.lowercase, strip_accents=text.strip_accents)
-        save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
+    vocabulary = learn_vocabulary(training_texts(train_set), vocab_size=text.vocab_size, min_frequency=text.min_frequency,
+                                  lowercase=text.lowercase, strip_accents=text.strip_accents)
+    save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
     head = config.model.head
     strategy = distribution_strategy(config.training.distribution)
     steps_per_epoch = len(train_set) // config.training.batch_size
@@ -151,8 +149,7 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, head, run_dir)
     evaluation_set = test_set if len(test_set) else validation_set
     report = write_evaluation(matcher, evaluation_set, run_dir, history=history)
-    if vocabulary is not None:
-        _write_projector(model, vocabulary, run_dir)
+    _write_projector(model, vocabulary, run_dir)
     return report
 
 
@@ -189,7 +186,8 @@ def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5
     write_embedding_projector(run_dir / "logs" / "projector", table, vocabulary[:limit], name="token_embeddings")
 
 
-def _texts(dataset: PairDataset) -> list[str]:
+def training_texts(dataset: PairDataset) -> list[str]:
+    """The distinct queries and product texts of a split: what a vocabulary is learned from."""
     frame = dataset.frame
     return frame["query"].drop_duplicates().tolist() + frame["product"].drop_duplicates().tolist()
 
