@@ -56,15 +56,16 @@ def main() -> None:
     parser.add_argument("--dry", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import yaml
+
     from semmatch_tf.data.loaders import load_dataset
-    from semmatch_tf.training.config import load_config
 
     frame = load_dataset("home_depot", str(data_dir() / "home-depot-search-relevance" / "train.csv")).frame
     queries, titles = frame["query"].unique().tolist(), frame["product"].unique().tolist()
     records = []
     for run_dir in args.run:
-        config = load_config(run_dir / "config.yaml")
-        name = f"{config.model.family} ({run_dir.name})"
+        family = yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["family"]
+        name = f"{family} ({run_dir.name})"
         result = measure(run_dir, queries, titles, args.repeats)
         records += [record("serving", "home_depot", "1 query x 100 products", name, "p50_ms", result["p50_ms"]),
                     record("serving", "home_depot", "1 query x 100 products", name, "p99_ms", result["p99_ms"]),
