@@ -89,6 +89,13 @@ class TrainedMatcher:
                                     batch_size)
 
 
+def preprocessor_types() -> tuple[type, ...]:
+    """The pair preprocessors a run may hold (BiLSTM ids, BERT packed segments)."""
+    from semmatch_tf.models.bert import BertPreprocessor
+
+    return (PairPreprocessor, BertPreprocessor)
+
+
 def save_labels(run_dir: Path, labels: LabelScheme, head: str) -> None:
     atomic_write_text(run_dir / LABELS, json.dumps({"head": head, **labels.to_dict()}, indent=2,
                                                    ensure_ascii=False))
@@ -104,7 +111,8 @@ def load_run(run_dir: str | Path) -> TrainedMatcher:
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished run directory ({name} is missing)")
     meta = json.loads((run_dir / LABELS).read_text(encoding="utf-8"))
+    types = preprocessor_types()  # importing them registers the classes with Keras
     wrapper = keras.saving.load_model(run_dir / PREPROCESSOR)
-    preprocessor = next(layer for layer in wrapper.layers if isinstance(layer, PairPreprocessor))
+    preprocessor = next(layer for layer in wrapper.layers if isinstance(layer, types))
     model = keras.saving.load_model(run_dir / MODEL, compile=False)
     return TrainedMatcher(preprocessor, model, LabelScheme.from_dict(meta), meta["head"], run_dir)

@@ -541,22 +541,14 @@ def export_model(matcher, base_dir: str | Path, *, name: str = "semmatch", versi
     renamed away, the new one in: a TF Serving poll between the two renames finds the version
     missing, so prefer a new version number for a live server). Returns the version directory.
     """
-    tokenizer = matcher.preprocessor.tokenizer
-    metadata = {
-        "head": matcher.head, "labels": matcher.labels.to_dict(),
-        "vocabulary_sha256": tokenizer.vocabulary_sha256, "vocabulary_size": tokenizer.vocabulary_size,
-        "sequence_lengths": {"query": matcher.preprocessor.query_length,
-                             "product": matcher.preprocessor.product_length},
-        "tokenizer": {"lowercase": tokenizer.lowercase, "strip_accents": tokenizer.strip_accents,
-                      "start_token": tokenizer.start_token},
-        "run_dir": str(matcher.run_dir) if matcher.run_dir else None,
-    }
+    metadata = {"head": matcher.head, "labels": matcher.labels.to_dict(), **matcher.preprocessor.facts(),
+                "run_dir": str(matcher.run_dir) if matcher.run_dir else None}
 
     def write(directory: Path, number: int) -> None:
         _write_version(directory, model_name=name, version=number, kind="cross_encoder",
                        signatures=cross_encoder_signatures(matcher),
                        tracked=[matcher.model, matcher.preprocessor], metadata=metadata,
-                       vocabulary=tokenizer.vocabulary)
+                       vocabulary=matcher.preprocessor.vocabulary)
 
     return _export(base_dir, name, version, force, write)
 

@@ -5,7 +5,7 @@ from semmatch_tf.models.encoders import BiLSTMEncoder, ExactMatchFlags, Interact
 from semmatch_tf.models.heads import loss_for, metrics_for, output_head, predicted_grades
 
 __all__ = ["BiLSTMMatcher", "BiLSTMEncoder", "InteractionFeatures", "MaskedPooling", "build_matcher",
-           "build_cross_encoder", "loss_for", "metrics_for", "output_head",
+           "build_cross_encoder", "uses_own_vocabulary", "loss_for", "metrics_for", "output_head",
            "predicted_grades"]
 
 
@@ -28,7 +28,25 @@ def build_cross_encoder(model_config, text_config, *, vocabulary: list[str] | No
                               query_length=None if buckets else text_config.query_length,
                               product_length=None if buckets else text_config.product_length)
         return preprocessor, model
+    if model_config.family == "bert":
+        from semmatch_tf.models.bert import (BertPreprocessor, apply_fine_tuning, build_bert_cross_encoder,
+                                             load_backbone)
+
+        bert = model_config.bert
+        tokenizer, backbone = load_backbone(bert, text_config, vocabulary)
+        apply_fine_tuning(backbone, freeze_embeddings=bert.freeze_embeddings, freeze_layers=bert.freeze_layers,
+                          lora_rank=bert.lora_rank)
+        preprocessor = BertPreprocessor(tokenizer, sequence_length=bert.sequence_length, name="bert_preprocessor")
+        model = build_bert_cross_encoder(backbone, num_classes=num_classes, head=model_config.head,
+                                         pooling=bert.pooling, dropout=bert.dropout)
+        return preprocessor, model
     raise ValueError(f"model family {model_config.family!r} is not a cross-encoder")
+
+
+def uses_own_vocabulary(model_config) -> bool:
+    """Whether a family learns a WordPiece vocabulary from the training text (pretrained BERTs
+    bring their own)."""
+    return not (model_config.family.startswith("bert") and model_config.bert.source != "scratch")
 
 
 def build_matcher(model_config, *, vocabulary_size: int, num_classes: int, query_length: int,

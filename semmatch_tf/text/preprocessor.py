@@ -32,6 +32,18 @@ class PairPreprocessor(keras.layers.Layer):
         self.query_length = query_length
         self.product_length = product_length
 
+    @property
+    def vocabulary(self) -> list[str]:
+        return self.tokenizer.vocabulary
+
+    def facts(self) -> dict:
+        """What an export's metadata records about the text side (vocabulary hash, lengths)."""
+        tokenizer = self.tokenizer
+        return {"vocabulary_sha256": tokenizer.vocabulary_sha256, "vocabulary_size": tokenizer.vocabulary_size,
+                "sequence_lengths": {"query": self.query_length, "product": self.product_length},
+                "tokenizer": {"lowercase": tokenizer.lowercase, "strip_accents": tokenizer.strip_accents,
+                              "start_token": tokenizer.start_token}}
+
     def encode(self, strings: tf.Tensor, length: int | None) -> tf.Tensor | tf.RaggedTensor:
         """Token ids for one side, dense ``[batch, length]`` or ragged when ``length`` is None."""
         ids = self.tokenizer(strings)

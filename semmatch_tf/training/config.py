@@ -69,7 +69,44 @@ class TextConfig:
         _check(self.product_length > 0, "text.product_length", "must be positive")
 
 
-FAMILIES = ("bilstm", "bilstm_bi_encoder")
+FAMILIES = ("bilstm", "bilstm_bi_encoder", "bert", "bert_bi_encoder")
+BERT_SIZES = ("tiny", "mini", "small", "medium", "base")
+
+
+@dataclasses.dataclass
+class BertConfig:
+    """The BERT families (``bert``, ``bert_bi_encoder``): where weights come from, how to fine-tune.
+
+    ``source``: ``scratch`` (a ``size`` preset over the run's own vocabulary), ``preset`` (a local
+    keras-hub preset directory, e.g. from ``semmatch-tf pretrain``) or ``huggingface`` (a local HF
+    BERT checkpoint: config.json + model.safetensors + vocab.txt). ``lora_rank`` trains low-rank
+    adapters only; ``freeze_embeddings`` / ``freeze_layers`` freeze the bottom of the network.
+    """
+
+    source: str = "scratch"
+    path: str | None = None
+    size: str = "mini"
+    sequence_length: int = 64
+    dropout: float = 0.1
+    pooling: str = "cls"
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0
+    lora_rank: int | None = None
+    projection: int | None = None
+
+    def validate(self) -> None:
+        _one_of(self.source, "model.bert.source", ("scratch", "preset", "huggingface"))
+        _check(self.source == "scratch" or self.path is not None, "model.bert.path",
+               f"is required for source {self.source!r} (a local directory; nothing is fetched from a hub)")
+        _one_of(self.size, "model.bert.size", BERT_SIZES)
+        _check(4 <= self.sequence_length <= 512, "model.bert.sequence_length", "must be in [4, 512]")
+        _check(0 <= self.dropout < 1, "model.bert.dropout", "must be in [0, 1)")
+        _one_of(self.pooling, "model.bert.pooling", ("cls", "mean"))
+        _check(self.freeze_layers >= 0, "model.bert.freeze_layers", "must be >= 0")
+        _check(self.lora_rank is None or self.lora_rank > 0, "model.bert.lora_rank", "must be positive or null")
+        _check(not (self.lora_rank and (self.freeze_layers or self.freeze_embeddings)), "model.bert.lora_rank",
+               "LoRA already freezes every original weight; drop freeze_layers / freeze_embeddings")
+        _check(self.projection is None or self.projection > 0, "model.bert.projection", "must be positive or null")
 
 
 @dataclasses.dataclass
@@ -106,10 +143,12 @@ class ModelConfig:
     embedding_dropout: float = 0.0
     exact_match: bool = True
     bi_encoder: BiEncoderConfig = dataclasses.field(default_factory=BiEncoderConfig)
+    bert: BertConfig = dataclasses.field(default_factory=BertConfig)
 
     def validate(self) -> None:
         _one_of(self.family, "model.family", FAMILIES)
         self.bi_encoder.validate()
+        self.bert.validate()
         _one_of(self.head, "model.head", ("classification", "regression"))
         _one_of(self.pooling, "model.pooling", ("last", "max", "mean"))
         for key in ("embedding_dim", "lstm_units", "hidden_units"):
@@ -182,6 +221,10 @@ class RunConfig:
             section.validate()
         _check(self.training.class_weights is None or self.model.head == "classification",
                "training.class_weights", "apply to the classification head only")
+        _check(self.training.token_dropout == 0 or self.model.family == "bilstm", "training.token_dropout",
+               "is implemented for the bilstm family only")
+        _check(not self.text.length_buckets or self.model.family == "bilstm", "text.length_buckets",
+               "are implemented for the bilstm family only")
         return self
 
     def to_dict(self) -> dict:
@@ -236,15 +279,19 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
-    """Read a YAML config (and optional dotted overrides such as {"training.epochs": 2})."""
+    """Read a YAML config (and optional dotted overrides such as {"training.epochs": 2} or
+    {"model.bert.lora_rank": 8})."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     for dotted, value in (overrides or {}).items():
-        section, _, key = dotted.partition(".")
-        raw.setdefault(section, {})[key] = value
+        *parents, key = dotted.split(".")
+        node = raw
+        for name in parents:  # nested sections, e.g. model.bert.path
+            node = node.setdefault(name, {}) if isinstance(node.get(name), dict) or name not in node else node[name]
+        node[key] = value
     try:
         return RunConfig.from_dict(raw)
     except ConfigError as error:

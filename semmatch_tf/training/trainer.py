@@ -86,8 +86,9 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
 
     from semmatch_tf import runs
     from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
-    from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for
+    from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for, uses_own_vocabulary
     from semmatch_tf.text import learn_vocabulary, save_vocabulary
+    from semmatch_tf.models.bert import merge_lora
     from semmatch_tf.training.callbacks import HISTORY_CSV, build_callbacks, read_history_csv
     from semmatch_tf.training.optimizers import build_optimizer
     from semmatch_tf.training.runtime import (distribution_strategy, resolve_jit, seed_everything,
@@ -109,15 +110,19 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
         return train_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
 
     text = config.text
-    vocabulary = learn_vocabulary(training_texts(train_set), vocab_size=text.vocab_size, min_frequency=text.min_frequency,
-                                  lowercase=text.lowercase, strip_accents=text.strip_accents)
-    save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
+    vocabulary = None
+    if uses_own_vocabulary(config.model):
+        vocabulary = learn_vocabulary(training_texts(train_set), vocab_size=text.vocab_size,
+                                      min_frequency=text.min_frequency, lowercase=text.lowercase,
+                                      strip_accents=text.strip_accents)
     head = config.model.head
     strategy = distribution_strategy(config.training.distribution)
     steps_per_epoch = len(train_set) // config.training.batch_size
     with strategy.scope():
         preprocessor, model = build_cross_encoder(config.model, text, vocabulary=vocabulary,
                                                   num_classes=train_set.labels.num_classes)
+        vocabulary = preprocessor_vocabulary(preprocessor)
+        save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
         model.compile(optimizer=build_optimizer(config.training, steps_per_epoch * config.training.epochs),
                       loss=loss_for(head), metrics=metrics_for(head),
                       steps_per_execution=config.training.steps_per_execution,
@@ -142,6 +147,7 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
               verbose=verbose)
     history = read_history_csv(history_csv)
 
+    model = merge_lora(model)  # adapters folded into plain weights: an ordinary model to save and serve
     runs.atomic_save_model(model, run_dir / runs.MODEL)
     runs.atomic_save_model(runs.preprocessor_model(preprocessor), run_dir / runs.PREPROCESSOR)
     runs.save_labels(run_dir, train_set.labels, head)
@@ -179,11 +185,22 @@ def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5
     """Token embeddings (the most frequent ``limit`` pieces) for TensorBoard's projector."""
     from semmatch_tf.training.callbacks import write_embedding_projector
 
-    encoder = getattr(model, "encoder", None)
-    if encoder is None or not hasattr(encoder, "embedding"):
+    from semmatch_tf.models.bert import find_backbone
+
+    encoder, backbone = getattr(model, "encoder", None), find_backbone(model)
+    if backbone is not None:
+        table = np.asarray(backbone.token_embedding.embeddings)[:limit]
+    elif encoder is not None and hasattr(encoder, "embedding"):
+        table = np.asarray(encoder.embedding.embeddings)[:limit]
+    else:
         return
-    table = np.asarray(encoder.embedding.embeddings)[:limit]
     write_embedding_projector(run_dir / "logs" / "projector", table, vocabulary[:limit], name="token_embeddings")
+
+
+def preprocessor_vocabulary(preprocessor) -> list[str]:
+    """The token list behind a preprocessor (ours learned from the data, or a checkpoint's)."""
+    vocabulary = getattr(preprocessor, "vocabulary", None)
+    return list(vocabulary) if vocabulary is not None else preprocessor.tokenizer.vocabulary
 
 
 def training_texts(dataset: PairDataset) -> list[str]:
