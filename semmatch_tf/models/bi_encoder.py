@@ -86,7 +86,30 @@ def build_towers(model_config, text_config, *, vocabulary: list[str] | None) -> 
                                                         sequence_length=text_config.product_length,
                                                         name="product_tower")
         return Towers(query_pre, query_tower, product_pre, query_tower if shared else product_tower)
+    if model_config.family == "bert_bi_encoder":
+        return _bert_towers(model_config, text_config, vocabulary, shared)
     raise ValueError(f"model family {model_config.family!r} is not a bi-encoder")
+
+
+def _bert_towers(model_config, text_config, vocabulary: list[str] | None, shared: bool) -> Towers:
+    """BERT towers: mean pooling + L2 over a keras-hub backbone; queries packed to
+    ``text.query_length`` tokens, titles to ``model.bert.sequence_length``."""
+    from semmatch_tf.models.bert import BertPreprocessor, apply_fine_tuning, build_bert_tower, load_backbone
+
+    bert = model_config.bert
+
+    def tower(name: str):
+        tokenizer, backbone = load_backbone(bert, text_config, vocabulary)
+        apply_fine_tuning(backbone, freeze_embeddings=bert.freeze_embeddings, freeze_layers=bert.freeze_layers,
+                          lora_rank=bert.lora_rank)
+        return tokenizer, build_bert_tower(backbone, projection=bert.projection, name=name)
+
+    tokenizer, query_tower = tower("tower" if shared else "query_tower")
+    product_tower = query_tower if shared else tower("product_tower")[1]
+    query_pre = BertPreprocessor(tokenizer, sequence_length=min(text_config.query_length + 2, bert.sequence_length),
+                                 name="query_preprocessor")
+    product_pre = BertPreprocessor(tokenizer, sequence_length=bert.sequence_length, name="product_preprocessor")
+    return Towers(query_pre, query_tower, product_pre, product_tower)
 
 
 # -- the training model ---------------------------------------------------------------------------
