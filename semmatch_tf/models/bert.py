@@ -211,8 +211,12 @@ def load_backbone(bert_config, text_config, vocabulary: list[str] | None):
         return tokenizer, backbone
     if bert_config.path is None:
         raise ValueError(f"model.bert.path is required for source {bert_config.source!r}")
-    tokenizer = checkpoint_tokenizer(bert_config.path, strip_accents=text_config.strip_accents)
-    return tokenizer, pretrained_backbone(bert_config.path)
+    minilm = installed_minilm()
+    if minilm is not None:  # configs may name the optional MiniLM package's checkpoint by variable
+        os.environ.setdefault("SEMMATCH_MINILM_DIR", str(minilm))
+    path = os.path.expandvars(bert_config.path)  # e.g. $SEMMATCH_MINILM_DIR
+    tokenizer = checkpoint_tokenizer(path, strip_accents=text_config.strip_accents)
+    return tokenizer, pretrained_backbone(path)
 
 
 def backbone_inputs(name_prefix: str = "") -> dict:

