@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from keras import ops
 
@@ -178,7 +179,13 @@ class BiEncoder(keras.Model):
 
 # -- inference ------------------------------------------------------------------------------------
 class TextEmbedder:
-    """strings -> unit vectors with one preprocessor and one tower, traced once for any batch size."""
+    """strings -> unit vectors with one preprocessor and one tower, traced once for any batch size.
+
+    Calling the embedder is the eager, batched entry point: a list (or 1-D array, or eager
+    ``tf.string`` tensor) of texts -> ``np.float32 [N, D]``. It batches in Python and returns NumPy,
+    so it cannot run inside a ``tf.function``; graph code (a ``tf.function``, ``tf.data``) uses
+    :meth:`embed_tensor`, the traced ``tf.string [B] -> float32 [B, D]`` function itself.
+    """
 
     def __init__(self, preprocessor, tower) -> None:
         self.preprocessor = preprocessor
@@ -189,19 +196,58 @@ class TextEmbedder:
     def _graph(self, texts: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.tower(self.preprocessor(texts), training=False), tf.float32)
 
+    def embed_tensor(self, texts: tf.Tensor) -> tf.Tensor:
+        """``tf.string [B]`` -> ``float32 [B, D]`` unit vectors; eager or inside a ``tf.function``."""
+        return self._embed(texts)
+
     @property
     def dims(self) -> int:
         return int(self.tower.output_shape[-1])
 
-    def __call__(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False,
-                 description: str = "embedding") -> np.ndarray:
+    def __call__(self, texts: Sequence[str] | np.ndarray | tf.Tensor, *, batch_size: int = 256,
+                 progress: bool = False, description: str = "embedding") -> np.ndarray:
         """``np.float32 [len(texts), D]``; a progress bar over batches when ``progress``."""
-        texts = [str(t) for t in texts]
+        if not tf.executing_eagerly():
+            raise TypeError("TextEmbedder batches in Python and returns NumPy, so it cannot run inside a "
+                            "tf.function (there its texts are a symbolic tensor); call embed_tensor() there (for a "
+                            "TwoTowerEncoder: query_embedder.embed_tensor / product_embedder.embed_tensor)")
+        texts = text_list(texts)
         if not texts:
             return np.zeros((0, self.dims), np.float32)
         starts = _progress(range(0, len(texts), batch_size), description, enabled=progress)
         parts = [self._embed(tf.constant(texts[s:s + batch_size], tf.string)).numpy() for s in starts]
         return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def text_list(texts: Sequence[str] | np.ndarray | tf.Tensor) -> list[str]:
+    """``texts`` as a list of Python strings, checked: what :class:`TextEmbedder` embeds.
+
+    Accepts a sequence or 1-D array of ``str`` or UTF-8 ``bytes`` (NumPy string arrays, the
+    ``.numpy()`` of a ``tf.string`` tensor) or an eager ``tf.string`` tensor; other scalars (numbers)
+    become ``str(value)``. Refused, rather than embedded as something else: a single string (it
+    would be embedded character by character) and a missing value (None, NaN, ``pd.NA``, which
+    ``str()`` would turn into the text "nan").
+    """
+    if tf.is_tensor(texts):
+        texts = texts.numpy()
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"expected a sequence of texts, got a single {type(texts).__name__}: wrap it in a list")
+    if isinstance(texts, np.ndarray):
+        if texts.ndim != 1:
+            raise ValueError(f"expected a 1-D array of texts, got shape {texts.shape}")
+        texts = texts.tolist()
+    return [_one_text(value, position) for position, value in enumerate(texts)]
+
+
+def _one_text(value: Any, position: int) -> str:
+    """One text as ``str``: bytes decoded as UTF-8, missing values refused (see :func:`text_list`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        raise ValueError(f"text {position} is missing ({value!r}); fill or drop missing texts before embedding")
+    return str(value)
 
 
 def _progress(steps: range, description: str, *, enabled: bool):
@@ -249,6 +295,16 @@ class TwoTowerEncoder:
     @property
     def dims(self) -> int:
         return self._product.dims
+
+    @property
+    def query_embedder(self) -> TextEmbedder:
+        """The query side as a :class:`TextEmbedder` (``embed_tensor`` for use in a ``tf.function``)."""
+        return self._query
+
+    @property
+    def product_embedder(self) -> TextEmbedder:
+        """The product side as a :class:`TextEmbedder`."""
+        return self._product
 
     @property
     def query_encoder(self) -> keras.Model:

@@ -629,12 +629,24 @@ def _ranking_block(dataset: PairDataset, scores: np.ndarray, ks: Sequence[int]) 
 
 
 def pair_cosines(encoder, queries: Sequence[str], products: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    """Cosine of each aligned (query, product) pair, each distinct text embedded once."""
-    unique_q, q_index = np.unique(np.asarray(queries, dtype=str), return_inverse=True)
-    unique_p, p_index = np.unique(np.asarray(products, dtype=str), return_inverse=True)
-    q = encoder.embed_queries(unique_q.tolist(), batch_size=batch_size)
-    p = encoder.embed_products(unique_p.tolist(), batch_size=batch_size)
+    """Cosine of each aligned (query, product) pair, each distinct text embedded once.
+
+    The texts reach the encoder as given (not cast to ``str`` here), so it is the encoder that
+    checks them: a missing text is an error there, not the embedded text "nan".
+    """
+    if len(queries) != len(products):
+        raise ValueError(f"{len(queries)} queries but {len(products)} products: pairs must be aligned")
+    unique_q, q_index = _distinct(queries)
+    unique_p, p_index = _distinct(products)
+    q = encoder.embed_queries(unique_q, batch_size=batch_size)
+    p = encoder.embed_products(unique_p, batch_size=batch_size)
     return np.einsum("nd,nd->n", q[q_index], p[p_index]).astype(np.float64)
+
+
+def _distinct(texts: Sequence[str]) -> tuple[list, np.ndarray]:
+    """The distinct texts in first-seen order, and each text's position among them."""
+    codes, uniques = pd.factorize(pd.Series(list(texts), dtype=object), use_na_sentinel=False)
+    return uniques.tolist(), codes
 
 
 def qrels_of(dataset: PairDataset) -> dict[str, dict[str, float]]:
