@@ -10,7 +10,7 @@ import pytest
 
 from semmatch_tf.retrieval import (BM25Index, EmbeddingIndex, Searcher, format_results, reciprocal_rank_fusion,
                                    tokenize_words, top_k, weighted_score_fusion)
-from semmatch_tf.retrieval.search import build_index, search_index
+from semmatch_tf.retrieval.search import SearcherCache, build_index, load_searcher, search_index
 
 
 def catalogue(n: int) -> pd.DataFrame:
@@ -240,6 +240,24 @@ def test_bm25_only_index_of_the_demo_catalogue(tmp_path):
     results = search_index(tmp_path / "index", "nike hoodie", k=3)
     assert len(results) == 3 and "nike" in results["title"].iloc[0].lower()
     assert format_results(results.iloc[0:0]) == "(no results)"
+
+
+def test_searcher_cache_is_held_by_the_caller(tmp_path):
+    build_index(None, "demo", tmp_path / "index", progress=False)
+    assert load_searcher(tmp_path / "index") is not load_searcher(tmp_path / "index"), "no hidden module cache"
+    cache = SearcherCache()
+    searcher = cache.get(tmp_path / "index")
+    assert cache.get(tmp_path / "index") is searcher and cache.get(str(tmp_path / "index")) is searcher
+    assert cache.get(tmp_path / "index", mode="bm25") is not searcher and len(cache) == 2, "mode is part of the key"
+    cached = search_index(tmp_path / "index", "nike hoodie", k=3, cache=cache)
+    assert len(cache) == 2, "search_index reuses the cached searcher"
+    pd.testing.assert_frame_equal(cached, search_index(tmp_path / "index", "nike hoodie", k=3))
+    build_index(None, "demo", tmp_path / "index", progress=False)  # a rebuilt index is a new key
+    assert cache.get(tmp_path / "index") is not searcher and len(cache) == 3
+    cache.clear()
+    assert len(cache) == 0
+    with pytest.raises(FileNotFoundError, match="index.json"):
+        cache.get(tmp_path)
 
 
 def test_reranking_many_queries_in_one_call_and_the_stage1_tail(toy_parts):

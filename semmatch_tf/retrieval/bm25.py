@@ -38,47 +38,54 @@ from semmatch_tf.retrieval.index import (CATALOGUE, META, Ranking, check_catalog
 BM25S_DIR = "bm25s"
 
 
+class WordSplitter:
+    """The BM25 word split as one traced function: texts -> words (CJK per character), punctuation dropped.
+
+    Tracing costs ~1 s, so a :class:`BM25Index` keeps one splitter for all its searches (an object
+    the caller holds, not a module-level cache).
+    """
+
+    def __init__(self, *, lowercase: bool = True, strip_accents: bool = True) -> None:
+        import tensorflow as tf
+
+        from semmatch_tf.text.normalize import split_words
+
+        self.lowercase, self.strip_accents = lowercase, strip_accents
+        self._split = tf.function(lambda texts: split_words(texts, lowercase=lowercase, strip_accents=strip_accents),
+                                  input_signature=[tf.TensorSpec([None], tf.string)])
+
+    def __call__(self, texts: Sequence[str], batch_size: int = 4096) -> list[list[str]]:
+        """The words of each text, in batches of ``batch_size`` texts."""
+        import tensorflow as tf
+
+        words: list[list[str]] = []
+        texts = [str(t) for t in texts]
+        for start in range(0, len(texts), batch_size):
+            ragged = self._split(tf.constant(texts[start:start + batch_size], tf.string))
+            for row in ragged.to_list():
+                words.append([w for w in (b.decode("utf-8") for b in row) if any(c.isalnum() for c in w)])
+        return words
+
+
 def tokenize_words(texts: Sequence[str], *, lowercase: bool = True, strip_accents: bool = True,
                    batch_size: int = 4096) -> list[list[str]]:
-    """The words of each text as BM25 terms (CJK per character), punctuation dropped."""
-    import tensorflow as tf
+    """The words of each text as BM25 terms (CJK per character), punctuation dropped.
 
-    split = _splitter(lowercase, strip_accents)
-    words: list[list[str]] = []
-    texts = [str(t) for t in texts]
-    for start in range(0, len(texts), batch_size):
-        ragged = split(tf.constant(texts[start:start + batch_size], tf.string))
-        for row in ragged.to_list():
-            words.append([w for w in (b.decode("utf-8") for b in row) if any(c.isalnum() for c in w)])
-    return words
-
-
-_SPLITTERS: dict = {}
-
-
-def _splitter(lowercase: bool, strip_accents: bool):
-    """One traced split function per normalisation setting (tracing costs ~1 s)."""
-    import tensorflow as tf
-
-    from semmatch_tf.text.normalize import split_words
-
-    key = (lowercase, strip_accents)
-    if key not in _SPLITTERS:
-        _SPLITTERS[key] = tf.function(
-            lambda texts: split_words(texts, lowercase=lowercase, strip_accents=strip_accents),
-            input_signature=[tf.TensorSpec([None], tf.string)])
-    return _SPLITTERS[key]
+    Traces a new :class:`WordSplitter`; to split repeatedly, keep one (as :class:`BM25Index` does).
+    """
+    return WordSplitter(lowercase=lowercase, strip_accents=strip_accents)(texts, batch_size)
 
 
 class BM25Index:
     """BM25 over a catalogue's titles; ``search`` returns one :class:`Ranking` per query."""
 
-    def __init__(self, retriever, catalogue: pd.DataFrame, meta: dict) -> None:
+    def __init__(self, retriever, catalogue: pd.DataFrame, meta: dict, *, splitter: WordSplitter | None = None) -> None:
         self.retriever = retriever
         self.catalogue = check_catalogue(catalogue)
         self.meta = meta
         self.lowercase = bool(meta.get("lowercase", True))
         self.strip_accents = bool(meta.get("strip_accents", True))
+        self._splitter = splitter or WordSplitter(lowercase=self.lowercase, strip_accents=self.strip_accents)
 
     @classmethod
     def build(cls, catalogue: pd.DataFrame, *, k1: float = 1.5, b: float = 0.75, method: str = "lucene",
@@ -87,7 +94,8 @@ class BM25Index:
 
         catalogue = check_catalogue(catalogue)
         started = time.perf_counter()
-        corpus = tokenize_words(catalogue["title"].tolist(), lowercase=lowercase, strip_accents=strip_accents)
+        splitter = WordSplitter(lowercase=lowercase, strip_accents=strip_accents)
+        corpus = splitter(catalogue["title"].tolist())
         retriever = bm25s.BM25(k1=k1, b=b, method=method)
         # create_empty_token=False: we never send empty queries to bm25s (see search()).
         retriever.index(corpus, create_empty_token=False, show_progress=False)
@@ -95,7 +103,7 @@ class BM25Index:
                 "lowercase": lowercase, "strip_accents": strip_accents, "count": len(catalogue),
                 "tokenizer": "semmatch_tf.text.normalize.split_words",
                 "build_seconds": round(time.perf_counter() - started, 3)}
-        return cls(retriever, catalogue, meta)
+        return cls(retriever, catalogue, meta, splitter=splitter)
 
     def __len__(self) -> int:
         return len(self.catalogue)
@@ -109,7 +117,7 @@ class BM25Index:
         return self.catalogue["title"].to_numpy(dtype=object)
 
     def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
-        return tokenize_words(texts, lowercase=self.lowercase, strip_accents=self.strip_accents)
+        return self._splitter(texts)
 
     def scores(self, query: str | list[str]) -> np.ndarray:
         """BM25 score of every document for one query (text, or its terms): float32 ``[count]``."""

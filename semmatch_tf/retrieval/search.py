@@ -12,7 +12,8 @@ did not run is absent). In hybrid mode both stage-1 scores are filled for every 
 one that only the other retriever found.
 
 CLI entry points (for ``semmatch_tf.cli``): :func:`build_index`, :func:`search_index`,
-:func:`format_results`. Layout of an index directory written by :func:`build_index`::
+:func:`format_results`; :class:`SearcherCache` keeps loaded searchers for a caller that searches
+repeatedly. Layout of an index directory written by :func:`build_index`::
 
     index.json   what was built: model run dir, catalogue source, parts, sizes, build seconds
     dense/       EmbeddingIndex (absent when built without a model)
@@ -222,22 +223,14 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
     return meta
 
 
-_SEARCHERS: dict[tuple, Searcher] = {}
-
-
 def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
                   fusion: str = "rrf", exact: bool = True) -> Searcher:
-    """A :class:`Searcher` over a :func:`build_index` directory (cached per arguments and index).
+    """A new :class:`Searcher` over a :func:`build_index` directory (loads the model and indexes).
 
-    ``mode`` None: "dense" when the index has a dense part, else "bm25".
+    ``mode`` None: "dense" when the index has a dense part, else "bm25". To load once and reuse
+    across queries, keep a :class:`SearcherCache`.
     """
-    index_dir = Path(index_dir).resolve()
-    if not (index_dir / INDEX_META).is_file():
-        raise FileNotFoundError(f"{index_dir}: not an index directory ({INDEX_META} is missing)")
-    # A rebuilt index (new index.json) is a new key: a cached searcher never serves a stale index.
-    key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, str(rerank_run_dir), mode, fusion, exact)
-    if key in _SEARCHERS:
-        return _SEARCHERS[key]
+    index_dir = _index_dir(index_dir)
     meta = json.loads((index_dir / INDEX_META).read_text(encoding="utf-8"))
     dense = encoder = bm25 = reranker = None
     if DENSE_DIR in meta["parts"]:
@@ -252,16 +245,58 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
 
         reranker = load_run(rerank_run_dir)
     mode = mode or ("dense" if dense is not None else "bm25")
-    searcher = Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact)
-    _SEARCHERS[key] = searcher
-    return searcher
+    return Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact)
+
+
+def _index_dir(index_dir: str | Path) -> Path:
+    """The resolved index directory, checked to hold an ``index.json``."""
+    index_dir = Path(index_dir).resolve()
+    if not (index_dir / INDEX_META).is_file():
+        raise FileNotFoundError(f"{index_dir}: not an index directory ({INDEX_META} is missing)")
+    return index_dir
+
+
+class SearcherCache:
+    """Searchers over :func:`build_index` directories, each loaded once and then reused.
+
+    Loading a searcher loads a model (and maybe a re-ranker): the caller that searches repeatedly
+    (a server, a notebook, a benchmark) creates one cache and keeps it; the toolkit holds no
+    searcher at module level. Keyed by index directory, its ``index.json`` modification time and
+    the :func:`load_searcher` arguments, so a rebuilt index is a new key and is never served stale.
+    """
+
+    def __init__(self) -> None:
+        self._searchers: dict[tuple, Searcher] = {}
+
+    def __len__(self) -> int:
+        return len(self._searchers)
+
+    def get(self, index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
+            fusion: str = "rrf", exact: bool = True) -> Searcher:
+        """The cached searcher for these arguments, loaded by :func:`load_searcher` the first time."""
+        index_dir = _index_dir(index_dir)
+        rerank = str(Path(rerank_run_dir).resolve()) if rerank_run_dir is not None else None
+        key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, rerank, mode, fusion, exact)
+        if key not in self._searchers:
+            self._searchers[key] = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, fusion=fusion,
+                                                 exact=exact)
+        return self._searchers[key]
+
+    def clear(self) -> None:
+        """Forget every searcher (their models are freed once nothing else holds them)."""
+        self._searchers.clear()
 
 
 def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir: str | Path | None = None, *,
-                 mode: str | None = None, candidates: int = 100, fusion: str = "rrf",
-                 exact: bool = True) -> pd.DataFrame:
-    """Search a :func:`build_index` directory for one query; see :class:`Searcher` for the columns."""
-    searcher = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, fusion=fusion, exact=exact)
+                 mode: str | None = None, candidates: int = 100, fusion: str = "rrf", exact: bool = True,
+                 cache: SearcherCache | None = None) -> pd.DataFrame:
+    """Search a :func:`build_index` directory for one query; see :class:`Searcher` for the columns.
+
+    With ``cache`` the searcher is loaded once and reused by later calls given the same cache;
+    without, each call loads it anew (right for a one-off search such as the CLI's).
+    """
+    options = {"rerank_run_dir": rerank_run_dir, "mode": mode, "fusion": fusion, "exact": exact}
+    searcher = cache.get(index_dir, **options) if cache is not None else load_searcher(index_dir, **options)
     return searcher.search(query, k=k, candidates=candidates)
 
 
