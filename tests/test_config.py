@@ -25,6 +25,9 @@ def test_yaml_values_and_overrides(tmp_path):
     config = load_config(path, {"training.epochs": 2})
     assert config.model.lstm_units == 32 and config.training.learning_rate == 1.0
     assert config.training.optimizer == "sgd" and config.training.epochs == 2
+    nested = load_config(path, {"model.bert.lora_rank": 8, "data.subsample": {"train": 100}})
+    assert nested.model.bert.lora_rank == 8 and nested.model.lstm_units == 32
+    assert nested.data.subsample == {"train": 100}
 
 
 @pytest.mark.parametrize("text, key", [
@@ -39,6 +42,9 @@ def test_yaml_values_and_overrides(tmp_path):
     ("training: {weight_decay: 0.01, optimizer: adam}", "training.weight_decay"),
     ("model: {head: regression}\ntraining: {class_weights: balanced}", "training.class_weights"),
     ("training: {precision: float8}", "training.precision"),
+    ("data: {subsample: {tain: 10}}", "data.subsample"),
+    ("data: {subsample: {train: 0}}", "data.subsample.train"),
+    ("model: {bert: {sequence_length: 1024}}", "model.bert.sequence_length"),
 ])
 def test_invalid_values_name_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as error:

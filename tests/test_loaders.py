@@ -172,6 +172,19 @@ def test_split_by_query_is_disjoint_deterministic_and_near_fractions():
     assert len(empty) == 0
 
 
+def test_subsample_keeps_whole_queries_up_to_the_cap():
+    from semmatch_tf.data.splits import subsample_queries
+
+    dataset = load_dataset("home_depot", str(real_file("home-depot-search-relevance/train.csv")), limit=3000)
+    small = subsample_queries(dataset, 1000, seed=3)
+    assert 900 <= len(small) <= 1000
+    kept = set(small.frame["query_id"])
+    whole = dataset.frame[dataset.frame["query_id"].isin(kept)]
+    assert len(whole) == len(small), "every kept query keeps all its judged products"
+    assert subsample_queries(dataset, 1000, seed=3).frame.equals(small.frame)
+    assert subsample_queries(dataset, 10_000) is dataset
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict = {}
     requests: list = []
