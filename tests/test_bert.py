@@ -190,3 +190,24 @@ def test_minilm_matches_the_reference_embeddings(minilm):
         assert ours == reference["token_ids"][i], sentence
         assert cosine >= 0.9999, (sentence, cosine)
     assert sum(s not in CASEFOLD_PROBES for s in sentences) >= 10
+
+
+def test_bert_bi_encoder_trains_contrastively_and_reloads(tmp_path):
+    from semmatch_tf.training.contrastive import load_bi_encoder
+    from semmatch_tf.training.trainer import train
+
+    config = RunConfig.from_dict({
+        "data": {"format": "demo", "limit": 500}, "text": {"vocab_size": 800, "query_length": 8},
+        "model": {"family": "bert_bi_encoder", "bert": {"size": "tiny", "sequence_length": 24, "dropout": 0.0},
+                  "bi_encoder": {"temperature": 0.1}},
+        "training": {"epochs": 4, "batch_size": 16, "optimizer": "adamw", "learning_rate": 2e-3,
+                     "weight_decay": 0.01, "early_stopping_patience": None}})
+    report = train(config, tmp_path / "run", verbose=0)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["loss"][-1] < history["loss"][0]
+    assert "retrieval" in report and 0.0 <= report["ranking"]["ndcg@10"] <= 1.0
+    encoder = load_bi_encoder(tmp_path / "run")
+    assert type(encoder.query_preprocessor).__name__ == "BertPreprocessor"
+    assert encoder.query_preprocessor.sequence_length == 10  # query_length + [CLS] + [SEP]
+    vectors = encoder.embed_products(["red shoes", "苹果手机壳"])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -446,8 +446,9 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
     """Train a ``*_bi_encoder`` family, write its run directory (module docstring); return the report."""
     from semmatch_tf import runs
     from semmatch_tf.evaluation.report import save_report
-    from semmatch_tf.training.trainer import training_texts
+    from semmatch_tf.models import uses_own_vocabulary
     from semmatch_tf.models.bi_encoder import BiEncoder, TwoTowerEncoder, build_towers
+    from semmatch_tf.training.trainer import preprocessor_vocabulary, training_texts
     from semmatch_tf.text import learn_vocabulary, save_vocabulary
     from semmatch_tf.training.runtime import distribution_strategy, seed_everything
 
@@ -457,10 +458,11 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
     bi, training = config.model.bi_encoder, config.training
     seed_everything(training.seed, training.deterministic)
     threshold = positive_threshold(train_set, bi.positive_grade)
-    vocabulary = learn_vocabulary(training_texts(train_set),
-                                  vocab_size=config.text.vocab_size, min_frequency=config.text.min_frequency,
-                                  lowercase=config.text.lowercase, strip_accents=config.text.strip_accents)
-    save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
+    vocabulary = None
+    if uses_own_vocabulary(config.model):  # pretrained BERT towers bring their checkpoint's vocabulary
+        vocabulary = learn_vocabulary(training_texts(train_set),
+                                      vocab_size=config.text.vocab_size, min_frequency=config.text.min_frequency,
+                                      lowercase=config.text.lowercase, strip_accents=config.text.strip_accents)
 
     softmax = bi.loss == "in_batch_softmax"
     strategy = distribution_strategy(training.distribution)
@@ -469,6 +471,7 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
         model = BiEncoder(towers.query_tower, None if towers.shared else towers.product_tower,
                           temperature=bi.temperature, output="similarities" if softmax else "cosine",
                           name="bi_encoder")
+    save_vocabulary(preprocessor_vocabulary(towers.query_preprocessor), run_dir / runs.VOCABULARY)
     hparams = {"threshold": threshold, **_flat_hparams(config)}
     started = time.perf_counter()
     if softmax:
