@@ -206,7 +206,8 @@ base = {
 }
 scratch = train(RunConfig.from_dict(base), work / "scratch", verbose=0)
 print("from scratch: accuracy", round(scratch["classification"]["accuracy"], 3),
-      "nDCG@10", round(scratch["ranking"]["ndcg@10"], 3))"""),
+      "nDCG@10", round(scratch["ranking"]["ndcg@10"], 3))
+assert 0.0 <= scratch["classification"]["accuracy"] <= 1.0 and scratch["ranking"]["ndcg@10"] > 0.3"""),
     md("""## What the preprocessor does
 `BertPreprocessor` packs `[CLS] query [SEP] product [SEP]` with segment ids and a padding mask, in TensorFlow ops —
 the same layer runs in `tf.data` during training and inside the exported SavedModel."""),
@@ -250,26 +251,48 @@ print("MiniLM checkpoint:", MINILM or "not installed - the next cells are skippe
     queries = ["wireless headphones", "garden hose 50 ft"]
     products = ["Bluetooth over-ear headphones with noise cancelling", "50 ft. heavy duty rubber garden hose",
                 "Stainless steel kitchen sink"]
-    print((embed(queries) @ embed(products).T).round(3))  # zero-shot cosine similarities"""),
-    md("""## Fine-tuning with LoRA
-`model.bert.lora_rank` freezes every original weight and trains low-rank adapters on the attention's query and value
-projections (plus the head). After training they are merged back into plain weights, so the saved model and its
-export are an ordinary BERT."""),
+    similarities = embed(queries) @ embed(products).T  # zero-shot cosine similarities
+    print(similarities.round(3))
+    assert similarities[0].argmax() == 0 and similarities[1].argmax() == 1"""),
+    md("""## How much trains: full, frozen layers, LoRA
+`model.bert.freeze_embeddings` / `freeze_layers` freeze the bottom of the network; `model.bert.lora_rank` freezes every
+original weight and trains low-rank adapters on the attention's query and value projections (plus the head)."""),
+    code("""from semmatch_tf.models import bert
+from semmatch_tf.training.config import BertConfig, TextConfig
+
+source = ({"source": "huggingface", "path": str(MINILM)} if MINILM else {"source": "preset", "path": str(work / "preset")})
+fractions = {}
+for name, controls in {"full": {}, "bottom 2 layers frozen": {"freeze_layers": 2}, "LoRA rank 8": {"lora_rank": 8}}.items():
+    _, backbone = bert.load_backbone(BertConfig(**source, sequence_length=48), TextConfig(), None)
+    bert.apply_fine_tuning(backbone, **controls)
+    model = bert.build_bert_cross_encoder(backbone, num_classes=3, head="classification")
+    trained, total = bert.trainable_fraction(model)
+    fractions[name] = trained / total
+    print(f"{name:>24}: {trained:>10,} of {total:,} parameters train ({trained / total:.1%})")
+assert fractions["LoRA rank 8"] < 0.1 < fractions["bottom 2 layers frozen"] < fractions["full"] == 1.0"""),
+    md("""## Fine-tuning with LoRA (and mixed precision on a GPU)
+After training the adapters are merged back into plain weights, so the saved model and its export are an ordinary
+BERT. On a GPU, `training.precision: mixed_bfloat16` (or `mixed_float16`) computes in 16 bits with float32 weights; a
+CPU without bf16 instructions stays in float32."""),
     code("""if MINILM:
     lora_config = RunConfig.from_dict({**base, "model": {"family": "bert", "bert": {
         "source": "huggingface", "path": str(MINILM), "sequence_length": 48, "pooling": "mean", "lora_rank": 8}},
-        "training": {**base["training"], "epochs": 1 if SMALL else 4, "learning_rate": 1e-3}})
+        "training": {**base["training"], "epochs": 1 if SMALL else 4, "learning_rate": 1e-3,
+                     "precision": "mixed_bfloat16" if GPU else "float32"}})
     if SMALL:
         lora_config.data.limit = 300
     lora = train(lora_config, work / "minilm_lora", verbose=0)
     print("MiniLM + LoRA: accuracy", round(lora["classification"]["accuracy"], 3),
-          "nDCG@10", round(lora["ranking"]["ndcg@10"], 3))"""),
+          "nDCG@10", round(lora["ranking"]["ndcg@10"], 3))
+    # (the small run trains one epoch on 300 pairs: only a sane range; the full run must rank well)
+    assert (0.0 if SMALL else 0.7) < lora["ranking"]["ndcg@10"] <= 1.0"""),
     md("""## Export
 A BERT run exports like any other: `semmatch-tf export --model RUN_DIR --output models/` writes a SavedModel whose
 `serving_default` takes raw query and product strings (see notebook 5)."""),
     code("""from semmatch_tf.export import export_model
 version_dir = export_model(load_run(work / "scratch"), work / "serving", name="bert_demo")
-print(version_dir, sorted(p.name for p in version_dir.iterdir()))"""),
+print(version_dir, sorted(p.name for p in version_dir.iterdir()))
+assert (version_dir / "saved_model.pb").is_file()"""),
 ]
 
 

@@ -49,15 +49,16 @@ def test_preprocessor_packs_pairs_and_single_texts():
 
 
 def test_tiny_cross_encoder_trains_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(0)
     tokenizer, backbone = tiny()
     pre = bert_lib.BertPreprocessor(tokenizer, sequence_length=16)
     model = bert_lib.build_bert_cross_encoder(backbone, num_classes=2, head="classification", dropout=0.0)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     features = pair_batch(pre)
     before = float(model.evaluate(features, LABELS, verbose=0))
-    model.fit(features, LABELS, epochs=15, batch_size=8, verbose=0)
+    model.fit(features, LABELS, epochs=30, batch_size=8, verbose=0)
     after = float(model.evaluate(features, LABELS, verbose=0))
-    assert after < before * 0.5
+    assert after < before * 0.1, "a tiny BERT memorises eight pairs"
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
     np.testing.assert_allclose(reloaded.predict(features, verbose=0), model.predict(features, verbose=0), atol=1e-6)
