@@ -212,3 +212,57 @@ def test_bert_bi_encoder_trains_contrastively_and_reloads(tmp_path):
     assert encoder.query_preprocessor.sequence_length == 10  # query_length + [CLS] + [SEP]
     vectors = encoder.embed_products(["red shoes", "苹果手机壳"])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+# -- export: BERT cross-encoders and towers serve raw strings, checked in a fresh process ----------
+UNICODE = ["", "红色跑鞋", "赤いランニングシューズ", "Zapatos CAFÉ", "word " * 300, "apple iphone case"]
+
+
+def _hub_tokenizer():
+    """A keras-hub BertTokenizer (the kind a Hugging Face checkpoint brings) over the test vocabulary."""
+    import keras_hub
+
+    return keras_hub.models.BertTokenizer(vocabulary=VOCABULARY, lowercase=True, strip_accents=True)
+
+
+@pytest.mark.parametrize("tokenizer_kind", ["ours", "keras_hub"])
+def test_bert_cross_encoder_export_serves_raw_strings(tmp_path, tokenizer_kind):
+    from semmatch_tf.data.schema import LabelScheme
+    from semmatch_tf.export import check_export, export_model
+    from semmatch_tf.runs import TrainedMatcher
+
+    keras.utils.set_random_seed(1)
+    tokenizer, backbone = tiny()
+    if tokenizer_kind == "keras_hub":
+        tokenizer = _hub_tokenizer()
+    labels = LabelScheme(("irrelevant", "relevant"), (0.0, 1.0), (0.0, 1.0))
+    matcher = TrainedMatcher(bert_lib.BertPreprocessor(tokenizer, sequence_length=16),
+                             bert_lib.build_bert_cross_encoder(backbone, num_classes=2, head="classification"),
+                             labels, "classification")
+    version = export_model(matcher, tmp_path, name="bert")
+    loaded = tf.saved_model.load(str(version))
+    outputs = loaded.signatures["serving_default"](query=tf.constant(UNICODE), product=tf.constant(UNICODE[::-1]))
+    np.testing.assert_allclose(outputs["scores"].numpy(), matcher.score(UNICODE, UNICODE[::-1]), atol=1e-5)
+    from semmatch_tf.export import METADATA_FILE
+
+    metadata = json.loads((version / "assets.extra" / METADATA_FILE).read_text(encoding="utf-8"))
+    assert metadata["sequence_lengths"] == {"pair": 16} and metadata["vocabulary_size"] == len(VOCABULARY)
+    report = check_export(version, matcher=matcher)
+    assert report["ok"], report["problems"]
+    assert report["child_imported_semmatch_tf"] is False and report["max_abs_diff"]["serving_default"] < 1e-5
+
+
+def test_bert_tower_export_embeds_like_keras(tmp_path):
+    from semmatch_tf.export import export_bi_encoder
+    from semmatch_tf.models.bi_encoder import TwoTowerEncoder
+
+    tokenizer, backbone = tiny()
+    tower = bert_lib.build_bert_tower(backbone)
+    encoder = TwoTowerEncoder(bert_lib.BertPreprocessor(tokenizer, sequence_length=8), tower,
+                              bert_lib.BertPreprocessor(tokenizer, sequence_length=16), tower, {"family": "bert"})
+    version = export_bi_encoder(encoder, tmp_path, catalogue=(["a", "b", "c"], PRODUCTS[:3]), top_k=2)
+    loaded = tf.saved_model.load(str(version))
+    served = loaded.signatures["embed_query"](text=tf.constant(UNICODE))["embedding"].numpy()
+    np.testing.assert_allclose(served, encoder.embed_queries(UNICODE), atol=1e-5)
+    found = loaded.signatures["search"](query=tf.constant(QUERIES[:2]))
+    assert found["product_ids"].shape == (2, 2)
