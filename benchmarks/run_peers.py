@@ -116,9 +116,12 @@ def ours_train(texts: dict, path: str, warmup: int, steps: int):
 def ours_predict(texts: dict, preprocessor, model, repeats: int) -> dict:
     import tensorflow as tf
 
+    from semmatch_tf.models.bert import trim_packed_padding
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)])
     def score(queries, products):
-        return model(preprocessor({"query": queries, "product": products}), training=False)
+        features = trim_packed_padding(preprocessor({"query": queries, "product": products}))
+        return model(features, training=False)
 
     queries = np.asarray(texts["predict_queries"], dtype=object)
     products = np.asarray(texts["predict_products"], dtype=object)
@@ -144,6 +147,7 @@ def ours_predict(texts: dict, preprocessor, model, repeats: int) -> dict:
 def ours_encode(titles: list[str], path: str) -> tuple[float, np.ndarray]:
     import tensorflow as tf
 
+    from semmatch_tf.models.bert import trim_packed_padding
     from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpoint_tokenizer,
                                          pretrained_backbone)
 
@@ -152,7 +156,7 @@ def ours_encode(titles: list[str], path: str) -> tuple[float, np.ndarray]:
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def embed(strings):
-        return tower(preprocessor(strings), training=False)
+        return tower(trim_packed_padding(preprocessor(strings)), training=False)
 
     strings = np.asarray(titles, dtype=object)
     embed(tf.constant(strings[:ENCODE_BATCH])).numpy()  # trace, warm up

@@ -266,3 +266,22 @@ def test_bert_tower_export_embeds_like_keras(tmp_path):
     np.testing.assert_allclose(served, encoder.embed_queries(UNICODE), atol=1e-5)
     found = loaded.signatures["search"](query=tf.constant(QUERIES[:2]))
     assert found["product_ids"].shape == (2, 2)
+
+
+def test_pipeline_trims_bert_batches_without_changing_outputs():
+    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+    from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
+
+    keras.utils.set_random_seed(2)
+    tokenizer, backbone = tiny()
+    pre = bert_lib.BertPreprocessor(tokenizer, sequence_length=64)
+    model = bert_lib.build_bert_cross_encoder(backbone, num_classes=2, head="classification")
+    frame = build_frame(query=QUERIES, product=PRODUCTS, label=LABELS.tolist(), grade=LABELS.astype(float).tolist(),
+                        language="und")
+    dataset = PairDataset(frame, LabelScheme(("no", "yes"), (0.0, 1.0), (0.0, 1.0)))
+    trimmed = make_dataset(dataset, pre, PipelineOptions(batch_size=8), with_targets=False)
+    full = make_dataset(dataset, pre, PipelineOptions(batch_size=8, trim_padding=False), with_targets=False)
+    batch, padded = next(iter(trimmed)), next(iter(full))
+    # longest pair: [CLS] ス マ ホ [SEP] ス マ ホ case [SEP] = 10 tokens -> 16 (a multiple of 8)
+    assert batch["token_ids"].shape[1] == 16 and padded["token_ids"].shape[1] == 64
+    np.testing.assert_allclose(model.predict(trimmed, verbose=0), model.predict(full, verbose=0), atol=1e-5)

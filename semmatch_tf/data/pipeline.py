@@ -36,6 +36,9 @@ class PipelineOptions:
         length_buckets: if given, batch products of similar length together and pad each batch only
             to its bucket's bound (fewer padded LSTM steps); otherwise pad to the fixed lengths.
         seed: shuffle and augmentation seed.
+        trim_padding: for packed BERT inputs (``token_ids`` / ``segment_ids`` / ``padding_mask``),
+            cut each batch to its longest sequence rounded up to a multiple of 8: attention cost
+            grows with the padded length, and most product pairs are far shorter than the cap.
     """
 
     batch_size: int = 64
@@ -46,6 +49,7 @@ class PipelineOptions:
     token_dropout: float = 0.0
     length_buckets: tuple[int, ...] | None = None
     seed: int = 0
+    trim_padding: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -93,6 +97,8 @@ def make_dataset(dataset: PairDataset, preprocessor, options: PipelineOptions,
     if options.shuffle:
         data = data.shuffle(min(len(dataset), 50_000), seed=options.seed, reshuffle_each_iteration=True)
     data = _batch(data, preprocessor, options)
+    if options.trim_padding and _is_packed(data):
+        data = data.map(_trim_to_longest, num_parallel_calls=tf.data.AUTOTUNE)
     if options.token_dropout > 0:
         data = data.map(_token_dropout_fn(options), num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
@@ -134,6 +140,19 @@ def _batch(data: tf.data.Dataset, preprocessor: PairPreprocessor, options: Pipel
     ).map(lambda *e: ({"query": _pad_to(e[0]["query"], query_pad[0]),
                        "product": _pad_to_bucket(e[0]["product"], bounds, preprocessor.product_length)},
                       *e[1:]))
+
+
+def _is_packed(data: tf.data.Dataset) -> bool:
+    spec = data.element_spec
+    features = spec[0] if isinstance(spec, tuple) else spec
+    return isinstance(features, dict) and "padding_mask" in features
+
+
+def _trim_to_longest(*element):
+    from semmatch_tf.models.bert import trim_packed_padding
+
+    trimmed = trim_packed_padding(element[0])
+    return (trimmed, *element[1:]) if len(element) > 1 else trimmed
 
 
 def _pad_to(ids: tf.Tensor, length: int) -> tf.Tensor:

@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from semmatch_tf.export import compat
 from semmatch_tf.export.warmup import WARMUP_FILE, write_warmup
+from semmatch_tf.models.bert import trim_packed_padding
 
 METADATA_FILE = "semmatch_metadata.json"
 EXTRA_DIR = "assets.extra"
@@ -125,7 +126,8 @@ def cross_encoder_fn(matcher) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.T
         class_grades = tf.constant(labels.grades, tf.float32)
         tf.debugging.assert_equal(tf.shape(query)[0], tf.shape(product)[0],
                                   message="query and product need the same batch size")
-        outputs = tf.cast(model(preprocessor({"query": query, "product": product}), training=False), tf.float32)
+        features = trim_packed_padding(preprocessor({"query": query, "product": product}))  # BERT: no dead columns
+        outputs = tf.cast(model(features, training=False), tf.float32)
         if head == "classification":
             scores = tf.linalg.matvec(outputs, class_grades)
             classes = tf.argmax(outputs, axis=-1, output_type=tf.int32)

@@ -194,7 +194,10 @@ class TextEmbedder:
                                   reduce_retracing=True)
 
     def _graph(self, texts: tf.Tensor) -> tf.Tensor:
-        return tf.cast(self.tower(self.preprocessor(texts), training=False), tf.float32)
+        from semmatch_tf.models.bert import trim_packed_padding
+
+        features = trim_packed_padding(self.preprocessor(texts))  # BERT towers: no all-padding columns
+        return tf.cast(self.tower(features, training=False), tf.float32)
 
     def embed_tensor(self, texts: tf.Tensor) -> tf.Tensor:
         """``tf.string [B]`` -> ``float32 [B, D]`` unit vectors; eager or inside a ``tf.function``."""
