@@ -195,7 +195,7 @@ class BiEncoderParts:
         """float32 embeddings of one side's texts (graph or eager)."""
         encoder = self.query_encoder if side == "query" else self.product_encoder
         preprocess = self.query_preprocessor if side == "query" else self.product_preprocessor
-        ids = preprocess(texts)
+        ids = trim_packed_padding(preprocess(texts))  # BERT towers: no all-padding columns
         vectors = encoder(ids, training=False) if isinstance(encoder, keras.layers.Layer) else encoder(ids)
         return tf.cast(vectors, tf.float32)
 

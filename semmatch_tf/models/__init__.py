@@ -29,13 +29,10 @@ def build_cross_encoder(model_config, text_config, *, vocabulary: list[str] | No
                               product_length=None if buckets else text_config.product_length)
         return preprocessor, model
     if model_config.family == "bert":
-        from semmatch_tf.models.bert import (BertPreprocessor, apply_fine_tuning, build_bert_cross_encoder,
-                                             load_backbone)
+        from semmatch_tf.models.bert import BertPreprocessor, build_bert_cross_encoder, fine_tunable_backbone
 
         bert = model_config.bert
-        tokenizer, backbone = load_backbone(bert, text_config, vocabulary)
-        apply_fine_tuning(backbone, freeze_embeddings=bert.freeze_embeddings, freeze_layers=bert.freeze_layers,
-                          lora_rank=bert.lora_rank)
+        tokenizer, backbone = fine_tunable_backbone(bert, text_config, vocabulary)
         preprocessor = BertPreprocessor(tokenizer, sequence_length=bert.sequence_length, name="bert_preprocessor")
         model = build_bert_cross_encoder(backbone, num_classes=num_classes, head=model_config.head,
                                          pooling=bert.pooling, dropout=bert.dropout)

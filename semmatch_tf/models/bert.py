@@ -40,7 +40,6 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
     "medium": (8, 512, 8, 2048),
     "base": (12, 768, 12, 3072),
 }
-SOURCES = ("scratch", "preset", "huggingface")
 OUR_TOKENIZER_FILE = "semmatch_tokenizer.json"
 
 
@@ -226,12 +225,28 @@ def load_backbone(bert_config, text_config, vocabulary: list[str] | None):
         return tokenizer, backbone
     if bert_config.path is None:
         raise ValueError(f"model.bert.path is required for source {bert_config.source!r}")
-    minilm = installed_minilm()
-    if minilm is not None:  # configs may name the optional MiniLM package's checkpoint by variable
-        os.environ.setdefault("SEMMATCH_MINILM_DIR", str(minilm))
-    path = os.path.expandvars(bert_config.path)  # e.g. $SEMMATCH_MINILM_DIR
+    path = resolve_checkpoint_path(bert_config.path)
     tokenizer = checkpoint_tokenizer(path, strip_accents=text_config.strip_accents)
     return tokenizer, pretrained_backbone(path)
+
+
+def fine_tunable_backbone(bert_config, text_config, vocabulary: list[str] | None):
+    """``(tokenizer, backbone)`` with ``model.bert``'s freezing or LoRA applied: what the
+    cross-encoder and the towers train (pretraining uses :func:`load_backbone` as it is)."""
+    tokenizer, backbone = load_backbone(bert_config, text_config, vocabulary)
+    apply_fine_tuning(backbone, freeze_embeddings=bert_config.freeze_embeddings,
+                      freeze_layers=bert_config.freeze_layers, lora_rank=bert_config.lora_rank)
+    return tokenizer, backbone
+
+
+def resolve_checkpoint_path(path: str) -> str:
+    """Expand environment variables in a checkpoint path; ``$SEMMATCH_MINILM_DIR``, when not set,
+    names the checkpoint of the optional MiniLM package (if installed)."""
+    if "SEMMATCH_MINILM_DIR" in path and "SEMMATCH_MINILM_DIR" not in os.environ:
+        minilm = installed_minilm()
+        if minilm is not None:
+            path = path.replace("${SEMMATCH_MINILM_DIR}", str(minilm)).replace("$SEMMATCH_MINILM_DIR", str(minilm))
+    return os.path.expandvars(path)
 
 
 def backbone_inputs(name_prefix: str = "") -> dict:
@@ -309,7 +324,7 @@ def merge_lora(model: keras.Model) -> keras.Model:
     for layer in lora_layers:
         values[layer._kernel.path] = keras.ops.convert_to_numpy(layer.kernel)  # kernel = W + scaled A B
     copy = keras.Model.from_config(model.get_config())
-    _strip_lora_config(copy)
+    _check_no_lora(copy)
     missing = [v.path for v in copy.weights if v.path not in values]
     if missing:
         raise RuntimeError(f"merge_lora: no source for {missing[:3]}")
@@ -318,7 +333,7 @@ def merge_lora(model: keras.Model) -> keras.Model:
     return copy
 
 
-def _strip_lora_config(model: keras.Model) -> None:
+def _check_no_lora(model: keras.Model) -> None:
     """The rebuilt copy has plain layers; make sure nothing in it still has adapters."""
     for layer in model._flatten_layers():
         if getattr(layer, "lora_enabled", False):

@@ -95,14 +95,12 @@ def build_towers(model_config, text_config, *, vocabulary: list[str] | None) -> 
 def _bert_towers(model_config, text_config, vocabulary: list[str] | None, shared: bool) -> Towers:
     """BERT towers: mean pooling + L2 over a keras-hub backbone; queries packed to
     ``text.query_length`` tokens, titles to ``model.bert.sequence_length``."""
-    from semmatch_tf.models.bert import BertPreprocessor, apply_fine_tuning, build_bert_tower, load_backbone
+    from semmatch_tf.models.bert import BertPreprocessor, build_bert_tower, fine_tunable_backbone
 
     bert = model_config.bert
 
     def tower(name: str):
-        tokenizer, backbone = load_backbone(bert, text_config, vocabulary)
-        apply_fine_tuning(backbone, freeze_embeddings=bert.freeze_embeddings, freeze_layers=bert.freeze_layers,
-                          lora_rank=bert.lora_rank)
+        tokenizer, backbone = fine_tunable_backbone(bert, text_config, vocabulary)
         return tokenizer, build_bert_tower(backbone, projection=bert.projection, name=name)
 
     tokenizer, query_tower = tower("tower" if shared else "query_tower")

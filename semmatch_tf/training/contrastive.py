@@ -448,7 +448,7 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
     from semmatch_tf.evaluation.report import save_report
     from semmatch_tf.models import uses_own_vocabulary
     from semmatch_tf.models.bi_encoder import BiEncoder, TwoTowerEncoder, build_towers
-    from semmatch_tf.training.trainer import preprocessor_vocabulary, training_texts
+    from semmatch_tf.training.trainer import training_texts
     from semmatch_tf.text import learn_vocabulary, save_vocabulary
     from semmatch_tf.training.runtime import distribution_strategy, seed_everything
 
@@ -471,7 +471,7 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
         model = BiEncoder(towers.query_tower, None if towers.shared else towers.product_tower,
                           temperature=bi.temperature, output="similarities" if softmax else "cosine",
                           name="bi_encoder")
-    save_vocabulary(preprocessor_vocabulary(towers.query_preprocessor), run_dir / runs.VOCABULARY)
+    save_vocabulary(towers.query_preprocessor.vocabulary, run_dir / runs.VOCABULARY)
     hparams = {"threshold": threshold, **_flat_hparams(config)}
     started = time.perf_counter()
     if softmax:

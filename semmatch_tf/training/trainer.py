@@ -131,7 +131,7 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     with strategy.scope():
         preprocessor, model = build_cross_encoder(config.model, text, vocabulary=vocabulary,
                                                   num_classes=train_set.labels.num_classes)
-        vocabulary = preprocessor_vocabulary(preprocessor)
+        vocabulary = preprocessor.vocabulary  # learned above, or the checkpoint's
         save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
         model.compile(optimizer=build_optimizer(config.training, steps_per_epoch * config.training.epochs),
                       loss=loss_for(head), metrics=metrics_for(head),
@@ -205,12 +205,6 @@ def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5
     else:
         return
     write_embedding_projector(run_dir / "logs" / "projector", table, vocabulary[:limit], name="token_embeddings")
-
-
-def preprocessor_vocabulary(preprocessor) -> list[str]:
-    """The token list behind a preprocessor (ours learned from the data, or a checkpoint's)."""
-    vocabulary = getattr(preprocessor, "vocabulary", None)
-    return list(vocabulary) if vocabulary is not None else preprocessor.tokenizer.vocabulary
 
 
 def training_texts(dataset: PairDataset) -> list[str]:
