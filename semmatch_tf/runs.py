@@ -23,6 +23,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from semmatch_tf.data.schema import LabelScheme, PairDataset
 from semmatch_tf.models.heads import predicted_grades
@@ -63,22 +64,44 @@ class TrainedMatcher:
     head: str
     run_dir: Path | None = None
 
-    def predict_outputs(self, queries, products, batch_size: int = 256) -> np.ndarray:
-        """Raw model outputs (probabilities or unit grade) for aligned query/product lists."""
-        from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
-        from semmatch_tf.data.schema import build_frame
+    def __post_init__(self) -> None:
+        self._outputs = None  # the traced strings -> outputs function, made on first use
 
+    def predict_outputs(self, queries, products, batch_size: int = 256) -> np.ndarray:
+        """Raw model outputs (probabilities or unit grade) for aligned query/product lists.
+
+        Pairs are batched longest first (:func:`~semmatch_tf.data.pipeline.length_sorted_batches`)
+        through one traced function (preprocessor, padding trim, model): no Keras ``predict`` loop,
+        and BERT batches carry little padding. Outputs come back in input order.
+        """
+        from semmatch_tf.data.pipeline import length_sorted_batches
+        from semmatch_tf.models.bi_encoder import text_list
+
+        queries, products = text_list(queries), text_list(products)
         n = len(queries)
         if n != len(products):
             raise ValueError(f"{n} queries but {len(products)} products")
-        if n == 0:
-            width = self.labels.num_classes if self.head == "classification" else 1
-            return np.zeros((0, width), np.float32)
-        frame = build_frame(query=list(queries), product=list(products), label=[0] * n,
-                            grade=[self.labels.grade_range[0]] * n, language="und")
-        data = make_dataset(PairDataset(frame, self.labels), self.preprocessor,
-                            PipelineOptions(batch_size=batch_size, cache=False), with_targets=False)
-        return self.model.predict(data, verbose=0)
+        width = self.labels.num_classes if self.head == "classification" else 1
+        outputs = np.zeros((n, width), np.float32)
+        lengths = np.fromiter((len(q) + len(p) for q, p in zip(queries, products)), np.int64, n)
+        queries, products = np.asarray(queries, dtype=object), np.asarray(products, dtype=object)
+        for rows in length_sorted_batches(lengths, batch_size):
+            outputs[rows] = np.reshape(self.outputs_tensor(tf.constant(queries[rows], tf.string),
+                                                           tf.constant(products[rows], tf.string)), (-1, width))
+        return outputs
+
+    def outputs_tensor(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
+        """``tf.string [B]`` x 2 -> ``float32`` outputs, traced once for any batch size."""
+        if self._outputs is None:
+            self._outputs = tf.function(self._graph, input_signature=[tf.TensorSpec([None], tf.string)] * 2,
+                                        reduce_retracing=True)
+        return self._outputs(queries, products)
+
+    def _graph(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
+        from semmatch_tf.models.bert import trim_packed_padding
+
+        features = trim_packed_padding(self.preprocessor({"query": queries, "product": products}))
+        return tf.cast(self.model(features, training=False), tf.float32)
 
     def score(self, queries, products, batch_size: int = 256) -> np.ndarray:
         """Predicted grade per pair: the relevance score used for ranking."""

@@ -285,3 +285,23 @@ def test_pipeline_trims_bert_batches_without_changing_outputs():
     # longest pair: [CLS] ス マ ホ [SEP] ス マ ホ case [SEP] = 10 tokens -> 16 (a multiple of 8)
     assert batch["token_ids"].shape[1] == 16 and padded["token_ids"].shape[1] == 64
     np.testing.assert_allclose(model.predict(trimmed, verbose=0), model.predict(full, verbose=0), atol=1e-5)
+
+
+def test_matcher_scores_length_sorted_batches_in_input_order():
+    """TrainedMatcher.predict_outputs sorts pairs by length into batches and puts outputs back."""
+    from semmatch_tf.data.schema import LabelScheme
+    from semmatch_tf.runs import TrainedMatcher
+
+    keras.utils.set_random_seed(3)
+    tokenizer, backbone = tiny()
+    pre = bert_lib.BertPreprocessor(tokenizer, sequence_length=64)
+    model = bert_lib.build_bert_cross_encoder(backbone, num_classes=2, head="classification")
+    matcher = TrainedMatcher(pre, model, LabelScheme(("no", "yes"), (0.0, 1.0), (0.0, 1.0)), "classification")
+    # the same pairs scored one by one, untrimmed (64 tokens), are the reference
+    full = model.predict(pair_batch(pre), verbose=0)
+    for batch_size in (1, 3, 8):
+        np.testing.assert_allclose(matcher.predict_outputs(QUERIES, PRODUCTS, batch_size), full, atol=1e-5)
+    np.testing.assert_allclose(matcher.score(QUERIES[::-1], PRODUCTS[::-1], 3), full[::-1, 1], atol=1e-5)
+    assert matcher.predict_outputs([], []).shape == (0, 2)
+    with pytest.raises(ValueError, match="2 queries but 1 products"):
+        matcher.predict_outputs(["a", "b"], ["c"])

@@ -81,3 +81,23 @@ def test_pair_cosines_of_repeated_texts_and_a_partial_batch(encoder):
     with pytest.raises(ValueError, match="aligned"):
         contrastive.pair_cosines(encoder, ["red shoes"], ["blue hat", "green bag"])
     assert contrastive.pair_cosines(encoder, [], []).shape == (0,)
+
+
+def test_length_sorted_batches_cover_every_row_once_longest_first():
+    from semmatch_tf.data.pipeline import length_sorted_batches
+
+    lengths = np.array([3, 9, 1, 9, 5, 7, 2])
+    batches = length_sorted_batches(lengths, 3)
+    assert [len(b) for b in batches] == [3, 3, 1]
+    assert np.concatenate(batches).tolist() == [1, 3, 5, 4, 0, 6, 2]  # ties keep input order
+    assert length_sorted_batches(np.array([], np.int64), 4) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        length_sorted_batches(lengths, 0)
+
+
+def test_embedding_order_follows_the_input_not_the_batches(encoder):
+    texts = ["a much longer text about red shoes and hats", "hat", "green bag", "café noir 2 blue"]
+    vectors = encoder.embed_products(texts, batch_size=2)
+    one_by_one = np.concatenate([encoder.embed_products([t], batch_size=1) for t in texts])
+    np.testing.assert_allclose(vectors, one_by_one, rtol=1e-5, atol=1e-6)
+    assert encoder.embed_products([], batch_size=2).shape == (0, 8)

@@ -34,7 +34,9 @@ class PipelineOptions:
         cache: keep tokenised ids in memory after the first pass.
         token_dropout: augmentation; probability of replacing each real token with [UNK] (training).
         length_buckets: if given, batch products of similar length together and pad each batch only
-            to its bucket's bound (fewer padded LSTM steps); otherwise pad to the fixed lengths.
+            to its bucket's bound, and queries to the batch's longest rounded up to 4 tokens (fewer
+            padded LSTM steps; the BiLSTM masks padding, so outputs do not change); otherwise pad
+            to the fixed lengths.
         seed: shuffle and augmentation seed.
         trim_padding: for packed BERT inputs (``token_ids`` / ``segment_ids`` / ``padding_mask``),
             cut each batch to its longest sequence rounded up to a multiple of 8: attention cost
@@ -104,6 +106,20 @@ def make_dataset(dataset: PairDataset, preprocessor, options: PipelineOptions,
     return data.prefetch(tf.data.AUTOTUNE)
 
 
+def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Row indices in batches of ``batch_size``, longest first: for inference over many texts.
+
+    Batching texts of similar length lets each batch be trimmed to its own longest row (packed BERT
+    inputs), so far fewer padding tokens go through attention and the feed-forward layers; longest
+    first shows the peak memory on the first batch. Callers put outputs back with the indices.
+    ``lengths`` may be any cheap proxy for the token count, such as characters.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def _tokenize(data: tf.data.Dataset, preprocessor: PairPreprocessor, options: PipelineOptions,
               has_targets: bool) -> tf.data.Dataset:
     """Tokenise in batches of 1024 (vectorised TF Text ops), then unbatch to single pairs."""
@@ -127,19 +143,25 @@ def _batch(data: tf.data.Dataset, preprocessor: PairPreprocessor, options: Pipel
         features = element[0]
         clipped = {"query": features["query"][: preprocessor.query_length],
                    "product": features["product"][: preprocessor.product_length]}
-        return (clipped, *element[1:])
+        return (clipped, *element[1:]) if len(element) > 1 else clipped
 
     def product_length(*element):
         return tf.shape(element[0]["product"])[0]
 
-    query_pad = tf.TensorShape([preprocessor.query_length])
+    # Queries are short and vary little: pad each batch to its longest, rounded up to 4 tokens.
+    query_bounds = list(range(4, preprocessor.query_length, 4))
+
+    def pad(*element):
+        features = element[0]
+        padded = {"query": _pad_to_bucket(features["query"], query_bounds, preprocessor.query_length),
+                  "product": _pad_to_bucket(features["product"], bounds, preprocessor.product_length)}
+        return (padded, *element[1:]) if len(element) > 1 else padded
+
     return data.map(clip).bucket_by_sequence_length(
         product_length, bucket_boundaries=[b + 1 for b in bounds],
         bucket_batch_sizes=[options.batch_size] * (len(bounds) + 1),
         padded_shapes=None, pad_to_bucket_boundary=False, drop_remainder=options.drop_remainder,
-    ).map(lambda *e: ({"query": _pad_to(e[0]["query"], query_pad[0]),
-                       "product": _pad_to_bucket(e[0]["product"], bounds, preprocessor.product_length)},
-                      *e[1:]))
+    ).map(pad)
 
 
 def _is_packed(data: tf.data.Dataset) -> bool:
@@ -153,11 +175,6 @@ def _trim_to_longest(*element):
 
     trimmed = trim_packed_padding(element[0])
     return (trimmed, *element[1:]) if len(element) > 1 else trimmed
-
-
-def _pad_to(ids: tf.Tensor, length: int) -> tf.Tensor:
-    ids = ids[:, :length]
-    return tf.pad(ids, [[0, 0], [0, length - tf.shape(ids)[1]]])
 
 
 def _pad_to_bucket(ids: tf.Tensor, bounds: list[int], cap: int) -> tf.Tensor:

@@ -207,17 +207,24 @@ class TextEmbedder:
 
     def __call__(self, texts: Sequence[str] | np.ndarray | tf.Tensor, *, batch_size: int = 256,
                  progress: bool = False, description: str = "embedding") -> np.ndarray:
-        """``np.float32 [len(texts), D]``; a progress bar over batches when ``progress``."""
+        """``np.float32 [len(texts), D]`` in input order; a progress bar over batches when ``progress``.
+
+        Texts are batched longest first (:func:`~semmatch_tf.data.pipeline.length_sorted_batches`)
+        so that each BERT batch is trimmed to little padding; the order does not change a vector.
+        """
         if not tf.executing_eagerly():
             raise TypeError("TextEmbedder batches in Python and returns NumPy, so it cannot run inside a "
                             "tf.function (there its texts are a symbolic tensor); call embed_tensor() there (for a "
                             "TwoTowerEncoder: query_embedder.embed_tensor / product_embedder.embed_tensor)")
+        from semmatch_tf.data.pipeline import length_sorted_batches
+
         texts = text_list(texts)
-        if not texts:
-            return np.zeros((0, self.dims), np.float32)
-        starts = _progress(range(0, len(texts), batch_size), description, enabled=progress)
-        parts = [self._embed(tf.constant(texts[s:s + batch_size], tf.string)).numpy() for s in starts]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        vectors = np.zeros((len(texts), self.dims), np.float32)
+        batches = length_sorted_batches(np.fromiter(map(len, texts), np.int64, len(texts)), batch_size)
+        strings = np.asarray(texts, dtype=object)
+        for rows in _progress(batches, description, enabled=progress):
+            vectors[rows] = self._embed(tf.constant(strings[rows], tf.string)).numpy()
+        return vectors
 
 
 def text_list(texts: Sequence[str] | np.ndarray | tf.Tensor) -> list[str]:
@@ -251,7 +258,7 @@ def _one_text(value: Any, position: int) -> str:
     return str(value)
 
 
-def _progress(steps: range, description: str, *, enabled: bool):
+def _progress(steps: Sequence, description: str, *, enabled: bool):
     """tqdm over ``steps`` (tqdm comes with keras-hub's dependencies), else keras' Progbar."""
     if not enabled:
         return steps
@@ -262,7 +269,7 @@ def _progress(steps: range, description: str, *, enabled: bool):
     return tqdm(steps, desc=description, unit="batch")
 
 
-def _progbar(steps: range):
+def _progbar(steps: Sequence):
     bar = keras.utils.Progbar(len(steps), unit_name="batch")
     for done, step in enumerate(steps, start=1):
         yield step
