@@ -24,6 +24,15 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 
+def compute_precision(job: dict):
+    """torch.autocast to bfloat16 on the CPU for a bfloat16 job, else a no-op context."""
+    import torch
+
+    if job.get("precision", "float32") == "bfloat16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def percentile_ms(seconds: list[float], q: float) -> float:
     import numpy as np
 
@@ -55,7 +64,8 @@ def train(job: dict, model_path: str) -> tuple[dict, object]:
             output_dir=folder, per_device_train_batch_size=batch, max_steps=warmup + steps,
             learning_rate=spec["learning_rate"], weight_decay=spec["weight_decay"], warmup_steps=0,
             lr_scheduler_type="constant", save_strategy="no", eval_strategy="no", logging_strategy="no",
-            report_to="none", disable_tqdm=True, dataloader_drop_last=True, use_cpu=True, seed=0)
+            report_to="none", disable_tqdm=True, dataloader_drop_last=True, use_cpu=True, seed=0,
+            bf16=job.get("precision") == "bfloat16")
         # Sigmoid + MSE on grades mapped onto [0, 1]: the same objective as our regression head.
         trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data,
                                       loss=MSELoss(model, activation_fn=torch.nn.Sigmoid()), callbacks=[Stamp()])
@@ -136,10 +146,12 @@ def main() -> None:
 
                 trained = CrossEncoder(model_path, num_labels=1, max_length=job["predict"]["max_length"],
                                        device="cpu")
-            result.update(predict(job, trained))
+            with compute_precision(job):
+                result.update(predict(job, trained))
         del trained
         if job.get("encode"):
-            result.update(encode(job, model_path))
+            with compute_precision(job):
+                result.update(encode(job, model_path))
     real_stdout.write(json.dumps(result) + "\n")
     real_stdout.flush()
 

@@ -25,7 +25,9 @@ Threads: TensorFlow's defaults on our side, ``torch.set_num_threads(--threads)``
 calls: ours ``TrainedMatcher.predict_outputs`` and ``TextEmbedder`` (both sort texts by length into
 batches and trim each packed batch to its longest row), the peer ``CrossEncoder.predict`` and
 ``SentenceTransformer.encode`` (which also sort by length and pad each batch to its longest). Ratios
-(ours / peer) are recorded only from the same run.
+(ours / peer) are recorded only from the same run. ``--precision bfloat16`` runs both sides with
+float32 weights and bfloat16 compute (Keras ``mixed_bfloat16``; ``torch.autocast`` and the
+trainer's ``bf16``), which pays on CPUs with bf16 matrix units (AVX-512 BF16 / AMX).
 
 Run it on an otherwise idle machine: with another job on the cores, PyTorch's OpenMP threads slow
 down far more than TensorFlow's (tiny smoke runs beside a busy benchmark swung the ratios 3-5x).
@@ -46,8 +48,15 @@ import numpy as np
 
 from common import REPO, data_dir, publish, record
 
-OURS, PEER = "semmatch-tf(minilm)", "sentence-transformers(minilm)"
-RATIO = "semmatch-tf/sentence-transformers(minilm)"
+PRECISIONS = {"float32": "", "bfloat16": ",bf16"}  # model-name suffix of each precision
+
+
+def names(precision: str) -> tuple[str, str, str]:
+    """Row names of our side, the peer's side and their ratio at one precision."""
+    tag = PRECISIONS[precision]
+    return (f"semmatch-tf(minilm{tag})", f"sentence-transformers(minilm{tag})",
+            f"semmatch-tf/sentence-transformers(minilm{tag})")
+
 BENCHMARK, DATASET = "peers", "home_depot"
 PAIR_LENGTH, TEXT_LENGTH, BATCH, ENCODE_BATCH, PREDICT_BATCH = 48, 32, 32, 256, 256
 LEARNING_RATE, WEIGHT_DECAY = 2e-5, 0.004  # keras.optimizers.AdamW's default weight decay, used on both sides
@@ -164,6 +173,7 @@ def ours(texts: dict, path: str, args) -> tuple[dict, np.ndarray]:
                            "semmatch-tf": getattr(semmatch_tf, "__version__", "?")},
               "tf_threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads() or "default",
                              "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or "default"}}
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if args.precision == "bfloat16" else "float32")
     rate, preprocessor, model = ours_train(texts, path, args.warmup, args.steps)
     result["train_pairs_per_second"] = rate
     print(f"ours: train {rate:.1f} pairs/s", flush=True)
@@ -175,6 +185,7 @@ def ours(texts: dict, path: str, args) -> tuple[dict, np.ndarray]:
     result["encode_texts_per_second"], vectors = ours_encode(texts["titles"], path)
     print(f"ours: encode {result['encode_texts_per_second']:.1f} texts/s", flush=True)
     keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")
     return result, vectors
 
 
@@ -184,7 +195,7 @@ def peer(texts: dict, path: str, args, folder: Path) -> tuple[dict, np.ndarray]:
     from semmatch_tf.data.pipeline import targets_of
 
     train_set = texts["train"]
-    job = {"model_path": path, "threads": args.threads,
+    job = {"model_path": path, "threads": args.threads, "precision": args.precision,
            "train": {"queries": train_set.frame["query"].tolist(), "products": train_set.frame["product"].tolist(),
                      "labels": targets_of(train_set, "grade").tolist(), "batch_size": BATCH,
                      "warmup": args.warmup, "steps": args.steps, "learning_rate": LEARNING_RATE,
@@ -240,17 +251,18 @@ def versions_text(versions: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in versions.items())
 
 
-def build_records(mine: dict, theirs: dict, cosine: dict) -> list[dict]:
+def build_records(mine: dict, theirs: dict, cosine: dict, precision: str) -> list[dict]:
+    ours_name, peer_name, ratio_name = names(precision)
     ours_anchor, peer_anchor = versions_text(mine["versions"]), versions_text(theirs["versions"])
     records = []
     for key, split in SPLITS.items():
         metric = METRIC_NAMES.get(key, key)
-        records.append(record(BENCHMARK, DATASET, split, OURS, metric, mine[key], ours_anchor))
-        records.append(record(BENCHMARK, DATASET, split, PEER, metric, theirs[key], peer_anchor))
-        records.append(record(BENCHMARK, DATASET, split, RATIO, f"{metric}_ours_over_peer", mine[key] / theirs[key],
+        records.append(record(BENCHMARK, DATASET, split, ours_name, metric, mine[key], ours_anchor))
+        records.append(record(BENCHMARK, DATASET, split, peer_name, metric, theirs[key], peer_anchor))
+        records.append(record(BENCHMARK, DATASET, split, ratio_name, f"{metric}_ours_over_peer", mine[key] / theirs[key],
                               "same run, same machine"))
     split = SPLITS["encode_texts_per_second"]
-    records += [record(BENCHMARK, DATASET, split, RATIO, metric, value, "cosine of the two libraries' vectors")
+    records += [record(BENCHMARK, DATASET, split, ratio_name, metric, value, "cosine of the two libraries' vectors")
                 for metric, value in cosine.items()]
     return records
 
@@ -264,6 +276,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50, help="timed 1 x 100 re-ranking requests")
     parser.add_argument("--titles", type=int, default=2000, help="distinct titles encoded")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads on the peer side")
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="float32",
+                        help="bfloat16: Keras mixed_bfloat16 on ours, torch.autocast(bfloat16) and the "
+                             "trainer's bf16 on the peer's (float32 weights, bf16 compute on both)")
     parser.add_argument("--peer-python", default=str(REPO / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--dry", action="store_true", help="print the records, do not append to results.json")
     args = parser.parse_args()
@@ -290,7 +305,7 @@ def main() -> None:
         ratio = mine[key] / theirs[key]
         print(f"{METRIC_NAMES.get(key, key):<34} {mine[key]:>12.2f} {theirs[key]:>12.2f} {ratio:>10.3f}")
     print("cosine agreement:", {k: round(v, 5) for k, v in cosine.items()}, flush=True)
-    publish(build_records(mine, theirs, cosine), args.dry)
+    publish(build_records(mine, theirs, cosine, args.precision), args.dry)
 
 
 if __name__ == "__main__":

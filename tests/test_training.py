@@ -202,3 +202,32 @@ def test_resume_refuses_a_backup_of_another_config(tmp_path):
     other = load_config(write_config(tmp_path, {"model": {"lstm_units": 8}}))
     with pytest.raises(ValueError, match="interrupted run of a different config"):
         train(other, run_dir, verbose=0)
+
+
+def test_precision_auto_is_float32_on_a_cpu_and_bf16_units_are_read_from_cpuinfo(monkeypatch, caplog):
+    import builtins
+    import io
+
+    from semmatch_tf.training import runtime
+
+    monkeypatch.setattr(runtime, "has_gpu", lambda: False)
+    assert runtime.resolve_precision("auto") == "float32"  # on every CPU: same numbers everywhere
+    real_open = builtins.open
+
+    def fake_cpuinfo(flags: str):
+        def fake_open(path, *args, **kwargs):
+            if str(path) == "/proc/cpuinfo":
+                return io.StringIO(f"processor\t: 0\nflags\t\t: {flags}\n")
+            return real_open(path, *args, **kwargs)
+        return fake_open
+
+    monkeypatch.setattr(builtins, "open", fake_cpuinfo("fpu avx2 avx512f avx512_bf16 amx_bf16"))
+    assert runtime.cpu_has_bf16_units()
+    caplog.clear()
+    assert runtime.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    assert "slower" not in caplog.text
+    monkeypatch.setattr(builtins, "open", fake_cpuinfo("fpu avx2 avx512f"))
+    assert not runtime.cpu_has_bf16_units()
+    with caplog.at_level("WARNING"):
+        assert runtime.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    assert "slower than float32" in caplog.text
