@@ -131,6 +131,11 @@ def home_depot(run_root: Path, limit: int | None) -> list[dict]:
     split = "test(by-query)"
     records = fine_tuning_throughput(config)
     records += _train(config, run_root / "minilm_full", "home_depot", split, "minilm-full-ft(8k)")
+    # The same plus 2 unjudged BM25 neighbours per training query as irrelevant pairs: the re-ranker
+    # for catalogue search (run_retrieval.py --reranker), which meets mostly unjudged candidates.
+    mined = load_config(REPO / "configs" / "home_depot_minilm.yaml",
+                        {**overrides, "training.mined_negatives": 2})
+    records += _train(mined, run_root / "minilm_mined", "home_depot", split, "minilm-full-ft+mined-negatives(8k)")
     lora = load_config(REPO / "configs" / "home_depot_minilm.yaml",
                        {**overrides, "model.bert.lora_rank": 8, "training.learning_rate": 1e-3})
     records += _train(lora, run_root / "minilm_lora", "home_depot", split, "minilm-lora-r8(8k)")

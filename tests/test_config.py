@@ -45,6 +45,8 @@ def test_yaml_values_and_overrides(tmp_path):
     ("data: {subsample: {tain: 10}}", "data.subsample"),
     ("data: {subsample: {train: 0}}", "data.subsample.train"),
     ("model: {bert: {sequence_length: 1024}}", "model.bert.sequence_length"),
+    ("training: {mined_negatives: 5, mined_negative_depth: 3}", "training.mined_negative_depth"),
+    ("model: {family: bilstm_bi_encoder}\ntraining: {mined_negatives: 2}", "training.mined_negatives"),
 ])
 def test_invalid_values_name_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as error:

@@ -154,3 +154,28 @@ def test_matcher_without_exact_match_has_no_flag_layer(preprocessor):
     model = tiny_matcher(preprocessor, exact_match=False)
     assert "exact_match" not in [layer.name for layer in model.layers]
     assert "exact_match" in [layer.name for layer in tiny_matcher(preprocessor).layers]
+
+
+def test_mined_negatives_add_unjudged_bm25_neighbours_as_irrelevant(dataset):
+    from semmatch_tf.training.negatives import with_mined_negatives
+
+    q, p, g = zip(*PAIRS)
+    extra = ["Apple USB-C cable 1m", "Apple Watch charger", "red apples 2kg", "zapatos negros", "透明手机壳"]
+    catalogue = PairDataset(build_frame(query=list(q) + ["catalogue"] * 5, product=list(p) + extra,
+                                        label=list(g) + [0] * 5, grade=list(g) + [0] * 5, language="en"), SCHEME)
+    mined = with_mined_negatives(catalogue, count=2, depth=5, seed=0)
+    added = mined.frame.iloc[len(catalogue):]
+    # up to two per query, only titles BM25 matches that were not judged for it; "catalogue" shares
+    # no word with any title and gets none
+    assert added.groupby("query").size().to_dict() == {"apple charger": 2, "fresh apples": 1, "苹果手机壳": 1,
+                                                       "zapatos rojos": 1}
+    assert set(added[added["query"] == "zapatos rojos"]["product"]) == {"zapatos negros"}
+    assert (added["label"] == 0).all() and (added["grade"] == 0.0).all()
+    judged = set(zip(catalogue.frame["query"], catalogue.frame["product"]))
+    assert not judged & set(zip(added["query"], added["product"])), "never a pair that was judged"
+    charger = added[added["query"] == "apple charger"]["product"].tolist()
+    # BM25 neighbours that share a word with the query, not random products
+    assert all("apple" in t.lower() or "charger" in t.lower() for t in charger)
+    assert with_mined_negatives(catalogue, count=0, depth=5, seed=0) is catalogue
+    again = with_mined_negatives(catalogue, count=2, depth=5, seed=0)
+    assert again.frame.equals(mined.frame), "seeded"

@@ -183,6 +183,10 @@ class TrainingConfig:
     monitor: str = "val_loss"
     class_weights: str | dict | None = None
     token_dropout: float = 0.0
+    # Cross-encoders: per training query, this many unjudged products from its top
+    # mined_negative_depth BM25 results, added as irrelevant pairs (semmatch_tf.training.negatives).
+    mined_negatives: int = 0
+    mined_negative_depth: int = 30
     precision: str = "auto"
     distribution: str = "auto"
     seed: int = 13
@@ -208,6 +212,9 @@ class TrainingConfig:
         _check(self.class_weights is None or self.class_weights == "balanced" or isinstance(self.class_weights, dict),
                "training.class_weights", "must be null, 'balanced' or a mapping {class: weight}")
         _check(0 <= self.token_dropout < 1, "training.token_dropout", "must be in [0, 1)")
+        _check(self.mined_negatives >= 0, "training.mined_negatives", "must be >= 0")
+        _check(self.mined_negative_depth >= max(1, self.mined_negatives), "training.mined_negative_depth",
+               "must be at least 1 and at least training.mined_negatives")
         _one_of(self.precision, "training.precision", ("auto", "float32", "mixed_float16", "mixed_bfloat16"))
         _one_of(self.distribution, "training.distribution", ("auto", "default", "mirrored", "multi_worker"))
         _check(self.steps_per_execution >= 1, "training.steps_per_execution", "must be at least 1")
@@ -230,6 +237,9 @@ class RunConfig:
             section.validate()
         _check(self.training.class_weights is None or self.model.head == "classification",
                "training.class_weights", "apply to the classification head only")
+        _check(not self.training.mined_negatives or not self.model.family.endswith("_bi_encoder"),
+               "training.mined_negatives", "are for cross-encoders; bi-encoders mine theirs with "
+               "model.bi_encoder.hard_negatives")
         _check(self.training.token_dropout == 0 or self.model.family == "bilstm", "training.token_dropout",
                "is implemented for the bilstm family only")
         _check(not self.text.length_buckets or self.model.family == "bilstm", "text.length_buckets",

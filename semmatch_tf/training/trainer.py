@@ -119,6 +119,13 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
 
         return train_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
 
+    if config.training.mined_negatives:
+        from semmatch_tf.training.negatives import with_mined_negatives
+
+        before = len(train_set)
+        train_set = with_mined_negatives(train_set, count=config.training.mined_negatives,
+                                         depth=config.training.mined_negative_depth, seed=config.training.seed)
+        log.info("mined negatives: %d pairs added to %d training pairs", len(train_set) - before, before)
     text = config.text
     vocabulary = None
     if uses_own_vocabulary(config.model):
