@@ -1,6 +1,6 @@
 """Catalogue search on Home Depot: BM25, a BiLSTM bi-encoder, hybrid, re-ranking.
 
-    python benchmarks/run_retrieval.py [--epochs N] [--limit N] [--reranker RUN_DIR] [--ann] [--dry]
+    python benchmarks/run_retrieval.py [--epochs N] [--limit N] [--reranker RUN_DIR ...] [--ann] [--dry]
 
 Data: the data section of configs/home_depot_bilstm.yaml (split by query, seed 13). Catalogue: every
 distinct product title of the file (all splits), so a held-out query searches ~55k titles, most of
@@ -287,14 +287,14 @@ def run(args) -> list[dict]:
                                                                                mode="hybrid"), test, qrels, max(KS))
         first_stage, stage_name = (tuned_index, tuned), "bm25+minilm-contrastive"
 
-    if args.reranker:
+    for run_dir in args.reranker or []:
         from semmatch_tf.runs import load_run
 
-        reranker = load_run(args.reranker)
-        name = f"hybrid({stage_name})+rerank({Path(args.reranker).name})@{args.rerank_depth}"
+        reranker = load_run(run_dir)
+        name = f"hybrid({stage_name})+rerank({run_dir.name})@{args.rerank_depth}"
         reranked = Searcher(*first_stage, bm25=bm25, reranker=reranker, mode="hybrid")
         records += hybrid_records(name, reranked, test, qrels, args.rerank_depth)
-        records += judged_records(f"cross-encoder({Path(args.reranker).name})", test,
+        records += judged_records(f"cross-encoder({run_dir.name})", test,
                                   reranker.score(test.frame["query"].tolist(), test.frame["product"].tolist()))
     return records
 
@@ -303,7 +303,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, help="bi-encoder epochs (default: the config's)")
     parser.add_argument("--limit", type=int, help="read only the first N pairs (smoke runs; not for RESULTS)")
-    parser.add_argument("--reranker", type=Path, help="a cross-encoder run dir to re-rank the hybrid top-N")
+    parser.add_argument("--reranker", type=Path, action="append",
+                        help="a cross-encoder run dir to re-rank the hybrid top-N (repeat for several)")
     parser.add_argument("--rerank-depth", type=int, default=50, help="candidates re-ranked per query")
     parser.add_argument("--ann", action="store_true", help="also build and time a faiss HNSW graph")
     parser.add_argument("--minilm", action="store_true", help="add all-MiniLM-L6-v2 zero-shot (+ hybrid)")
