@@ -111,23 +111,13 @@ def traced(case: str, run_steps) -> tuple[collections.Counter, float]:
 def bilstm_cases(pairs: int, steps: int) -> list[dict]:
     import keras
 
-    from semmatch_tf.data.loaders import load_dataset
+    from run_throughput import BUCKETS, bilstm_setup
     from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
-    from semmatch_tf.models import BiLSTMMatcher
-    from semmatch_tf.text import WordPieceTokenizer, learn_vocabulary
-    from semmatch_tf.text.preprocessor import PairPreprocessor
 
-    dataset = load_dataset("home_depot", str(data_dir() / "home-depot-search-relevance" / "train.csv"), limit=pairs)
-    frame = dataset.frame
-    vocabulary = learn_vocabulary(frame["query"].unique().tolist() + frame["product"].unique().tolist(),
-                                  vocab_size=8000)
-    preprocessor = PairPreprocessor(WordPieceTokenizer(vocabulary), query_length=12, product_length=32)
+    dataset, preprocessor, fresh_model = bilstm_setup(pairs)
     records = []
-    for case, buckets in (("bilstm-train-fixed", None), ("bilstm-train-buckets", (8, 12, 16, 24))):
-        keras.utils.set_random_seed(0)
-        fixed = buckets is None
-        model = BiLSTMMatcher(len(vocabulary), num_classes=3, embedding_dim=96, lstm_units=96, hidden_units=128,
-                              query_length=12 if fixed else None, product_length=32 if fixed else None)
+    for case, buckets in (("bilstm-train-fixed", None), ("bilstm-train-buckets", BUCKETS)):
+        model = fresh_model(fixed=buckets is None)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
         data = make_dataset(dataset, preprocessor, PipelineOptions(batch_size=128, shuffle=True, drop_remainder=True,
                                                                    length_buckets=buckets)).repeat()

@@ -38,6 +38,31 @@ VARIANTS = {
 }
 
 
+def bilstm_setup(pairs: int):
+    """(dataset, preprocessor, fresh_model) of the benchmark BiLSTM on the first ``pairs`` Home Depot
+    pairs: 8k-token vocabulary, 12 / 32 tokens, 96-wide embeddings and LSTM (profile_steps.py too).
+    ``fresh_model(fixed=False)`` takes any lengths (length buckets)."""
+    import keras
+
+    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf.models import BiLSTMMatcher
+    from semmatch_tf.text import WordPieceTokenizer, learn_vocabulary
+    from semmatch_tf.text.preprocessor import PairPreprocessor
+
+    dataset = load_dataset("home_depot", str(data_dir() / "home-depot-search-relevance" / "train.csv"), limit=pairs)
+    frame = dataset.frame
+    vocabulary = learn_vocabulary(frame["query"].unique().tolist() + frame["product"].unique().tolist(),
+                                  vocab_size=8000)
+    preprocessor = PairPreprocessor(WordPieceTokenizer(vocabulary), query_length=12, product_length=32)
+
+    def fresh_model(fixed: bool = True) -> keras.Model:
+        keras.utils.set_random_seed(0)
+        return BiLSTMMatcher(len(vocabulary), num_classes=3, embedding_dim=96, lstm_units=96, hidden_units=128,
+                             query_length=12 if fixed else None, product_length=32 if fixed else None)
+
+    return dataset, preprocessor, fresh_model
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=20000)
@@ -49,24 +74,11 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from semmatch_tf.data.loaders import load_dataset
     from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
-    from semmatch_tf.models import BiLSTMMatcher
-    from semmatch_tf.text import WordPieceTokenizer, learn_vocabulary
-    from semmatch_tf.text.preprocessor import PairPreprocessor
 
-    path = data_dir() / "home-depot-search-relevance" / "train.csv"
-    dataset = load_dataset("home_depot", str(path), limit=args.pairs)
+    dataset, preprocessor, fresh_model = bilstm_setup(args.pairs)
     frame = dataset.frame
-    vocabulary = learn_vocabulary(frame["query"].unique().tolist() + frame["product"].unique().tolist(),
-                                  vocab_size=8000)
-    preprocessor = PairPreprocessor(WordPieceTokenizer(vocabulary), query_length=12, product_length=32)
     n = (len(dataset) // args.batch_size) * args.batch_size
-
-    def fresh_model(fixed: bool = True) -> keras.Model:
-        keras.utils.set_random_seed(0)
-        return BiLSTMMatcher(len(vocabulary), num_classes=3, embedding_dim=96, lstm_units=96, hidden_units=128,
-                             query_length=12 if fixed else None, product_length=32 if fixed else None)
 
     ours = {}
     for name, (buckets, xla, per_execution, policy) in VARIANTS.items():
