@@ -18,7 +18,12 @@ Retrieval (split "test(by-query)", over the whole catalogue): nDCG@10, Recall@10
   * hybrid: BM25 + bi-encoder by reciprocal rank fusion (k=60);
   * +rerank: the top N of the strongest hybrid (BM25 + MiniLM contrastive when --minilm-finetune is
     given, else BM25 + BiLSTM) re-scored by a cross-encoder run given with --reranker, such as
-    all-MiniLM-L6-v2 fine-tuned as a graded cross-encoder by configs/home_depot_minilm.yaml.
+    all-MiniLM-L6-v2 fine-tuned as a graded cross-encoder by configs/home_depot_minilm.yaml. Each
+    re-ranker scores the top --rerank-depth candidates once, of the validation and the test queries;
+    rows "@50" and "@100" order by its score alone, and the row "@D+stageW" orders by
+    (1 - W) * norm(rerank) + W * norm(stage-1 fused score) with the depth D (of RERANK_DEPTHS) and
+    the weight W (of STAGE_WEIGHTS) chosen by nDCG@10 on the validation queries (split
+    "validation(by-query)", which also holds the chosen D and W), never on the test queries.
 Re-ranking (split "test(judged-candidates)"): nDCG@10 of ordering each held-out query's judged
 products by each model's score (the setting of run_quality.py). Cost (split "catalogue"): index build
 seconds, and single-query latency p50/p99 (query embedding + exact top-100 over the full catalogue;
@@ -37,6 +42,9 @@ from common import REPO, append_results, data_dir, record
 
 DATASET = "home_depot"
 RETRIEVAL, JUDGED, COST = "test(by-query)", "test(judged-candidates)", "catalogue"
+VALIDATION = "validation(by-query)"
+RERANK_DEPTHS = (50, 100)
+STAGE_WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))  # 0, 0.05, ..., 1
 ANCHOR = "bm25 over the same catalogue (row 'bm25')"
 KS = (10, 100)
 TRAIN_OVERRIDES = {
@@ -67,18 +75,19 @@ def load(limit: int | None):
     return config, train, validation, test, catalogue, qrels_of(test)
 
 
-def held_out_queries(test) -> tuple[list[str], list[str]]:
-    queries = test.frame.drop_duplicates("query_id")
+def held_out_queries(split) -> tuple[list[str], list[str]]:
+    """Query ids and texts of a split, each query once."""
+    queries = split.frame.drop_duplicates("query_id")
     return queries["query_id"].astype(str).tolist(), queries["query"].astype(str).tolist()
 
 
 # -- metrics --------------------------------------------------------------------------------------
-def retrieval_records(model: str, ranked: dict[str, list[str]], qrels: dict) -> list[dict]:
+def retrieval_records(model: str, ranked: dict[str, list[str]], qrels: dict, split: str = RETRIEVAL) -> list[dict]:
     from semmatch_tf.evaluation.ranking import retrieval_metrics
 
     metrics = retrieval_metrics(ranked, qrels, ks=KS)
     wanted = ("ndcg@10", "recall@100", "mrr")
-    return [record("retrieval", DATASET, RETRIEVAL, model, name, metrics[name], ANCHOR) for name in wanted]
+    return [record("retrieval", DATASET, split, model, name, metrics[name], ANCHOR) for name in wanted]
 
 
 def judged_records(model: str, test, scores) -> list[dict]:
@@ -249,9 +258,66 @@ def hybrid_records(name: str, searcher, test, qrels, depth: int) -> list[dict]:
     return retrieval_records(name, ranked, qrels) + [cost_record(name, "mean_query_ms_batched", per_query * 1000)]
 
 
+# -- re-ranking: score once, choose depth and stage weight on validation queries ---------------------
+def scored_candidates(searcher, split, depth: int, save_to: Path):
+    """(query ids, stage-1 frames of the top 100, re-ranker scores of each frame's top ``depth``,
+    seconds per query of re-ranking); the scored candidates are also written to ``save_to``
+    (parquet) for later analysis."""
+    import pandas as pd
+
+    query_ids, queries = held_out_queries(split)
+    frames = searcher.candidates(queries, max(max(KS), depth))
+    started = time.perf_counter()
+    scores = searcher.rerank_scores(queries, frames, depth)
+    per_query = (time.perf_counter() - started) / max(1, len(queries))
+    save_to.parent.mkdir(parents=True, exist_ok=True)
+    table = pd.concat([frame.head(depth).assign(query_id=qid, rerank_score=s)
+                       for qid, frame, s in zip(query_ids, frames, scores)], ignore_index=True)
+    table.to_parquet(save_to)
+    return query_ids, frames, scores, per_query
+
+
+def reranked_rankings(query_ids, frames, scores, stage_column: str, depth: int, weight: float) -> dict:
+    """Each query's top 100 ids after re-ranking its top ``depth`` candidates with ``weight``."""
+    from semmatch_tf.retrieval.search import rerank_candidates
+
+    return {qid: rerank_candidates(frame, s[:depth], stage_column=stage_column, stage_weight=weight)
+            ["product_id"].head(max(KS)).tolist() for qid, frame, s in zip(query_ids, frames, scores)}
+
+
+def reranking_records(name: str, searcher, validation_set, test_set, depth: int, save_to: Path) -> list[dict]:
+    """Rows for re-ranking alone at each depth, and for the depth and stage weight that score best
+    (nDCG@10) on the validation queries, applied unchanged to the test queries."""
+    from semmatch_tf.evaluation.ranking import retrieval_metrics
+
+    depths = sorted({d for d in RERANK_DEPTHS if d <= depth} | {depth})
+    column = searcher.stage_column
+    (validation, validation_qrels), (test, qrels) = validation_set, test_set
+    val_ids, val_frames, val_scores, _ = scored_candidates(searcher, validation, depth, Path(f"{save_to}_val.parquet"))
+    grid = {(d, w): retrieval_metrics(reranked_rankings(val_ids, val_frames, val_scores, column, d, w),
+                                      validation_qrels, ks=KS)["ndcg@10"] for d in depths for w in STAGE_WEIGHTS}
+    best_depth, best_weight = max(sorted(grid), key=lambda key: grid[key])  # ties: shallower, lighter
+    print(f"[{name}] validation nDCG@10: " + ", ".join(f"@{d}+{w}: {v:.4f}" for (d, w), v in sorted(grid.items())))
+    test_ids, test_frames, test_scores, per_query = scored_candidates(searcher, test, depth,
+                                                                      Path(f"{save_to}_test.parquet"))
+    records = [cost_record(name, f"rerank_ms_per_query@{depth}", per_query * 1000),
+               record("retrieval", DATASET, VALIDATION, name, "chosen_rerank_depth", best_depth, anchor=None),
+               record("retrieval", DATASET, VALIDATION, name, "chosen_stage_weight", best_weight, anchor=None),
+               record("retrieval", DATASET, VALIDATION, f"{name}@{depths[0]}", "ndcg@10", grid[depths[0], 0.0],
+                      ANCHOR),
+               record("retrieval", DATASET, VALIDATION, f"{name}@{best_depth}+stage{best_weight}", "ndcg@10",
+                      grid[best_depth, best_weight], ANCHOR)]
+    for d in depths:
+        records += retrieval_records(f"{name}@{d}", reranked_rankings(test_ids, test_frames, test_scores, column,
+                                                                       d, 0.0), qrels)
+    tuned = reranked_rankings(test_ids, test_frames, test_scores, column, best_depth, best_weight)
+    return records + retrieval_records(f"{name}@{best_depth}+stage{best_weight}", tuned, qrels)
+
+
 # -- main -----------------------------------------------------------------------------------------
 def run(args) -> list[dict]:
     from semmatch_tf.retrieval import Searcher
+    from semmatch_tf.training.contrastive import qrels_of
 
     config, train, validation, test, catalogue, qrels = load(args.limit)
     print(f"catalogue {len(catalogue)} titles; held-out queries {test.frame['query_id'].nunique()}; "
@@ -287,13 +353,15 @@ def run(args) -> list[dict]:
                                                                                mode="hybrid"), test, qrels, max(KS))
         first_stage, stage_name = (tuned_index, tuned), "bm25+minilm-contrastive"
 
+    validation_qrels = qrels_of(validation)
     for run_dir in args.reranker or []:
         from semmatch_tf.runs import load_run
 
         reranker = load_run(run_dir)
-        name = f"hybrid({stage_name})+rerank({run_dir.name})@{args.rerank_depth}"
-        reranked = Searcher(*first_stage, bm25=bm25, reranker=reranker, mode="hybrid")
-        records += hybrid_records(name, reranked, test, qrels, args.rerank_depth)
+        searcher = Searcher(*first_stage, bm25=bm25, reranker=reranker, mode="hybrid")
+        records += reranking_records(f"hybrid({stage_name})+rerank({run_dir.name})", searcher,
+                                     (validation, validation_qrels), (test, qrels), args.rerank_depth,
+                                     args.runs / "retrieval_candidates" / run_dir.name)
         records += judged_records(f"cross-encoder({run_dir.name})", test,
                                   reranker.score(test.frame["query"].tolist(), test.frame["product"].tolist()))
     return records
@@ -305,7 +373,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="read only the first N pairs (smoke runs; not for RESULTS)")
     parser.add_argument("--reranker", type=Path, action="append",
                         help="a cross-encoder run dir to re-rank the hybrid top-N (repeat for several)")
-    parser.add_argument("--rerank-depth", type=int, default=50, help="candidates re-ranked per query")
+    parser.add_argument("--rerank-depth", type=int, default=100,
+                        help="candidates scored by each re-ranker per query (also scored: the RERANK_DEPTHS below it)")
     parser.add_argument("--ann", action="store_true", help="also build and time a faiss HNSW graph")
     parser.add_argument("--minilm", action="store_true", help="add all-MiniLM-L6-v2 zero-shot (+ hybrid)")
     parser.add_argument("--minilm-finetune", type=int, metavar="PAIRS",

@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
     search.add_argument("-k", type=int, default=10)
     search.add_argument("--candidates", type=int, default=100, help="first-stage depth before re-ranking")
+    search.add_argument("--stage-weight", type=float, default=0.0,
+                        help="with --rerank: weight in [0, 1] of the first-stage score against the re-ranker's")
     search.set_defaults(handler=cmd_search)
 
     demo = commands.add_parser("demo", help="the main job: train on the embedded demo, evaluate, export")
@@ -221,7 +223,7 @@ def cmd_search(args) -> int:
     from semmatch_tf.retrieval.search import format_results, search_index
 
     results = search_index(args.index, args.query, k=args.k, rerank_run_dir=args.rerank, mode=args.mode,
-                           candidates=args.candidates)
+                           candidates=args.candidates, stage_weight=args.stage_weight)
     print(format_results(results))
     return 0
 

@@ -10,7 +10,8 @@ import pytest
 
 from semmatch_tf.retrieval import (BM25Index, EmbeddingIndex, Searcher, format_results, reciprocal_rank_fusion,
                                    tokenize_words, top_k, weighted_score_fusion)
-from semmatch_tf.retrieval.search import SearcherCache, build_index, load_searcher, search_index
+from semmatch_tf.retrieval.fusion import interpolate_scores
+from semmatch_tf.retrieval.search import SearcherCache, build_index, load_searcher, rerank_candidates, search_index
 
 
 def catalogue(n: int) -> pd.DataFrame:
@@ -181,6 +182,19 @@ def test_weighted_score_fusion_by_hand():
     assert weighted_score_fusion([[("x", 2.0), ("y", 2.0)]]) == [("x", 1.0), ("y", 1.0)]
 
 
+
+def test_interpolate_scores_by_hand():
+    rerank, stage = [4.0, 2.0, 0.0], [0.0, 10.0, 5.0]  # min-max: 1, .5, 0 and 0, 1, .5
+    np.testing.assert_allclose(interpolate_scores(rerank, stage, 0.0), [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(interpolate_scores(rerank, stage, 1.0), [0.0, 1.0, 0.5])
+    np.testing.assert_allclose(interpolate_scores(rerank, stage, 0.25), [0.75, 0.625, 0.125])
+    np.testing.assert_allclose(interpolate_scores([3.0, 3.0], [1.0, 2.0], 0.5), [0.5, 1.0])  # equal -> 1
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        interpolate_scores(rerank, stage, 1.5)
+    with pytest.raises(ValueError, match="finite"):
+        interpolate_scores([1.0, float("nan")], [0.0, 1.0], 0.5)
+
+
 # -- two-stage search -----------------------------------------------------------------------------
 PRODUCTS = pd.DataFrame({"product_id": ["p1", "p2", "p3", "p4"],
                          "title": ["red running shoes", "blue running shoes", "red wool hat", "green garden hose"]})
@@ -271,3 +285,46 @@ def test_reranking_many_queries_in_one_call_and_the_stage1_tail(toy_parts):
     assert first["product_id"].tolist() == second["product_id"].tolist() == ["p1", "p3", "p2", "p4"]
     assert first["score"].iloc[:2].tolist() == [0.9, 0.5] and first["score"].iloc[2:].isna().all()
     assert format_results(first).splitlines()[-1].split()[1] == "-"
+
+
+def test_stage_weight_blends_the_first_stage_into_the_reranking(toy_parts):
+    index, encoder, bm25 = toy_parts
+    scores = {"red running shoes": 0.9, "blue running shoes": 0.1, "red wool hat": 0.5, "green garden hose": 0.95}
+    # fused (RRF) order p3, p1, p2, p4 with p3 = p1 = 1/61 + 1/63, p2 = 1/64 + 1/62, p4 = 1/62
+    fused = np.array([1 / 61 + 1 / 63, 1 / 61 + 1 / 63, 1 / 64 + 1 / 62, 1 / 62])
+    rerank = np.array([0.5, 0.9, 0.1, 0.95])
+    norm = lambda x: (x - x.min()) / (x.max() - x.min())  # noqa: E731
+    expected = 0.5 * norm(rerank) + 0.5 * norm(fused)  # p3 .735, p1 .971, p2 .484, p4 .5
+    orders = {}
+    for weight in (0.0, 0.5, 1.0):
+        searcher = Searcher(index, encoder, bm25=bm25, reranker=FakeReranker(scores), mode="hybrid",
+                            stage_weight=weight)
+        results = searcher.search("red shoes", k=4, candidates=4)
+        orders[weight] = results["product_id"].tolist()
+        assert dict(zip(results["product_id"], results["rerank_score"])) == \
+            {"p3": 0.5, "p1": 0.9, "p2": 0.1, "p4": 0.95}, "rerank_score stays the re-ranker's own score"
+        if weight == 0.5:
+            np.testing.assert_allclose(results["score"], sorted(expected, reverse=True))
+    assert orders[0.0] == ["p4", "p1", "p3", "p2"], "the re-ranker alone"
+    assert orders[0.5] == ["p1", "p3", "p4", "p2"], "p4's lone re-ranker win is tempered by its last fused rank"
+    assert orders[1.0] == ["p3", "p1", "p2", "p4"], "weight 1 keeps the stage-1 order (ties included)"
+    with pytest.raises(ValueError, match="stage_weight"):
+        Searcher(index, encoder, bm25=bm25, mode="hybrid", stage_weight=-0.1)
+
+
+def test_rerank_candidates_scores_once_and_tries_depths(toy_parts):
+    index, encoder, bm25 = toy_parts
+    reranker = FakeReranker({"red running shoes": 0.9, "blue running shoes": 0.1, "red wool hat": 0.5,
+                             "green garden hose": 0.95})
+    searcher = Searcher(index, encoder, bm25=bm25, reranker=reranker, mode="hybrid")
+    frames = searcher.candidates(["red shoes"], 4)
+    (scores,) = searcher.rerank_scores(["red shoes"], frames, 4)
+    assert len(reranker.calls) == 1
+    shallow = rerank_candidates(frames[0], scores[:2], stage_column=searcher.stage_column)
+    assert shallow["product_id"].tolist() == ["p1", "p3", "p2", "p4"] and shallow["score"].iloc[2:].isna().all()
+    deep = rerank_candidates(frames[0], scores, stage_column=searcher.stage_column)
+    pd.testing.assert_frame_equal(deep.reset_index(drop=True),
+                                  searcher.search_many(["red shoes"], k=4, candidates=4)[0]
+                                  .drop(columns=["rank", "title"])[deep.columns])
+    with pytest.raises(ValueError, match="3 re-ranker scores for 2"):
+        rerank_candidates(frames[0].head(2), np.zeros(3), stage_column="fused_score")

@@ -4,7 +4,10 @@ Stage 1 returns ``candidates`` products per query: by cosine from an :class:`Emb
 (``mode="dense"``), by BM25 (``"bm25"``) or both fused (``"hybrid"``: reciprocal rank fusion by
 default, or weighted min-max score fusion). Stage 2, when a re-ranker is given (anything with
 ``score(queries, products) -> scores``, such as :class:`semmatch_tf.runs.TrainedMatcher`), scores
-every candidate with the cross-encoder and orders by that score (ties keep the stage-1 order).
+every candidate with the cross-encoder and orders by that score (ties keep the stage-1 order), or,
+with ``stage_weight`` w > 0, by ``(1 - w) * norm(rerank) + w * norm(stage-1 score)`` (per-query
+min-max; see :func:`semmatch_tf.retrieval.fusion.interpolate_scores`). :func:`rerank_candidates` is
+that second stage on its own, for callers that score once and try several depths or weights.
 
 Results are DataFrames with ``rank, product_id, title, score`` (the final stage's score) and each
 stage's own score (``dense_score``, ``bm25_score``, ``fused_score``, ``rerank_score``; a stage that
@@ -32,10 +35,11 @@ import numpy as np
 import pandas as pd
 
 from semmatch_tf.retrieval.bm25 import BM25Index
-from semmatch_tf.retrieval.fusion import RRF_K, reciprocal_rank_fusion, weighted_score_fusion
+from semmatch_tf.retrieval.fusion import RRF_K, interpolate_scores, reciprocal_rank_fusion, weighted_score_fusion
 from semmatch_tf.retrieval.index import EmbeddingIndex, check_catalogue, read_catalogue, write_json
 
 MODES = ("dense", "bm25", "hybrid")
+STAGE_COLUMNS = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}
 FUSIONS = ("rrf", "weighted")
 INDEX_META, DENSE_DIR, BM25_DIR = "index.json", "dense", "bm25"
 
@@ -52,11 +56,13 @@ class Searcher:
         fusion: "rrf" (reciprocal rank fusion, ``rrf_k``) or "weighted" (min-max score fusion).
         weights: (dense, bm25) weights of the fusion.
         exact: exact dense search (True) or the index's HNSW graph (False).
+        stage_weight: weight in [0, 1] of the stage-1 score against the re-ranker's (0: the
+            re-ranker alone orders the candidates).
     """
 
     def __init__(self, index: EmbeddingIndex | None = None, encoder=None, *, bm25: BM25Index | None = None,
                  reranker=None, mode: str = "dense", fusion: str = "rrf", weights: Sequence[float] = (1.0, 1.0),
-                 rrf_k: int = RRF_K, exact: bool = True) -> None:
+                 rrf_k: int = RRF_K, exact: bool = True, stage_weight: float = 0.0) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if fusion not in FUSIONS:
@@ -65,6 +71,9 @@ class Searcher:
             raise ValueError(f"mode {mode!r} needs a dense index and its encoder")
         if mode in ("bm25", "hybrid") and bm25 is None:
             raise ValueError(f"mode {mode!r} needs a BM25 index")
+        if not 0.0 <= stage_weight <= 1.0:
+            raise ValueError(f"stage_weight must be in [0, 1], got {stage_weight}")
+        self.stage_weight = float(stage_weight)
         self.index, self.encoder, self.bm25, self.reranker = index, encoder, bm25, reranker
         self.mode, self.fusion, self.weights, self.rrf_k, self.exact = mode, fusion, tuple(weights), rrf_k, exact
         self._titles = _title_lookup(index, bm25)
@@ -128,30 +137,51 @@ class Searcher:
     def search_many(self, queries: Sequence[str], k: int = 10, candidates: int = 100) -> list[pd.DataFrame]:
         """:meth:`search` for many queries; all their candidates go to the re-ranker in one call."""
         queries = [str(q) for q in queries]
-        stage = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}[self.mode]
         frames = self.candidates(queries, max(k, candidates) if self.reranker is not None else k)
         for frame in frames:
-            frame["score"] = frame[stage]
+            frame["score"] = frame[self.stage_column]
         if self.reranker is not None:
-            frames = self._rerank(queries, frames, candidates)
+            scores = self.rerank_scores(queries, frames, candidates)
+            frames = [rerank_candidates(frame, s, stage_column=self.stage_column, stage_weight=self.stage_weight)
+                      for frame, s in zip(frames, scores)]
         return [_finish(frame.head(k), self._titles) for frame in frames]
 
-    def _rerank(self, queries: list[str], frames: list[pd.DataFrame], candidates: int) -> list[pd.DataFrame]:
-        pairs = [(query, self._titles[p]) for query, frame in zip(queries, frames)
-                 for p in frame["product_id"].head(candidates)]
+    @property
+    def stage_column(self) -> str:
+        """The column of the stage-1 score that orders candidates in this mode."""
+        return STAGE_COLUMNS[self.mode]
+
+    def rerank_scores(self, queries: Sequence[str], frames: Sequence[pd.DataFrame], depth: int) -> list[np.ndarray]:
+        """The re-ranker's scores for the top ``depth`` rows of each query's candidate frame, in one call."""
+        if self.reranker is None:
+            raise ValueError("this searcher has no re-ranker")
+        pairs = [(str(query), self._titles[p]) for query, frame in zip(queries, frames)
+                 for p in frame["product_id"].head(depth)]
         scores = np.asarray(self.reranker.score([q for q, _ in pairs], [t for _, t in pairs]), np.float64) \
             if pairs else np.zeros(0)
-        reranked, start = [], 0
-        for frame in frames:
-            head, tail = frame.head(candidates).copy(), frame.iloc[candidates:].copy()
-            head["rerank_score"] = scores[start:start + len(head)]
-            start += len(head)
-            head["score"] = head["rerank_score"]
-            tail["rerank_score"] = np.nan
-            tail["score"] = np.nan
-            head = head.sort_values("rerank_score", ascending=False, kind="stable")  # ties: stage-1 order
-            reranked.append(pd.concat([head, tail], ignore_index=True))
-        return reranked
+        bounds = np.cumsum([0] + [min(depth, len(frame)) for frame in frames])
+        return [scores[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+
+
+def rerank_candidates(frame: pd.DataFrame, rerank_scores: np.ndarray, *, stage_column: str,
+                      stage_weight: float = 0.0) -> pd.DataFrame:
+    """Stage 2 for one query: re-order the top ``len(rerank_scores)`` rows of a stage-1 ``frame``.
+
+    ``score`` becomes the re-ranker's score (``stage_weight`` 0) or its interpolation with
+    ``frame[stage_column]``; rows below the re-ranked head follow in stage-1 order with ``score`` and
+    ``rerank_score`` NaN. Ties keep the stage-1 order.
+    """
+    depth = len(rerank_scores)
+    head, tail = frame.head(depth).copy(), frame.iloc[depth:].copy()
+    if len(head) != depth:
+        raise ValueError(f"{depth} re-ranker scores for {len(head)} candidates")
+    head["rerank_score"] = np.asarray(rerank_scores, np.float64)
+    head["score"] = head["rerank_score"] if stage_weight == 0 else \
+        interpolate_scores(head["rerank_score"], head[stage_column], stage_weight)
+    tail["rerank_score"] = np.nan
+    tail["score"] = np.nan
+    head = head.sort_values("score", ascending=False, kind="stable")
+    return pd.concat([head, tail], ignore_index=True)
 
 
 def _frame(hits: Sequence[tuple[str, float]], column: str) -> pd.DataFrame:
@@ -224,7 +254,7 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
 
 
 def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
-                  fusion: str = "rrf", exact: bool = True) -> Searcher:
+                  fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0) -> Searcher:
     """A new :class:`Searcher` over a :func:`build_index` directory (loads the model and indexes).
 
     ``mode`` None: "dense" when the index has a dense part, else "bm25". To load once and reuse
@@ -245,7 +275,8 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
 
         reranker = load_run(rerank_run_dir)
     mode = mode or ("dense" if dense is not None else "bm25")
-    return Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact)
+    return Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact,
+                    stage_weight=stage_weight)
 
 
 def _index_dir(index_dir: str | Path) -> Path:
@@ -272,14 +303,15 @@ class SearcherCache:
         return len(self._searchers)
 
     def get(self, index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
-            fusion: str = "rrf", exact: bool = True) -> Searcher:
+            fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0) -> Searcher:
         """The cached searcher for these arguments, loaded by :func:`load_searcher` the first time."""
         index_dir = _index_dir(index_dir)
         rerank = str(Path(rerank_run_dir).resolve()) if rerank_run_dir is not None else None
-        key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, rerank, mode, fusion, exact)
+        key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, rerank, mode, fusion, exact,
+               stage_weight)
         if key not in self._searchers:
             self._searchers[key] = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, fusion=fusion,
-                                                 exact=exact)
+                                                 exact=exact, stage_weight=stage_weight)
         return self._searchers[key]
 
     def clear(self) -> None:
@@ -289,13 +321,14 @@ class SearcherCache:
 
 def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir: str | Path | None = None, *,
                  mode: str | None = None, candidates: int = 100, fusion: str = "rrf", exact: bool = True,
-                 cache: SearcherCache | None = None) -> pd.DataFrame:
+                 stage_weight: float = 0.0, cache: SearcherCache | None = None) -> pd.DataFrame:
     """Search a :func:`build_index` directory for one query; see :class:`Searcher` for the columns.
 
     With ``cache`` the searcher is loaded once and reused by later calls given the same cache;
     without, each call loads it anew (right for a one-off search such as the CLI's).
     """
-    options = {"rerank_run_dir": rerank_run_dir, "mode": mode, "fusion": fusion, "exact": exact}
+    options = {"rerank_run_dir": rerank_run_dir, "mode": mode, "fusion": fusion, "exact": exact,
+               "stage_weight": stage_weight}
     searcher = cache.get(index_dir, **options) if cache is not None else load_searcher(index_dir, **options)
     return searcher.search(query, k=k, candidates=candidates)
 
