@@ -23,7 +23,10 @@ Retrieval (split "test(by-query)", over the whole catalogue): nDCG@10, Recall@10
     rows "@50" and "@100" order by its score alone, and the row "@D+stageW" orders by
     (1 - W) * norm(rerank) + W * norm(stage-1 fused score) with the depth D (of RERANK_DEPTHS) and
     the weight W (of STAGE_WEIGHTS) chosen by nDCG@10 on the validation queries (split
-    "validation(by-query)", which also holds the chosen D and W), never on the test queries.
+    "validation(by-query)", which also holds the chosen D and W), never on the test queries. For
+    that system, paired-bootstrap rows (10k resamples of the test queries): its mean per-query
+    nDCG@10 gain over BM25 and over re-ranking alone at depth 50, the 95% interval, and the share
+    of resamples with no gain.
 Re-ranking (split "test(judged-candidates)"): nDCG@10 of ordering each held-out query's judged
 products by each model's score (the setting of run_quality.py). Cost (split "catalogue"): index build
 seconds, and single-query latency p50/p99 (query embedding + exact top-100 over the full catalogue;
@@ -112,7 +115,8 @@ def percentiles_ms(seconds: list[float]) -> tuple[float, float]:
 
 
 # -- systems --------------------------------------------------------------------------------------
-def run_bm25(catalogue, test, qrels) -> tuple[list[dict], object]:
+def run_bm25(catalogue, test, qrels) -> tuple[list[dict], object, dict]:
+    """BM25's records, its index, and its test rankings (the baseline of the significance rows)."""
     import numpy as np
 
     from semmatch_tf.retrieval import BM25Index
@@ -134,7 +138,7 @@ def run_bm25(catalogue, test, qrels) -> tuple[list[dict], object]:
     rows = {pid: i for i, pid in enumerate(index.ids)}
     scores = [index.scores(q)[rows[str(p)]] for q, p in zip(test.frame["query"], test.frame["product_id"])]
     records += judged_records("bm25", test, np.asarray(scores))
-    return records, index
+    return records, index, ranked
 
 
 def dense_system(name: str, encoder, catalogue, test, qrels, *, ann: bool, latency_queries: int):
@@ -285,9 +289,26 @@ def reranked_rankings(query_ids, frames, scores, stage_column: str, depth: int, 
             ["product_id"].head(max(KS)).tolist() for qid, frame, s in zip(query_ids, frames, scores)}
 
 
-def reranking_records(name: str, searcher, validation_set, test_set, depth: int, save_to: Path) -> list[dict]:
+def gain_records(name: str, ranked: dict, baseline: dict, baseline_name: str, qrels: dict) -> list[dict]:
+    """Paired-bootstrap rows: mean per-query nDCG@10 gain of ``ranked`` over ``baseline`` on the test
+    queries, its 95% interval, and the share of resamples with no gain."""
+    from semmatch_tf.evaluation.ranking import paired_bootstrap, per_query_retrieval
+
+    result = paired_bootstrap(per_query_retrieval(ranked, qrels, ks=KS), per_query_retrieval(baseline, qrels, ks=KS),
+                              "ndcg@10", samples=10_000, seed=0)
+    metric = f"ndcg@10_gain_vs_{baseline_name}"
+    return [record("retrieval", DATASET, RETRIEVAL, name, metric, result["difference"], anchor=None),
+            record("retrieval", DATASET, RETRIEVAL, name, f"{metric}_ci95_low", result["low"], anchor=None),
+            record("retrieval", DATASET, RETRIEVAL, name, f"{metric}_ci95_high", result["high"], anchor=None),
+            record("retrieval", DATASET, RETRIEVAL, name, f"{metric}_p_not_better", result["p_not_better"],
+                   anchor=None)]
+
+
+def reranking_records(name: str, searcher, validation_set, test_set, depth: int, save_to: Path,
+                      bm25_ranked: dict) -> list[dict]:
     """Rows for re-ranking alone at each depth, and for the depth and stage weight that score best
-    (nDCG@10) on the validation queries, applied unchanged to the test queries."""
+    (nDCG@10) on the validation queries, applied unchanged to the test queries; for the latter also
+    its paired-bootstrap gain over BM25 and over re-ranking alone at the shallowest depth."""
     from semmatch_tf.evaluation.ranking import retrieval_metrics
 
     depths = sorted({d for d in RERANK_DEPTHS if d <= depth} | {depth})
@@ -307,11 +328,14 @@ def reranking_records(name: str, searcher, validation_set, test_set, depth: int,
                       ANCHOR),
                record("retrieval", DATASET, VALIDATION, f"{name}@{best_depth}+stage{best_weight}", "ndcg@10",
                       grid[best_depth, best_weight], ANCHOR)]
+    alone = {d: reranked_rankings(test_ids, test_frames, test_scores, column, d, 0.0) for d in depths}
     for d in depths:
-        records += retrieval_records(f"{name}@{d}", reranked_rankings(test_ids, test_frames, test_scores, column,
-                                                                       d, 0.0), qrels)
+        records += retrieval_records(f"{name}@{d}", alone[d], qrels)
     tuned = reranked_rankings(test_ids, test_frames, test_scores, column, best_depth, best_weight)
-    return records + retrieval_records(f"{name}@{best_depth}+stage{best_weight}", tuned, qrels)
+    tuned_name = f"{name}@{best_depth}+stage{best_weight}"
+    records += retrieval_records(tuned_name, tuned, qrels)
+    records += gain_records(tuned_name, tuned, bm25_ranked, "bm25", qrels)
+    return records + gain_records(tuned_name, tuned, alone[depths[0]], f"rerank_alone@{depths[0]}", qrels)
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -323,7 +347,7 @@ def run(args) -> list[dict]:
     print(f"catalogue {len(catalogue)} titles; held-out queries {test.frame['query_id'].nunique()}; "
           f"training pairs {len(train)}")
     records = [cost_record("catalogue", "titles", len(catalogue))]
-    bm25_records, bm25 = run_bm25(catalogue, test, qrels)
+    bm25_records, bm25, bm25_ranked = run_bm25(catalogue, test, qrels)
     records += bm25_records
 
     encoder, train_records = train_bi_encoder_here(config, args.epochs, args.runs)
@@ -361,7 +385,7 @@ def run(args) -> list[dict]:
         searcher = Searcher(*first_stage, bm25=bm25, reranker=reranker, mode="hybrid")
         records += reranking_records(f"hybrid({stage_name})+rerank({run_dir.name})", searcher,
                                      (validation, validation_qrels), (test, qrels), args.rerank_depth,
-                                     args.runs / "retrieval_candidates" / run_dir.name)
+                                     args.runs / "retrieval_candidates" / run_dir.name, bm25_ranked)
         records += judged_records(f"cross-encoder({run_dir.name})", test,
                                   reranker.score(test.frame["query"].tolist(), test.frame["product"].tolist()))
     return records

@@ -6,12 +6,13 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
 from semmatch_tf.evaluation import (classification_report, confusion_matrix, evaluate_predictions,
-                                    format_report, per_query_ranking, ranking_metrics, retrieval_metrics,
-                                    save_report, spearman)
+                                    format_report, paired_bootstrap, per_query_ranking, per_query_retrieval,
+                                    ranking_metrics, retrieval_metrics, save_report, spearman)
 from semmatch_tf.evaluation.plots import plot_confusion_matrix, plot_metric_bars, plot_training_curves
 
 
@@ -57,6 +58,31 @@ def test_retrieval_metrics_count_unjudged_as_zero_and_ideal_from_all_judged():
     assert result["queries"] == 1
     assert result["ndcg@3"] == pytest.approx(1.8928 / 3.6309, abs=1e-4)
     assert result["recall@3"] == 0.5 and result["mrr"] == 0.5 and result["map"] == 0.25
+
+    per_query = per_query_retrieval({"a": ["x", "y", "z"]}, {"a": {"y": 2, "w": 1}, "b": {"v": 0}}, ks=(3,))
+    assert per_query["query_id"].tolist() == ["a"], "a query with no positive judgement is left out"
+    assert per_query["ndcg@3"].iloc[0] == result["ndcg@3"]
+
+
+def test_paired_bootstrap_by_hand():
+    queries = [f"q{i}" for i in range(8)]
+    baseline = pd.DataFrame({"query_id": queries, "ndcg@10": [0.2, 0.5, 0.1, 0.9, 0.4, 0.3, 0.6, 0.0]})
+    # the system gains 0.1 on every query: every resample's mean difference is 0.1 exactly
+    better = baseline.assign(**{"ndcg@10": baseline["ndcg@10"] + 0.1}).iloc[::-1]  # order must not matter
+    result = paired_bootstrap(better, baseline, "ndcg@10", samples=500)
+    assert result["difference"] == pytest.approx(0.1) and result["queries"] == 8
+    assert result["low"] == pytest.approx(0.1) and result["high"] == pytest.approx(0.1)
+    assert result["p_not_better"] == 0.0
+    # +1 on one query, -1 on another, 0 elsewhere: mean 0, symmetric interval, about half not better
+    mixed = baseline.copy()
+    mixed.loc[0, "ndcg@10"] += 1.0
+    mixed.loc[1, "ndcg@10"] -= 1.0
+    result = paired_bootstrap(mixed, baseline, "ndcg@10", samples=4000, seed=1)
+    assert result["difference"] == pytest.approx(0.0, abs=1e-12)
+    assert result["low"] < -0.1 and result["high"] > 0.1 and 0.4 < result["p_not_better"] < 0.85
+    assert paired_bootstrap(mixed, baseline, "ndcg@10", samples=4000, seed=1) == result, "seeded: reproducible"
+    with pytest.raises(ValueError, match="same queries"):
+        paired_bootstrap(better.head(7), baseline, "ndcg@10")
 
 
 def test_confusion_matrix_and_f1():

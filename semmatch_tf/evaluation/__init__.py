@@ -1,10 +1,11 @@
 """Metrics (classification, grades, ranking), reports per language, and plots."""
 
 from semmatch_tf.evaluation.classification import accuracy, classification_report, confusion_matrix, precision_recall_f1
-from semmatch_tf.evaluation.ranking import per_query_ranking, ranking_metrics, retrieval_metrics
+from semmatch_tf.evaluation.ranking import (paired_bootstrap, per_query_ranking, per_query_retrieval, ranking_metrics,
+                                            retrieval_metrics)
 from semmatch_tf.evaluation.regression import mae, pearson, regression_report, rmse, spearman
 from semmatch_tf.evaluation.report import evaluate_predictions, format_report, save_report
 
 __all__ = ["accuracy", "classification_report", "confusion_matrix", "precision_recall_f1", "per_query_ranking",
-           "ranking_metrics", "retrieval_metrics", "mae", "pearson", "regression_report", "rmse", "spearman",
-           "evaluate_predictions", "format_report", "save_report"]
+           "per_query_retrieval", "paired_bootstrap", "ranking_metrics", "retrieval_metrics", "mae", "pearson",
+           "regression_report", "rmse", "spearman", "evaluate_predictions", "format_report", "save_report"]
