@@ -85,12 +85,12 @@ def held_out_queries(split) -> tuple[list[str], list[str]]:
 
 
 # -- metrics --------------------------------------------------------------------------------------
-def retrieval_records(model: str, ranked: dict[str, list[str]], qrels: dict, split: str = RETRIEVAL) -> list[dict]:
+def retrieval_records(model: str, ranked: dict[str, list[str]], qrels: dict) -> list[dict]:
     from semmatch_tf.evaluation.ranking import retrieval_metrics
 
     metrics = retrieval_metrics(ranked, qrels, ks=KS)
     wanted = ("ndcg@10", "recall@100", "mrr")
-    return [record("retrieval", DATASET, split, model, name, metrics[name], ANCHOR) for name in wanted]
+    return [record("retrieval", DATASET, RETRIEVAL, model, name, metrics[name], ANCHOR) for name in wanted]
 
 
 def judged_records(model: str, test, scores) -> list[dict]:
