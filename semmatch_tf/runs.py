@@ -25,20 +25,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from semmatch_tf.atomic import atomic_write_text  # noqa: F401 (re-exported)
 from semmatch_tf.data.schema import LabelScheme, PairDataset
 from semmatch_tf.models.heads import predicted_grades
 from semmatch_tf.text.preprocessor import PairPreprocessor
 
 CONFIG, LABELS, VOCABULARY = "config.yaml", "labels.json", "vocabulary.txt"
 PREPROCESSOR, MODEL, HISTORY, REPORT = "preprocessor.keras", "model.keras", "history.json", "report.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that readers see the old content or the new, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:

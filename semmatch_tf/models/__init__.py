@@ -29,11 +29,14 @@ def build_cross_encoder(model_config, text_config, *, vocabulary: list[str] | No
                               product_length=None if buckets else text_config.product_length)
         return preprocessor, model
     if model_config.family == "bert":
-        from semmatch_tf.models.bert import BertPreprocessor, build_bert_cross_encoder, fine_tunable_backbone
+        from semmatch_tf.models.bert import (BertPreprocessor, build_bert_cross_encoder, fine_tunable_backbone,
+                                             side_prefixes)
 
         bert = model_config.bert
         tokenizer, backbone = fine_tunable_backbone(bert, text_config, vocabulary)
-        preprocessor = BertPreprocessor(tokenizer, sequence_length=bert.sequence_length, name="bert_preprocessor")
+        query_prefix, product_prefix = side_prefixes(bert)
+        preprocessor = BertPreprocessor(tokenizer, sequence_length=bert.sequence_length, query_prefix=query_prefix,
+                                        product_prefix=product_prefix, name="bert_preprocessor")
         model = build_bert_cross_encoder(backbone, num_classes=num_classes, head=model_config.head,
                                          pooling=bert.pooling, dropout=bert.dropout)
         return preprocessor, model

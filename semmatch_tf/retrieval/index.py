@@ -32,14 +32,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+
+from semmatch_tf.atomic import write_directory_atomically  # noqa: F401 (re-exported: bm25 and callers)
 
 FORMAT_VERSION = 1
 META, EMBEDDINGS, CATALOGUE, ANN = "meta.json", "embeddings.npy", "catalogue.parquet", "ann.faiss"
@@ -106,31 +106,6 @@ def check_catalogue(catalogue: pd.DataFrame, name: str = "catalogue") -> pd.Data
     if frame.empty:
         raise ValueError(f"{name}: empty catalogue")
     return frame
-
-
-def write_directory_atomically(target: Path, write) -> Path:
-    """Call ``write(tmp_dir)``, then swap ``tmp_dir`` in for ``target``.
-
-    Readers see the old directory or the new one, complete (a crash mid-write leaves only a hidden
-    ``.NAME.tmp-PID`` sibling, never a half-written index); the swap itself is two renames.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
-    for leftover in (temporary, aside):
-        shutil.rmtree(leftover, ignore_errors=True)
-    temporary.mkdir()
-    try:
-        write(temporary)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    if target.exists():
-        os.rename(target, aside)
-    os.rename(temporary, target)
-    shutil.rmtree(aside, ignore_errors=True)
-    return target
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -90,6 +90,10 @@ class BertConfig:
     keras-hub preset directory, e.g. from ``semmatch-tf pretrain``) or ``huggingface`` (a local HF
     BERT checkpoint: config.json + model.safetensors + vocab.txt). ``lora_rank`` trains low-rank
     adapters only; ``freeze_embeddings`` / ``freeze_layers`` freeze the bottom of the network.
+    ``path`` may also name known offline weights (``multilingual-e5-small``, ``all-minilm-l6-v2``;
+    see :mod:`semmatch_tf.weights`); SentencePiece (XLM-R vocabulary) checkpoints work wherever
+    WordPiece ones do. ``query_prefix`` / ``product_prefix`` are prepended to each side's text
+    (null: the checkpoint's own, e.g. e5's ``"query: "`` / ``"passage: "``; ``""``: none).
     """
 
     source: str = "scratch"
@@ -102,6 +106,8 @@ class BertConfig:
     freeze_layers: int = 0
     lora_rank: int | None = None
     projection: int | None = None
+    query_prefix: str | None = None
+    product_prefix: str | None = None
 
     def validate(self) -> None:
         _one_of(self.source, "model.bert.source", ("scratch", "preset", "huggingface"))
