@@ -4,6 +4,14 @@ The vocabulary is learned from *our own* in-graph word split (:func:`split_words
 learner counts are exactly the words the tokenizer will see. The learner itself is the Rust WordPiece
 trainer of Hugging Face ``tokenizers`` (already a keras-hub dependency): on the 60k Home Depot titles
 it learns 8,000 pieces in 0.6 s where TF Text's pure-Python ``bert_vocab`` learner takes 82 s.
+
+**Determinism.** Same texts and settings give a byte-identical vocabulary in every process. The
+Rust trainer (tokenizers <= 0.23 at least, upstream issue huggingface/tokenizers#1794) gives the
+``##x`` continuation symbols their ids in the iteration order of a Rust ``HashMap`` of words, which
+is seeded at random per process; merges of equal count are ranked by those ids, so each process
+learned other pieces. :func:`learn_vocabulary` therefore registers every continuation symbol
+itself, in code-point order, before training (as trainer "special tokens", which only fixes their
+ids: the learner's text split is not affected), so no id depends on hash order.
 """
 
 from __future__ import annotations
@@ -53,7 +61,7 @@ def learn_vocabulary(texts: Iterable[str], *, vocab_size: int = 8000, min_freque
     learner = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix=SUFFIX_INDICATOR))
     learner.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(SPECIAL_TOKENS),
+                                        special_tokens=_fixed_symbols(counts),
                                         continuing_subword_prefix=SUFFIX_INDICATOR, show_progress=False)
     # Feed each distinct word once per occurrence, in chunks, so the learner sees true frequencies.
     learner.train_from_iterator(_repeat_words(counts), trainer=trainer, length=len(counts))
@@ -61,6 +69,21 @@ def learn_vocabulary(texts: Iterable[str], *, vocab_size: int = 8000, min_freque
     if tuple(vocabulary[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
         raise RuntimeError(f"learner moved the special tokens: {vocabulary[:len(SPECIAL_TOKENS)]}")
     return vocabulary
+
+
+def _fixed_symbols(counts: collections.Counter) -> list[str]:
+    """The symbols whose ids must not depend on the learner's hash order, in the order of their ids.
+
+    Special tokens, then every character seen (code-point order, as the learner sorts its alphabet
+    itself), then the ``##x`` form of every character seen after a word's first character, also in
+    code-point order: exactly the symbols the learner would create before merging, now in a fixed
+    order (see the module docstring).
+    """
+    firsts = {word[0] for word in counts}
+    inner = {char for word in counts for char in word[1:]}
+    alphabet = sorted(firsts | inner)
+    continuations = [SUFFIX_INDICATOR + char for char in sorted(inner)]
+    return [*SPECIAL_TOKENS, *(c for c in alphabet if c not in SPECIAL_TOKENS), *continuations]
 
 
 def _repeat_words(counts: collections.Counter, chunk: int = 64) -> Iterable[str]:
