@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export SEMMATCH_CACHE_DIR=${SEMMATCH_CACHE_DIR:-$PWD/.cache}  # where setup.sh built the offline weights
 .venv/bin/semmatch-tf demo --output "${1:-runs/demo}"

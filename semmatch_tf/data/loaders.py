@@ -13,6 +13,8 @@ lcqmc          LCQMC: TSV without header (sentence1, sentence2, label 0/1)
 bq_corpus      BQ corpus: CSV with a UTF-8 BOM, header sentence1,sentence2,label
 atec           ATEC 2018: TSV without header (id, s1, s2, label), BOMs on line 1, CRLF
 jsts           JGLUE JSTS: JSON lines, float label 0-5 (Japanese)
+stsb_multi_mt  STSb Multi MT: CSV without header (sentence1, sentence2, score 0-5), language from
+               the file name (stsb-zh-dev.csv) or the ``language`` option
 wands          Wayfair WANDS: directory with product.csv, query.csv, label.csv (tab-separated)
 esci           Amazon Shopping Queries (ESCI): directory with the examples + products Parquet
 generic        any CSV/TSV/JSONL/Parquet with a column mapping
@@ -214,6 +216,24 @@ def load_jsts(path: str | Path, *, limit: int | None = None) -> PairDataset:
                     query_id=_query_ids(first))
 
 
+def load_stsb_multi_mt(path: str | Path, *, limit: int | None = None, language: str | None = None) -> PairDataset:
+    """STSb Multi MT (sentence similarity 0-5, English and machine translations; rows aligned
+    across languages, so row ``i`` of every language file is the same pair)."""
+    path = Path(path)
+    if language is None:
+        parts = path.stem.split("-")
+        if len(parts) < 2 or parts[0] != "stsb":
+            raise DataFormatError(f"{path}: cannot tell the language from the file name (expected stsb-LANG-SPLIT.csv); "
+                                  "pass the option language=LANG")
+        language = parts[1]
+    frame = _read_delimited(path, sep=",", header=False, names=("sentence1", "sentence2", "score"), limit=limit)
+    grades = _numbers(frame, "score", path, 0.0, 5.0)
+    first = _texts(frame, "sentence1", path)
+    return _dataset("stsb_multi_mt", JSTS_LABELS, query=first, product=_texts(frame, "sentence2", path),
+                    label=JSTS_LABELS.class_of_grade(grades), grade=grades, language=language,
+                    query_id=_query_ids(first))
+
+
 def load_wands(path: str | Path, *, limit: int | None = None, product_fields: Sequence[str] = ("product_name",)) -> PairDataset:
     """WANDS (Wayfair): ``product.csv``, ``query.csv``, ``label.csv`` (all tab-separated) in ``path``.
 
@@ -338,7 +358,7 @@ def _read_any(path: Path, sep: str | None, limit: int | None, encoding: str) -> 
 
 LOADERS: dict[str, Callable[..., PairDataset]] = {
     "home_depot": load_home_depot, "qbqtc": load_qbqtc, "lcqmc": load_lcqmc, "bq_corpus": load_bq_corpus,
-    "atec": load_atec, "jsts": load_jsts, "wands": load_wands, "esci": load_esci, "generic": load_generic,
+    "atec": load_atec, "jsts": load_jsts, "stsb_multi_mt": load_stsb_multi_mt, "wands": load_wands, "esci": load_esci, "generic": load_generic,
 }
 FORMATS = tuple(sorted(LOADERS))
 

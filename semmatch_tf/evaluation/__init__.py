@@ -1,5 +1,6 @@
 """Metrics (classification, grades, ranking), reports per language, and plots."""
 
+from semmatch_tf.evaluation.bootstrap import paired_bootstrap_statistic
 from semmatch_tf.evaluation.classification import accuracy, classification_report, confusion_matrix, precision_recall_f1
 from semmatch_tf.evaluation.ranking import (paired_bootstrap, per_query_ranking, per_query_retrieval, ranking_metrics,
                                             retrieval_metrics)
@@ -7,5 +8,5 @@ from semmatch_tf.evaluation.regression import mae, pearson, regression_report, r
 from semmatch_tf.evaluation.report import evaluate_predictions, format_report, save_report
 
 __all__ = ["accuracy", "classification_report", "confusion_matrix", "precision_recall_f1", "per_query_ranking",
-           "per_query_retrieval", "paired_bootstrap", "ranking_metrics", "retrieval_metrics", "mae", "pearson",
+           "per_query_retrieval", "paired_bootstrap", "paired_bootstrap_statistic", "ranking_metrics", "retrieval_metrics", "mae", "pearson",
            "regression_report", "rmse", "spearman", "evaluate_predictions", "format_report", "save_report"]

@@ -37,6 +37,11 @@ TF_SERVING_TF_TEXT: dict[str, str] = {
 #: all five ops with the same inputs, outputs and attributes as 2.21.1 (checked on its .so files).
 #: Since the TF Serving table starts at 2.12, only "<= 2.12.1" matters for the minimum.
 #: See also CORE_OPS_VERIFIED_TF_2_12 for the core side.
+#:   SentencepieceOp / SentencepieceTokenizeOp (SentencePiece checkpoints such as multilingual-e5):
+#:     verified present in the 2.12.1 wheel's _sentencepiece_tokenizer.so.
+#:   TFText>RoundRobinTrim (keras-hub's MultiSegmentPacker packing a pair): verified ABSENT from
+#:     2.12.1 (its RoundRobinTrimmer is pure Python there) and present in 2.16.1, 2.20.0 and 2.21.1
+#:     (checked on the wheels' op libraries; 2.13-2.15 were not checked), so the table says 2.16.1.
 TF_TEXT_OP_SINCE: dict[str, str] = {
     "NormalizeUTF8": "1.0.0",
     "CaseFoldUTF8": "1.0.0",
@@ -48,6 +53,7 @@ TF_TEXT_OP_SINCE: dict[str, str] = {
     "SentencepieceOp": "2.0.0",
     "SentencepieceTokenizeOp": "2.0.0",
     "WordpieceTokenizeWithOffsets": "1.0.0",
+    "TFText>RoundRobinTrim": "2.16.1",
 }
 
 

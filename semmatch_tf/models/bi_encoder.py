@@ -341,3 +341,44 @@ def save_layer(layer, path: Path) -> None:
         warnings.filterwarnings("ignore", message=".*has not yet been built.*")
         keras.saving.save_model(layer, temporary)
     temporary.replace(path)
+
+
+def pretrained_encoder(checkpoint: str = "multilingual-e5-small", *, query_length: int = 64,
+                       product_length: int = 128, query_prefix: str | None = None,
+                       product_prefix: str | None = None, symmetric: bool = False) -> TwoTowerEncoder:
+    """A pretrained sentence encoder used as it is (zero-shot): one shared BERT tower, mean pooling.
+
+    Args:
+        checkpoint: a known name (``multilingual-e5-small``, ``all-minilm-l6-v2``) or a local
+            checkpoint directory (see :mod:`semmatch_tf.weights`).
+        query_length, product_length: packed lengths (tokens, specials and prefix included).
+        query_prefix, product_prefix: text prefixes; None: the checkpoint's own (e5: ``"query: "``
+            / ``"passage: "``), none for checkpoints that name none.
+        symmetric: give products the query prefix too, as e5 advises for symmetric tasks (sentence
+            similarity, translation retrieval) as opposed to query -> passage search.
+
+    Returns:
+        A :class:`TwoTowerEncoder` whose ``embed_queries`` / ``embed_products`` give unit vectors.
+
+    Example:
+        >>> encoder = pretrained_encoder("multilingual-e5-small")            # doctest: +SKIP
+        >>> queries = encoder.embed_queries(["苹果手机", "manzana"])          # doctest: +SKIP
+        >>> products = encoder.embed_products(["Apple iPhone 15", "Fresh apples 1 kg"])  # doctest: +SKIP
+        >>> (queries @ products.T).argmax(axis=1).tolist()                  # doctest: +SKIP
+        [0, 1]
+    """
+    from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpoint_prefixes,
+                                         checkpoint_tokenizer, pretrained_backbone, resolve_checkpoint_path)
+
+    path = resolve_checkpoint_path(checkpoint)
+    known = checkpoint_prefixes(path)
+    query_prefix = known.get("query", "") if query_prefix is None else query_prefix
+    product_prefix = query_prefix if symmetric else (known.get("passage", "") if product_prefix is None else product_prefix)
+    tokenizer = checkpoint_tokenizer(path, strip_accents=True)
+    tower = build_bert_tower(pretrained_backbone(path), name="tower")
+    return TwoTowerEncoder(BertPreprocessor(tokenizer, sequence_length=query_length, prefix=query_prefix,
+                                            name="query_preprocessor"), tower,
+                           BertPreprocessor(tokenizer, sequence_length=product_length, prefix=product_prefix,
+                                            name="product_preprocessor"), tower,
+                           {"family": "pretrained", "checkpoint": str(checkpoint), "path": str(path),
+                            "prefixes": {"query": query_prefix, "product": product_prefix}})

