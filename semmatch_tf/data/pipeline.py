@@ -85,6 +85,56 @@ def make_dataset(dataset: PairDataset, preprocessor, options: PipelineOptions,
     fixed-shape tensors (the BiLSTM's :class:`PairPreprocessor`, a BERT pair packer, ...); length
     bucketing needs a :class:`PairPreprocessor`.
     """
+    data = _tokenized(dataset, preprocessor, options, with_targets, sample_weights)
+    if options.shuffle:
+        data = data.shuffle(min(len(dataset), 50_000), seed=options.seed, reshuffle_each_iteration=True)
+    data = _batched(data, preprocessor, options)
+    if options.token_dropout > 0:
+        data = data.map(_token_dropout_fn(options), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def make_epoch_stream(dataset: PairDataset, preprocessor, options: PipelineOptions, *, epochs: int,
+                      first_epoch: int = 0) -> tuple[tf.data.Dataset, int]:
+    """Training batches of epochs ``first_epoch .. epochs - 1`` as one stream; ``(data, steps)``.
+
+    For ``Model.fit(data, steps_per_epoch=steps, epochs=epochs)`` with ``initial_epoch`` =
+    ``first_epoch``. Each epoch is a pure function of ``(options.seed, epoch)``: its shuffle is
+    seeded with the epoch number and token dropout is drawn by stateless ops keyed by the batch's
+    number in the whole run. A run resumed at epoch k in a new process therefore gets exactly the
+    batches an unkilled run gets from epoch k (``make_dataset``'s reshuffling and its
+    ``tf.random.Generator`` would start again from epoch 0's order and draws). Every epoch is
+    ``steps = len(dataset) // batch_size`` batches: with length buckets one pass leaves partial
+    buckets behind, so the epoch's order is repeated to fill the last few batches.
+    """
+    steps = len(dataset) // options.batch_size
+    if steps < 1 or not 0 <= first_epoch <= epochs:
+        raise ValueError(f"{len(dataset)} pairs make no batch of {options.batch_size}, or epoch {first_epoch} "
+                         f"is outside 0..{epochs}")
+    tokenized = _tokenized(dataset, preprocessor, options, True, None)
+    buffer = min(len(dataset), 50_000)
+
+    def one_epoch(epoch):
+        data = tokenized
+        if options.shuffle:
+            data = data.shuffle(buffer, seed=epoch_seed(options.seed, epoch), reshuffle_each_iteration=False)
+        data = _batched(data.repeat(), preprocessor, options).take(steps)
+        if options.token_dropout > 0:
+            data = data.enumerate(start=epoch * steps).map(_stateless_token_dropout_fn(options))
+        return data
+
+    stream = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return stream.prefetch(tf.data.AUTOTUNE), steps
+
+
+def epoch_seed(seed: int, epoch):
+    """The shuffle seed of one epoch (an int64 tensor inside tf.data): distinct per (seed, epoch)."""
+    return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
+
+
+def _tokenized(dataset: PairDataset, preprocessor, options: PipelineOptions, with_targets: bool,
+               sample_weights: np.ndarray | None) -> tf.data.Dataset:
+    """Single tokenised pairs (with targets and weights), in frame order, cached when asked."""
     features = string_dataset(dataset)
     columns: tuple = (features,)
     if with_targets:
@@ -94,16 +144,14 @@ def make_dataset(dataset: PairDataset, preprocessor, options: PipelineOptions,
     data = tf.data.Dataset.zip(columns) if len(columns) > 1 else features
     data = _tokenize(data, preprocessor, options, len(columns) > 1)
     data = data.apply(tf.data.experimental.assert_cardinality(len(dataset)))
-    if options.cache:
-        data = data.cache()
-    if options.shuffle:
-        data = data.shuffle(min(len(dataset), 50_000), seed=options.seed, reshuffle_each_iteration=True)
+    return data.cache() if options.cache else data
+
+
+def _batched(data: tf.data.Dataset, preprocessor, options: PipelineOptions) -> tf.data.Dataset:
     data = _batch(data, preprocessor, options)
     if options.trim_padding and _is_packed(data):
         data = data.map(_trim_to_longest, num_parallel_calls=tf.data.AUTOTUNE)
-    if options.token_dropout > 0:
-        data = data.map(_token_dropout_fn(options), num_parallel_calls=tf.data.AUTOTUNE)
-    return data.prefetch(tf.data.AUTOTUNE)
+    return data
 
 
 def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -196,5 +244,23 @@ def _token_dropout_fn(options: PipelineOptions):
 
     def augment(features, *rest):
         return ({"query": drop(features["query"]), "product": drop(features["product"])}, *rest)
+
+    return augment
+
+
+def _stateless_token_dropout_fn(options: PipelineOptions):
+    """Token dropout of ``(batch number, element)``: the draws depend on the seed and the batch
+    number only, never on what ran before (so neither on threads nor on a resumed process)."""
+    unk = SPECIAL_TOKENS.index(UNK)
+    first_real = len(SPECIAL_TOKENS)
+
+    def drop(ids: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        hit = (tf.random.stateless_uniform(tf.shape(ids), seed=seed) < options.token_dropout) & (ids >= first_real)
+        return tf.where(hit, tf.constant(unk, ids.dtype), ids)
+
+    def augment(index, element):
+        features, *rest = element
+        seeds = tf.random.experimental.stateless_split(tf.stack([tf.constant(options.seed, tf.int64), index]), 2)
+        return ({"query": drop(features["query"], seeds[0]), "product": drop(features["product"], seeds[1])}, *rest)
 
     return augment
