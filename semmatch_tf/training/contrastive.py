@@ -45,6 +45,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -413,47 +414,61 @@ def _compile(model, config, total_steps: int) -> None:
 
 def _completed_epochs(directory: Path) -> int:
     """Epochs a killed run already finished (from the backup's metadata), to skip their batches."""
-    metadata = directory / "backup" / "training_metadata.json"
-    try:
-        return int(json.loads(metadata.read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
+    from semmatch_tf.training.callbacks import completed_epochs
+
+    return completed_epochs(directory)
 
 
 def _fit(model, phase: _Phase, directory: Path, config, epochs: int, hparams: dict, verbose: int) -> dict:
-    from semmatch_tf.training.callbacks import HISTORY_CSV, build_callbacks, read_history_csv
+    from semmatch_tf.training.callbacks import HISTORY_CSV, build_callbacks, fit_once, read_history_csv, start_fresh
 
     directory.mkdir(parents=True, exist_ok=True)
     history_csv = directory / HISTORY_CSV
-    if not (directory / "backup").exists() and history_csv.exists():
-        history_csv.unlink()  # a fresh run, not a resume
+    start_fresh(directory)  # not a resume: an earlier run's history and best checkpoint must not be read
     monitor = config.training.monitor
     if phase.validation is None:  # too few validation positives for one batch: watch the training value
         monitor = monitor.removeprefix("val_")
     callbacks = build_callbacks(directory, monitor=monitor, patience=config.training.early_stopping_patience,
                                 hparams=hparams)
-    fitted = model.fit(phase.data, validation_data=phase.validation, epochs=epochs, steps_per_epoch=phase.steps,
-                       callbacks=callbacks, verbose=verbose, shuffle=False)  # batches are packed already
+    fitted: dict = {}
+    fit_once(model, directory, lambda: fitted.update(model.fit(
+        phase.data, validation_data=phase.validation, epochs=epochs, steps_per_epoch=phase.steps,
+        callbacks=callbacks, verbose=verbose, shuffle=False).history))  # batches are packed already
     try:  # the CSV spans resumed processes; this process's History does not
         return read_history_csv(history_csv)
     except (OSError, ValueError) as error:
         log.warning("could not read %s (%s): keeping this process's history only", history_csv, error)
-        return dict(fitted.history)
+        return fitted
 
 
 def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, PairDataset, PairDataset], *,
                      verbose: int = 1) -> dict:
-    """Train a ``*_bi_encoder`` family, write its run directory (module docstring); return the report."""
+    """Train a ``*_bi_encoder`` family, write its run directory (module docstring); return the report.
+
+    As for cross-encoders (``trainer.train``): one process per run directory (``run.lock``), the
+    vocabulary written once and checked on a resume (``trainer.settle_vocabulary``), and
+    ``backup/`` removed only after every file of the run is written.
+    """
+    from semmatch_tf.training.run_lock import run_lock
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        return _train_bi_encoder(config, run_dir, splits, verbose=verbose)
+
+
+def _train_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairDataset, PairDataset], *,
+                      verbose: int = 1) -> dict:
+    """The body of :func:`train_bi_encoder`; the caller holds the run directory's lock."""
     from semmatch_tf import runs
     from semmatch_tf.evaluation.report import save_report
     from semmatch_tf.models import uses_own_vocabulary
     from semmatch_tf.models.bi_encoder import BiEncoder, TwoTowerEncoder, build_towers
-    from semmatch_tf.training.trainer import training_texts
-    from semmatch_tf.text import learn_vocabulary, save_vocabulary
+    from semmatch_tf.training.callbacks import remove_backup
+    from semmatch_tf.training.trainer import settle_vocabulary, training_texts
+    from semmatch_tf.text import learn_vocabulary
     from semmatch_tf.training.runtime import distribution_strategy, seed_everything
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     train_set, validation_set, test_set = splits
     bi, training = config.model.bi_encoder, config.training
     seed_everything(training.seed, training.deterministic)
@@ -471,7 +486,8 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
         model = BiEncoder(towers.query_tower, None if towers.shared else towers.product_tower,
                           temperature=bi.temperature, output="similarities" if softmax else "cosine",
                           name="bi_encoder")
-    save_vocabulary(towers.query_preprocessor.vocabulary, run_dir / runs.VOCABULARY)
+    resuming = (run_dir / "backup").exists() or (run_dir / "warmup" / "backup").exists()
+    settle_vocabulary(run_dir, towers.query_preprocessor.vocabulary, resuming=resuming)  # written, or checked
     hparams = {"threshold": threshold, **_flat_hparams(config)}
     started = time.perf_counter()
     if softmax:
@@ -499,6 +515,8 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
                           "positive_grade": threshold, "epochs_run": len(next(iter(history.values()), []))}
     save_report(report, run_dir / runs.REPORT)
     _write_projector(encoder, _all_products(splits), run_dir)
+    remove_backup(run_dir / "warmup")  # last: everything above exists now, a kill before this resumes instead
+    remove_backup(run_dir)
     return report
 
 
@@ -517,15 +535,16 @@ def _train_softmax(model, towers, config, train_set, validation_set, threshold, 
     rest = max(1, epochs - warm_epochs)
     warm_dir, warm_weights = run_dir / "warmup", run_dir / "warmup" / "final.weights.h5"
     warm = _softmax_phase(config, towers, train_set, validation_set, threshold, hard=0, source="judged",
-                          epochs=warm_epochs)
+                          epochs=warm_epochs, skip_epochs=_completed_epochs(warm_dir))
     with strategy.scope():
         _compile(model, config, warm.steps * (warm_epochs + rest))
-    if warm_weights.is_file():
-        model.load_weights(warm_weights)  # resuming: the warm-up finished before the kill
+    if warm_weights.is_file() and (warm_dir / "backup").exists():
+        model.load_weights(warm_weights)  # resuming: the warm-up of this run finished before the kill
         first = _plain_history(_read_csv(warm_dir))
     else:
         first = _fit(model, warm, warm_dir, config, warm_epochs, hparams, verbose)
-        model.save_weights(warm_weights)
+        model.save_weights(warm_weights.with_name(f".tmp-{warm_weights.name}"))
+        os.replace(warm_weights.with_name(f".tmp-{warm_weights.name}"), warm_weights)
     encoder = TwoTowerEncoder.from_towers(towers)
     phase = _softmax_phase(config, towers, train_set, validation_set, threshold, hard=bi.hard_negatives,
                            source="model", encoder=encoder, epochs=rest, skip_epochs=_completed_epochs(run_dir))

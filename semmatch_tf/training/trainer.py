@@ -90,22 +90,26 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     """Train, evaluate on the test split and write the run directory. Returns the test report.
 
     Re-running on the same ``run_dir`` after a kill resumes from the last finished epoch
-    (``BackupAndRestore``); the vocabulary is re-learned deterministically from the same split.
+    (``backup/``) and ends with exactly the weights and metrics of an unkilled run of the same
+    config: each epoch's batches depend on (seed, epoch) only (``make_epoch_stream``), and the
+    backup carries the optimizer and dropout states. The vocabulary is written once, before the
+    first epoch; a resume re-learns it and must find the saved one (:func:`settle_vocabulary`).
+    ``backup/`` is removed only after every file of the run is written, so a kill at any moment
+    resumes rather than retraining. One process at a time per run directory (``run.lock``).
     """
-    import keras
-
-    from semmatch_tf import runs
-    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
-    from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for, uses_own_vocabulary
-    from semmatch_tf.text import learn_vocabulary, save_vocabulary
-    from semmatch_tf.models.bert import merge_lora
-    from semmatch_tf.training.callbacks import HISTORY_CSV, build_callbacks, read_history_csv
-    from semmatch_tf.training.optimizers import build_optimizer
-    from semmatch_tf.training.runtime import (distribution_strategy, resolve_jit, seed_everything,
-                                              set_precision)
+    from semmatch_tf.training.run_lock import run_lock
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        return _train(config, run_dir, verbose)
+
+
+def _train(config: RunConfig, run_dir: Path, verbose: int) -> dict:
+    """The body of :func:`train`, run while holding the run directory's lock."""
+    from semmatch_tf import runs
+    from semmatch_tf.training.runtime import seed_everything, set_precision
+
     seed_everything(config.training.seed, config.training.deterministic)
     policy = set_precision(config.training.precision)
     _check_resumable(config, run_dir)
@@ -113,12 +117,10 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     _check_sizes(train_set, validation_set, config)
     save_config(config, run_dir / runs.CONFIG)
     log.info("splits: train %d, validation %d, test %d pairs", len(train_set), len(validation_set), len(test_set))
-
     if config.model.family.endswith("_bi_encoder"):
-        from semmatch_tf.training.contrastive import train_bi_encoder
+        from semmatch_tf.training.contrastive import _train_bi_encoder
 
-        return train_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
-
+        return _train_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
     if config.training.mined_negatives:
         from semmatch_tf.training.negatives import with_mined_negatives
 
@@ -126,54 +128,115 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
         train_set = with_mined_negatives(train_set, count=config.training.mined_negatives,
                                          depth=config.training.mined_negative_depth, seed=config.training.seed)
         log.info("mined negatives: %d pairs added to %d training pairs", len(train_set) - before, before)
-    text = config.text
-    vocabulary = None
-    if uses_own_vocabulary(config.model):
-        vocabulary = learn_vocabulary(training_texts(train_set), vocab_size=text.vocab_size,
-                                      min_frequency=text.min_frequency, lowercase=text.lowercase,
-                                      strip_accents=text.strip_accents)
-    head = config.model.head
-    strategy = distribution_strategy(config.training.distribution)
-    steps_per_epoch = len(train_set) // config.training.batch_size
-    with strategy.scope():
-        preprocessor, model = build_cross_encoder(config.model, text, vocabulary=vocabulary,
-                                                  num_classes=train_set.labels.num_classes)
-        vocabulary = preprocessor.vocabulary  # learned above, or the checkpoint's
-        save_vocabulary(vocabulary, run_dir / runs.VOCABULARY)
-        model.compile(optimizer=build_optimizer(config.training, steps_per_epoch * config.training.epochs),
-                      loss=loss_for(head), metrics=metrics_for(head),
-                      steps_per_execution=config.training.steps_per_execution,
-                      jit_compile=resolve_jit(config.training.jit_compile))
-    target = "class" if head == "classification" else "grade"
-    buckets = tuple(text.length_buckets) if text.length_buckets and config.model.family == "bilstm" else None
-    train_data = make_dataset(train_set, preprocessor, PipelineOptions(
-        batch_size=config.training.batch_size, target=target, shuffle=True, drop_remainder=True,
-        token_dropout=config.training.token_dropout, length_buckets=buckets, seed=config.training.seed))
-    validation_data = make_dataset(validation_set, preprocessor, PipelineOptions(
-        batch_size=config.training.batch_size, target=target, length_buckets=buckets)) if len(validation_set) else None
+    return _fit_cross_encoder(config, run_dir, (train_set, validation_set, test_set), policy, verbose)
 
+
+def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, verbose: int) -> dict:
+    """Build, fit (or resume), save and evaluate a cross-encoder; removes ``backup/`` last."""
+    from semmatch_tf import runs
+    from semmatch_tf.models.bert import merge_lora
+    from semmatch_tf.training.callbacks import HISTORY_CSV, fit_once, read_history_csv, remove_backup, start_fresh
+
+    train_set, validation_set, test_set = splits
+    preprocessor, model = _build_cross_encoder(config, run_dir, train_set)
+    train_data, steps, validation_data = _cross_encoder_data(config, run_dir, preprocessor, train_set, validation_set)
+    start_fresh(run_dir)  # not a resume: an earlier run's history and best checkpoint must not be read
     history_csv = run_dir / HISTORY_CSV
-    if not (run_dir / "backup").exists() and history_csv.exists():
-        history_csv.unlink()  # a fresh run, not a resume: start the history anew
-    monitor = config.training.monitor if validation_data is not None else "loss"
-    hparams = {"precision": policy, **_flat_hparams(config)}
-    callbacks = build_callbacks(run_dir, monitor=monitor, patience=config.training.early_stopping_patience,
-                                hparams=hparams)
-    model.fit(train_data, validation_data=validation_data, epochs=config.training.epochs,
-              callbacks=callbacks, class_weight=class_weights(train_set, config.training.class_weights),
-              verbose=verbose)
+    callbacks = _cross_encoder_callbacks(config, run_dir, policy, validation_data is not None)
+    fit_once(model, run_dir, lambda: model.fit(
+        train_data, validation_data=validation_data, epochs=config.training.epochs, steps_per_epoch=steps,
+        callbacks=callbacks, class_weight=class_weights(train_set, config.training.class_weights),
+        verbose=verbose, shuffle=False))  # the stream shuffles each epoch itself
     history = read_history_csv(history_csv)
 
     model = merge_lora(model)  # adapters folded into plain weights: an ordinary model to save and serve
     runs.atomic_save_model(model, run_dir / runs.MODEL)
     runs.atomic_save_model(runs.preprocessor_model(preprocessor), run_dir / runs.PREPROCESSOR)
-    runs.save_labels(run_dir, train_set.labels, head)
+    runs.save_labels(run_dir, train_set.labels, config.model.head)
     runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(_plain_history(history), indent=2))
-    matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, head, run_dir)
-    evaluation_set = test_set if len(test_set) else validation_set
-    report = write_evaluation(matcher, evaluation_set, run_dir, history=history)
-    _write_projector(model, vocabulary, run_dir)
+    matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, config.model.head, run_dir)
+    report = write_evaluation(matcher, test_set if len(test_set) else validation_set, run_dir, history=history)
+    _write_projector(model, preprocessor.vocabulary, run_dir)
+    remove_backup(run_dir)  # last: everything above exists now, a kill before this resumes instead
     return report
+
+
+def _build_cross_encoder(config: RunConfig, run_dir: Path, train_set: PairDataset):
+    """Preprocessor and compiled model; the vocabulary is learned (or the checkpoint's) and settled."""
+    from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for, uses_own_vocabulary
+    from semmatch_tf.text import learn_vocabulary
+    from semmatch_tf.training.optimizers import build_optimizer
+    from semmatch_tf.training.runtime import distribution_strategy, resolve_jit
+
+    text, training = config.text, config.training
+    vocabulary = None
+    if uses_own_vocabulary(config.model):
+        vocabulary = learn_vocabulary(training_texts(train_set), vocab_size=text.vocab_size,
+                                      min_frequency=text.min_frequency, lowercase=text.lowercase,
+                                      strip_accents=text.strip_accents)
+    steps_per_epoch = len(train_set) // training.batch_size
+    with distribution_strategy(training.distribution).scope():
+        preprocessor, model = build_cross_encoder(config.model, text, vocabulary=vocabulary,
+                                                  num_classes=train_set.labels.num_classes)
+        settle_vocabulary(run_dir, preprocessor.vocabulary)  # learned above, or the checkpoint's
+        model.compile(optimizer=build_optimizer(training, steps_per_epoch * training.epochs),
+                      loss=loss_for(config.model.head), metrics=metrics_for(config.model.head),
+                      steps_per_execution=training.steps_per_execution, jit_compile=resolve_jit(training.jit_compile))
+    return preprocessor, model
+
+
+def _cross_encoder_data(config: RunConfig, run_dir: Path, preprocessor, train_set, validation_set):
+    """``(train stream from the first unfinished epoch, steps per epoch, validation batches or None)``."""
+    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset, make_epoch_stream
+    from semmatch_tf.training.callbacks import completed_epochs
+
+    text, training = config.text, config.training
+    target = "class" if config.model.head == "classification" else "grade"
+    buckets = tuple(text.length_buckets) if text.length_buckets and config.model.family == "bilstm" else None
+    train_data, steps = make_epoch_stream(train_set, preprocessor, PipelineOptions(
+        batch_size=training.batch_size, target=target, shuffle=True, drop_remainder=True,
+        token_dropout=training.token_dropout, length_buckets=buckets, seed=training.seed),
+        epochs=training.epochs, first_epoch=min(completed_epochs(run_dir), training.epochs))
+    validation_data = make_dataset(validation_set, preprocessor, PipelineOptions(
+        batch_size=training.batch_size, target=target, length_buckets=buckets)) if len(validation_set) else None
+    return train_data, steps, validation_data
+
+
+def _cross_encoder_callbacks(config: RunConfig, run_dir: Path, policy: str, has_validation: bool) -> list:
+    from semmatch_tf.training.callbacks import build_callbacks
+
+    monitor = config.training.monitor if has_validation else "loss"
+    return build_callbacks(run_dir, monitor=monitor, patience=config.training.early_stopping_patience,
+                           hparams={"precision": policy, **_flat_hparams(config)})
+
+
+def settle_vocabulary(run_dir: Path, vocabulary: list[str], *, resuming: bool | None = None) -> list[str]:
+    """Write the run's ``vocabulary.txt`` once, before the first epoch; on a resume, check it.
+
+    A run is resuming when ``run_dir/backup`` exists (unless ``resuming`` says). Then the saved file is the only vocabulary
+    the run can use: the backed-up weights are indexed by its token ids. Rather than quietly load
+    it, the vocabulary built again (re-learned from the split, or the checkpoint's) must equal it,
+    else this raises: a difference means the training data, the text settings or the learner
+    changed since the kill, and the resumed run would be another run under the same name (with
+    ids that no longer mean what the weights learned). Learning is deterministic, so an unchanged
+    run always passes.
+    """
+    from semmatch_tf import runs
+    from semmatch_tf.text.vocabulary import load_vocabulary, vocabulary_hash
+
+    path = run_dir / runs.VOCABULARY
+    if not (resuming if resuming is not None else (run_dir / "backup").exists()):
+        runs.atomic_write_text(path, "".join(f"{token}\n" for token in vocabulary))
+        return vocabulary
+    if not path.is_file():
+        raise ValueError(f"{run_dir} holds an interrupted run but no {runs.VOCABULARY}: "
+                         f"delete {run_dir / 'backup'} to start afresh")
+    saved = load_vocabulary(path)
+    if saved != list(vocabulary):
+        raise ValueError(f"cannot resume {run_dir}: its {runs.VOCABULARY} ({vocabulary_hash(saved)[:12]}) differs from "
+                         f"the vocabulary built again now ({vocabulary_hash(vocabulary)[:12]}), so the training data "
+                         f"or text settings changed; delete {run_dir / 'backup'} to start afresh")
+    return saved
 
 
 def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None) -> dict:
