@@ -126,7 +126,8 @@ def test_backup_survives_train_end_and_restores_the_dropout_seed_state(tmp_path)
     model = tiny_model()
     model.fit(np.ones((16, 4)), np.ones(16), epochs=2, verbose=0,
               callbacks=[AtomicBackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=True)])
-    assert {p.name for p in (tmp_path / "backup").iterdir()} >= {"latest.weights.h5", "rng_state.npz"}
+    assert {p.name for p in (tmp_path / "backup").iterdir()} == {
+        "training_metadata.json", "epoch-2-batch-0.weights.h5", "epoch-2-batch-0.rng_state.npz"}
     states = [v.numpy().copy() for v in model.non_trainable_variables]
     fresh = tiny_model()
     restorer = AtomicBackupAndRestore(str(tmp_path / "backup"))
@@ -134,6 +135,30 @@ def test_backup_survives_train_end_and_restores_the_dropout_seed_state(tmp_path)
     restorer.on_train_begin()
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(states, fresh.non_trainable_variables))
     assert any(not np.array_equal(a, b.numpy()) for a, b in zip(states, tiny_model().non_trainable_variables))
+
+
+def test_backup_files_of_an_uncommitted_epoch_are_ignored(tmp_path):
+    """Killed after writing epoch 3's weights but before its metadata (the commit): the resume
+    loads epoch 2's weights and restarts at epoch 2 (the stock callback paired the new weights
+    with the old epoch number)."""
+    import json
+
+    import numpy as np
+
+    from semmatch_tf.training.callbacks import AtomicBackupAndRestore
+
+    model = tiny_model()
+    model.fit(np.ones((16, 4)), np.ones(16), epochs=2, verbose=0,
+              callbacks=[AtomicBackupAndRestore(str(tmp_path / "backup"))])
+    committed = model.get_weights()
+    model.fit(np.ones((16, 4)), np.ones(16), epochs=1, verbose=0)
+    model.save_weights(tmp_path / "backup" / "epoch-3-batch-0.weights.h5")  # written, never committed
+    fresh = tiny_model()
+    restorer = AtomicBackupAndRestore(str(tmp_path / "backup"))
+    restorer.set_model(fresh)
+    restorer.on_train_begin()
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    assert all(np.array_equal(a, b) for a, b in zip(committed, fresh.get_weights()))
 
 
 def test_resumed_early_stopping_and_best_checkpoint_decide_as_an_unkilled_fit(tmp_path):
@@ -227,7 +252,7 @@ def test_killed_and_resumed_run_ends_exactly_like_an_unkilled_one(tmp_path):
     run_dir = tmp_path / "killed"
     status, _ = run_training(config, run_dir, "1")
     assert status == 3 and not (run_dir / "model.keras").exists()
-    assert (run_dir / "backup" / "rng_state.npz").is_file() and (run_dir / "run.lock").is_file()
+    assert (run_dir / "backup" / "epoch-1-batch-0.rng_state.npz").is_file() and (run_dir / "run.lock").is_file()
     vocabulary = (run_dir / "vocabulary.txt").stat()
     status, _ = run_training(config, run_dir, "model")  # resumes epochs 2-3, then dies before model.keras
     assert status == 3 and not (run_dir / "model.keras").exists()

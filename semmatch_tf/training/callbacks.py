@@ -111,23 +111,30 @@ class RestoreBestCheckpoint(keras.callbacks.Callback):
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras' BackupAndRestore, with each backup file written to a temporary name and renamed into
-    place: a SIGKILL during a backup leaves the previous epoch's state loadable (the stock callback
-    writes the weights and the metadata JSON in place, and a torn JSON stops the resume).
+    """Keras' BackupAndRestore, made crash-safe and complete for an exact resume.
 
-    It also backs up what ``save_weights`` leaves out: the non-trainable variables, among them the
-    state of every dropout layer's seed generator, so a resumed fit draws the dropout masks an
-    unkilled one would (``rng_state.npz``, restored after the weights). It never deletes the backup
-    at the end of a fit (whatever ``delete_checkpoint`` says): the trainer removes it with
-    :func:`remove_backup` once the final model is written, so a kill in between resumes instead of
-    training every epoch again.
+    *One commit point.* Each backup writes its files under names of their own
+    (``epoch-3-batch-0.weights.h5``, ``...rng_state.npz``), then renames the metadata JSON, which
+    names them, into place: that
+    rename commits the backup, and only then are older files deleted. A SIGKILL at any moment leaves
+    one consistent backup (the stock callback overwrites the weights and then the JSON in place, so
+    a kill between them paired new weights with the old epoch, or tore the JSON).
+
+    *Complete state.* It also backs up what ``save_weights`` leaves out: the non-trainable
+    variables, among them the state of every dropout layer's seed generator, so a resumed fit draws
+    the dropout masks an unkilled one would.
+
+    *Kept at the end.* It never deletes the backup when a fit ends (whatever ``delete_checkpoint``
+    says): the trainer removes it with :func:`remove_backup` once the final model is written, so a
+    kill in between resumes instead of training every epoch again.
     """
 
-    RNG_STATE = "rng_state.npz"
-
     def on_train_begin(self, logs=None) -> None:
+        metadata = self._committed()
+        if metadata.get("weights"):
+            self._weights_path = str(Path(self.backup_dir) / metadata["weights"])  # the committed epoch's file
         super().on_train_begin(logs)
-        state = Path(self.backup_dir) / self.RNG_STATE
+        state = Path(self.backup_dir) / metadata.get("rng_state", "-")
         if state.is_file():
             with np.load(state) as saved:
                 restore_variables(self.model.non_trainable_variables, saved)
@@ -135,20 +142,31 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None) -> None:
         """Keep the backup: see the class docstring."""
 
+    def _committed(self) -> dict:
+        try:
+            metadata = json.loads(Path(self._training_metadata_path).read_text())
+        except (OSError, ValueError):
+            return {}
+        return metadata if isinstance(metadata, dict) else {}
+
     def _save_model(self) -> None:
-        os.makedirs(self.backup_dir, exist_ok=True)
-        weights = Path(self._weights_path)
-        temporary = weights.with_name(f".tmp-{weights.name}")  # Keras wants the .weights.h5 ending
-        self.model.save_weights(filepath=str(temporary), overwrite=True)
-        os.replace(temporary, weights)
+        backup = Path(self.backup_dir)
+        backup.mkdir(parents=True, exist_ok=True)
+        tag = f"epoch-{self._current_epoch}-batch-{self._last_batch_seen}"
+        weights, state = backup / f"{tag}.weights.h5", backup / f"{tag}.rng_state.npz"
+        self.model.save_weights(filepath=str(backup / f".tmp-{weights.name}"), overwrite=True)  # .weights.h5 ending
+        os.replace(backup / f".tmp-{weights.name}", weights)
+        with open(backup / f".tmp-{state.name}", "wb") as handle:
+            np.savez(handle, **variable_arrays(self.model.non_trainable_variables))
+        os.replace(backup / f".tmp-{state.name}", state)
         metadata = Path(self._training_metadata_path)
         temporary = metadata.with_name(f".{metadata.name}.tmp")
-        temporary.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
-        state = Path(self.backup_dir) / self.RNG_STATE
-        with open(state.with_name(f".{state.name}.tmp"), "wb") as handle:
-            np.savez(handle, **variable_arrays(self.model.non_trainable_variables))
-        os.replace(state.with_name(f".{state.name}.tmp"), state)
-        os.replace(temporary, metadata)  # last: the metadata says which epoch the files above belong to
+        temporary.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                                         "weights": weights.name, "rng_state": state.name}))
+        os.replace(temporary, metadata)  # the commit
+        for old in backup.glob("epoch-*"):
+            if old.name not in (weights.name, state.name):
+                old.unlink(missing_ok=True)
 
 
 def variable_arrays(variables) -> dict[str, np.ndarray]:
