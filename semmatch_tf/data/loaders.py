@@ -1,13 +1,16 @@
 """Loaders for public query–product judgement sets and any CSV/TSV/JSONL/Parquet of pairs.
 
 Every loader returns a :class:`PairDataset` in the canonical schema. Bad input never yields partial
-data: a missing column, an unknown label, an empty text, undecodable bytes or a malformed line raise
-:class:`DataFormatError` naming the file, the 1-based data row and the field.
+data: an empty or header-only file, a UTF-16/32 file, a missing column, an unknown label, an empty
+text or id, a JSON number or list where text belongs, undecodable bytes or a malformed line raise
+:class:`DataFormatError` naming the file, the 1-based data row, the field and (when not UTF-8) the
+encoding. All text files go through one reader (``_read_text``); ``PairDataset.source`` records
+each file read and its encoding.
 
 Formats (``load_dataset(format, path, **options)``):
 
 =============  ==========================================================================
-home_depot     Kaggle Home Depot search relevance: CSV, latin-1, mean grade 1.0-3.0
+home_depot     Kaggle Home Depot search relevance: CSV (UTF-8, else latin-1), mean grade 1.0-3.0
 qbqtc          CLUE QBQTC: JSON lines, labels "0"/"1"/"2" (Chinese web search)
 lcqmc          LCQMC: TSV without header (sentence1, sentence2, label 0/1)
 bq_corpus      BQ corpus: CSV with a UTF-8 BOM, header sentence1,sentence2,label
@@ -24,8 +27,10 @@ generic        any CSV/TSV/JSONL/Parquet with a column mapping
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -46,39 +51,97 @@ ESCI_LABELS = LabelScheme(("irrelevant", "complement", "substitute", "exact"), (
 ESCI_CODES = {"I": 0, "C": 1, "S": 2, "E": 3}
 ESCI_LOCALE_LANGUAGE = {"us": "en", "es": "es", "jp": "ja"}
 
+log = logging.getLogger(__name__)
+
 
 # -- reading ---------------------------------------------------------------------------------------
-def _read_text(path: Path, encoding: str = "utf-8") -> str:
-    """Whole file as text; undecodable bytes are reported with their 1-based line number."""
+#: Byte-order marks of the wide Unicode encodings, longest first (UTF-32-LE starts like UTF-16-LE).
+WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32-LE"), (b"\x00\x00\xfe\xff", "UTF-32-BE"),
+             (b"\xff\xfe", "UTF-16-LE"), (b"\xfe\xff", "UTF-16-BE"))
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing file, a directory or no permission is a DataFormatError."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise DataFormatError(path, "file not found") from None
+    except IsADirectoryError:
+        raise DataFormatError(path, "is a directory, expected a file") from None
+    except NotADirectoryError:
+        raise DataFormatError(path, f"{path.parent} is a file, expected a directory") from None
+    except PermissionError:
+        raise DataFormatError(path, "permission denied") from None
+
+
+def _check_not_wide(path: Path, data: bytes, encoding: str) -> None:
+    """Refuse UTF-16/32 text read as an 8-bit encoding: it would decode to NUL-riddled nonsense
+    (every column name "missing") or, as latin-1, to silent mojibake."""
+    if encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32")):
+        return
+    for bom, name in WIDE_BOMS:
+        if data.startswith(bom):
+            raise DataFormatError(path, f"file is {name} (byte-order mark {bom.hex(' ')}), not {encoding}; "
+                                        f"convert it, e.g. iconv -f {name} -t UTF-8", encoding=name)
+    if b"\x00" in data[:4096]:
+        raise DataFormatError(path, f"NUL bytes in the first 4 KiB: probably UTF-16 or UTF-32 without a "
+                                    f"byte-order mark, not {encoding}; convert it to UTF-8")
+
+
+def _read_text(path: Path, encoding: str = "utf-8", fallback: str | None = None) -> tuple[str, str]:
+    """Whole file as text, and the encoding it was decoded with.
+
+    ``fallback`` (e.g. latin-1 for Home Depot) is used only when the bytes are not valid
+    ``encoding``; otherwise undecodable bytes are reported with their 1-based line. A leading
+    UTF-8 BOM is dropped; an empty (or whitespace-only) file is an error.
+    """
+    data = _read_bytes(path)
+    _check_not_wide(path, data, encoding)
     try:
-        return data.decode(encoding)
+        text, used = data.decode(encoding), encoding
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise DataFormatError(path, f"bytes not valid {encoding} at offset {error.start} "
-                                    f"(line {line}): {data[error.start:error.start + 4]!r}", row=line) from None
+        if fallback is None:
+            line = data[: error.start].count(b"\n") + 1
+            raise DataFormatError(path, f"bytes not valid {encoding} at offset {error.start} "
+                                        f"(line {line}): {data[error.start:error.start + 4]!r}",
+                                  row=line, encoding=encoding) from None
+        text, used = data.decode(fallback), fallback
+        log.info("%s: not valid %s (offset %d); read as %s", path, encoding, error.start, fallback)
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise DataFormatError(path, "empty file", encoding=used)
+    return text, used
 
 
 def _read_delimited(path: Path, *, sep: str, header: bool, names: Sequence[str] | None = None,
-                    encoding: str = "utf-8", limit: int | None = None) -> pd.DataFrame:
-    """CSV/TSV as strings, every field kept verbatim (no NA guessing); a BOM is dropped."""
-    text = _read_text(path, encoding).lstrip("\ufeff")
+                    encoding: str = "utf-8", fallback: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    """CSV/TSV as strings, every field kept verbatim (no NA guessing); a BOM is dropped.
+
+    A header-only file is an error (it would load zero pairs). The frame's ``attrs`` record the
+    file and the encoding used (see :func:`_source`).
+    """
+    text, used = _read_text(path, encoding, fallback)
     quoting = csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE
+    kind = "TSV" if sep == "\t" else "CSV"
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None, names=names, dtype=str,
                             keep_default_na=False, quoting=quoting, nrows=limit, lineterminator=None,
                             on_bad_lines="error", engine="python" if sep == "\t" else "c")
-    except pd.errors.ParserError as error:
-        raise DataFormatError(path, f"malformed {'TSV' if sep == chr(9) else 'CSV'}: {error}") from None
-    return frame.map(lambda v: v.replace("\ufeff", "").rstrip("\r") if isinstance(v, str) else v)
+    except (pd.errors.ParserError, csv.Error) as error:
+        raise DataFormatError(path, f"malformed {kind}: {' '.join(str(error).split())}", encoding=used) from None
+    if frame.empty and limit != 0:
+        raise DataFormatError(path, f"no data rows (only a header: {list(frame.columns)})", encoding=used)
+    frame = frame.map(lambda v: v.replace("\ufeff", "").rstrip("\r") if isinstance(v, str) else v)
+    frame.attrs.update(path=str(path), encoding=used)
+    return frame
 
 
 def _read_jsonl(path: Path, limit: int | None = None) -> pd.DataFrame:
-    records = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    """JSON lines (UTF-8), one object per line; blank lines are skipped. The frame's index is
+    each record's 1-based line number, so that errors name the line even after blank lines."""
+    records, lines = [], []
+    text, used = _read_text(path)
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -86,48 +149,110 @@ def _read_jsonl(path: Path, limit: int | None = None) -> pd.DataFrame:
         except json.JSONDecodeError as error:
             raise DataFormatError(path, f"malformed JSON: {error.msg}", row=number) from None
         if not isinstance(record, dict):
-            raise DataFormatError(path, "each line must be a JSON object", row=number)
+            raise DataFormatError(path, f"each line must be a JSON object, got {type(record).__name__}", row=number)
         records.append(record)
+        lines.append(number)
         if limit is not None and len(records) >= limit:
             break
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records, index=lines)
+    frame.attrs.update(path=str(path), encoding=used, numbered=True)
+    return frame
 
 
 def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    if path.is_dir():
+        raise DataFormatError(path, "is a directory, expected a Parquet file")
     try:
-        return pd.read_parquet(path, columns=list(columns) if columns else None)
+        frame = pd.read_parquet(path, columns=list(columns) if columns else None)
     except FileNotFoundError:
         raise DataFormatError(path, "file not found") from None
     except (ValueError, KeyError) as error:
         raise DataFormatError(path, f"cannot read Parquet columns {list(columns or [])}: {error}") from None
     except Exception as error:  # pyarrow raises its own error types for corrupt files
         raise DataFormatError(path, f"not a readable Parquet file: {error}") from None
+    frame.attrs.update(path=str(path), encoding="parquet")
+    return frame
 
 
 # -- validation ------------------------------------------------------------------------------------
+def _row(frame: pd.DataFrame, position: int, row_offset: int = 1) -> int:
+    """The 1-based row of a frame's ``position``-th record (JSON lines: its line number)."""
+    return int(frame.index[position]) if frame.attrs.get("numbered") else position + row_offset
+
+
+def _fail(frame: pd.DataFrame, path: Path, message: str, position: int, field: str,
+          row_offset: int = 1) -> DataFormatError:
+    """The error for one bad value: file, 1-based row, field and the encoding the file was read in."""
+    return DataFormatError(path, message, row=_row(frame, position, row_offset), field=field,
+                           encoding=frame.attrs.get("encoding"))
+
+
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> None:
     for column in columns:
         if column not in frame.columns:
-            raise DataFormatError(path, f"missing column (found {list(frame.columns)})", field=column)
+            raise DataFormatError(path, f"missing column (found {list(frame.columns)})", field=column,
+                                  encoding=frame.attrs.get("encoding"))
+
+
+def _describe(value) -> str:
+    """A wrong value in a message: its type and a short repr."""
+    shown = repr(value)
+    return f"{type(value).__name__} {shown if len(shown) <= 40 else shown[:37] + '...'}"
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
 def _texts(frame: pd.DataFrame, column: str, path: Path, row_offset: int = 1) -> list[str]:
-    """Stripped texts of a column; an empty or missing text names its row."""
-    values = frame[column]
-    texts = values.astype(str).str.strip()
-    empty = values.isna().to_numpy() | (texts == "").to_numpy()
-    if empty.any():
-        raise DataFormatError(path, "empty text", row=int(np.flatnonzero(empty)[0]) + row_offset, field=column)
-    return texts.tolist()
+    """Stripped texts of a column. A missing or empty text names its row; so does a value that is
+    not a string (a JSON number, list or object is refused rather than stringified)."""
+    texts = []
+    for position, value in enumerate(frame[column].tolist()):
+        if not isinstance(value, str) and not _is_missing(value):
+            raise _fail(frame, path, f"expected text, got {_describe(value)}", position, column, row_offset)
+        text = value.strip() if isinstance(value, str) else ""
+        if not text:
+            raise _fail(frame, path, "empty text", position, column, row_offset)
+        texts.append(text)
+    return texts
+
+
+def _ids(frame: pd.DataFrame, column: str, path: Path, row_offset: int = 1) -> list[str]:
+    """Ids of a column as strings: text or whole numbers; a missing, empty or other value names its row."""
+    ids = []
+    for position, value in enumerate(frame[column].tolist()):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # a JSON/Parquet integer column that pandas widened to float
+        if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
+            message = "empty id" if _is_missing(value) else f"expected an id (text or integer), got {_describe(value)}"
+            raise _fail(frame, path, message, position, column, row_offset)
+        text = str(value).strip()
+        if not text:
+            raise _fail(frame, path, "empty id", position, column, row_offset)
+        ids.append(text)
+    return ids
+
+
+def _number(value) -> float:
+    """A label as a float: numbers and numeric strings; NaN for anything else (bools, lists, "")."""
+    if isinstance(value, (bool, np.bool_)):
+        return np.nan
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else np.nan
+    except ValueError:
+        return np.nan
 
 
 def _numbers(frame: pd.DataFrame, column: str, path: Path, low: float, high: float, row_offset: int = 1) -> np.ndarray:
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    values = np.array([_number(v) for v in frame[column].tolist()], dtype=np.float64)
     bad = np.isnan(values) | (values < low) | (values > high)
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(path, f"label {frame[column].iloc[row]!r} is not a number in [{low}, {high}]",
-                              row=row + row_offset, field=column)
+        position = int(np.flatnonzero(bad)[0])
+        raise _fail(frame, path, f"label {frame[column].iloc[position]!r} is not a number in [{low}, {high}]",
+                    position, column, row_offset)
     return values
 
 
@@ -136,27 +261,37 @@ def _classes(frame: pd.DataFrame, column: str, path: Path, mapping: dict, row_of
     codes = keys.map(mapping)
     bad = codes.isna().to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(path, f"unknown label {keys.iloc[row]!r}; expected one of {sorted(mapping)}",
-                              row=row + row_offset, field=column)
+        position = int(np.flatnonzero(bad)[0])
+        raise _fail(frame, path, f"unknown label {keys.iloc[position]!r}; expected one of {sorted(mapping)}",
+                    position, column, row_offset)
     return codes.to_numpy(dtype=np.int64)
 
 
-def _dataset(name: str, labels: LabelScheme, **columns) -> PairDataset:
-    return PairDataset(build_frame(**columns), labels, name)
+def _source(*frames: pd.DataFrame) -> dict:
+    """Provenance for :attr:`PairDataset.source`: each file read and the encoding it was decoded with."""
+    return {"files": {f.attrs["path"]: f.attrs.get("encoding") for f in frames if "path" in f.attrs}}
+
+
+def _dataset(name: str, labels: LabelScheme, frames: Sequence[pd.DataFrame], **columns) -> PairDataset:
+    """The canonical dataset of ``columns``, recording where ``frames`` were read from."""
+    return PairDataset(build_frame(**columns), labels, name, source=_source(*frames))
 
 
 # -- public sets -------------------------------------------------------------------------------------
 def load_home_depot(path: str | Path, *, limit: int | None = None) -> PairDataset:
-    """Home Depot (search_term -> product_title; relevance = raters' mean grade 1.0-3.0)."""
+    """Home Depot (search_term -> product_title; relevance = raters' mean grade 1.0-3.0).
+
+    Kaggle's file is latin-1; a re-saved UTF-8 copy is read as UTF-8 (latin-1 is only the
+    fallback when the bytes are not valid UTF-8). ``source`` records which was used.
+    """
     path = Path(path)
-    frame = _read_delimited(path, sep=",", header=True, encoding="latin-1", limit=limit)
+    frame = _read_delimited(path, sep=",", header=True, fallback="latin-1", limit=limit)
     _require_columns(frame, ("product_uid", "product_title", "search_term", "relevance"), path)
     grades = _numbers(frame, "relevance", path, 1.0, 3.0)
     queries = _texts(frame, "search_term", path)
-    return _dataset("home_depot", GRADED_3, query=queries, product=_texts(frame, "product_title", path),
+    return _dataset("home_depot", GRADED_3, [frame], query=queries, product=_texts(frame, "product_title", path),
                     label=GRADED_3.class_of_grade(grades), grade=grades, language="en",
-                    product_id=frame["product_uid"].tolist(), query_id=_query_ids(queries))
+                    product_id=_ids(frame, "product_uid", path), query_id=_query_ids(queries))
 
 
 def _query_ids(queries: Sequence[str]) -> list[str]:
@@ -172,7 +307,7 @@ def load_qbqtc(path: str | Path, *, limit: int | None = None) -> PairDataset:
     _require_columns(frame, ("query", "title", "label"), path)
     labels = _classes(frame, "label", path, {"0": 0, "1": 1, "2": 2})
     queries = _texts(frame, "query", path)
-    return _dataset("qbqtc", QBQTC_LABELS, query=queries, product=_texts(frame, "title", path), label=labels,
+    return _dataset("qbqtc", QBQTC_LABELS, [frame], query=queries, product=_texts(frame, "title", path), label=labels,
                     grade=labels.astype(float), language="zh", query_id=_query_ids(queries))
 
 
@@ -180,7 +315,7 @@ def _sentence_pairs(name: str, path: Path, frame: pd.DataFrame, language: str, r
     _require_columns(frame, ("sentence1", "sentence2", "label"), path)
     labels = _classes(frame, "label", path, {"0": 0, "1": 1}, row_offset)
     first = _texts(frame, "sentence1", path, row_offset)
-    return _dataset(name, BINARY, query=first, product=_texts(frame, "sentence2", path, row_offset), label=labels,
+    return _dataset(name, BINARY, [frame], query=first, product=_texts(frame, "sentence2", path, row_offset), label=labels,
                     grade=labels.astype(float), language=language, query_id=_query_ids(first))
 
 
@@ -211,7 +346,7 @@ def load_jsts(path: str | Path, *, limit: int | None = None) -> PairDataset:
     _require_columns(frame, ("sentence1", "sentence2", "label"), path)
     grades = _numbers(frame, "label", path, 0.0, 5.0)
     first = _texts(frame, "sentence1", path)
-    return _dataset("jsts", JSTS_LABELS, query=first, product=_texts(frame, "sentence2", path),
+    return _dataset("jsts", JSTS_LABELS, [frame], query=first, product=_texts(frame, "sentence2", path),
                     label=JSTS_LABELS.class_of_grade(grades), grade=grades, language="ja",
                     query_id=_query_ids(first))
 
@@ -223,13 +358,13 @@ def load_stsb_multi_mt(path: str | Path, *, limit: int | None = None, language: 
     if language is None:
         parts = path.stem.split("-")
         if len(parts) < 2 or parts[0] != "stsb":
-            raise DataFormatError(f"{path}: cannot tell the language from the file name (expected stsb-LANG-SPLIT.csv); "
-                                  "pass the option language=LANG")
+            raise DataFormatError(path, "cannot tell the language from the file name (expected stsb-LANG-SPLIT.csv); "
+                                        "pass the option language=LANG")
         language = parts[1]
     frame = _read_delimited(path, sep=",", header=False, names=("sentence1", "sentence2", "score"), limit=limit)
     grades = _numbers(frame, "score", path, 0.0, 5.0)
     first = _texts(frame, "sentence1", path)
-    return _dataset("stsb_multi_mt", JSTS_LABELS, query=first, product=_texts(frame, "sentence2", path),
+    return _dataset("stsb_multi_mt", JSTS_LABELS, [frame], query=first, product=_texts(frame, "sentence2", path),
                     label=JSTS_LABELS.class_of_grade(grades), grade=grades, language=language,
                     query_id=_query_ids(first))
 
@@ -252,10 +387,11 @@ def load_wands(path: str | Path, *, limit: int | None = None, product_fields: Se
     product_text.index = products["product_id"]
     titles = _lookup(labels, "product_id", product_text, folder / "label.csv")
     frame = pd.DataFrame({"query": query_text, "product": titles})
-    return _dataset("wands", WANDS_LABELS, query=_texts(frame, "query", folder / "query.csv"),
+    return _dataset("wands", WANDS_LABELS, [labels, queries, products],
+                    query=_texts(frame, "query", folder / "query.csv"),
                     product=_texts(frame, "product", folder / "product.csv"), label=classes,
-                    grade=classes.astype(float), language="en", query_id=labels["query_id"].tolist(),
-                    product_id=labels["product_id"].tolist())
+                    grade=classes.astype(float), language="en", query_id=_ids(labels, "query_id", folder / "label.csv"),
+                    product_id=_ids(labels, "product_id", folder / "label.csv"))
 
 
 def _lookup(frame: pd.DataFrame, key: str, table: pd.Series, path: Path) -> list[str]:
@@ -287,6 +423,9 @@ def load_esci(path: str | Path, *, limit: int | None = None, locales: Sequence[s
     if split is not None:
         keep &= examples["split"] == split
     examples = examples[keep].reset_index(drop=True)
+    if examples.empty:
+        raise DataFormatError(examples_path, f"no examples for locales {list(locales)}, split {split!r}, "
+                                             f"small_version {small_version}")
     if limit is not None:
         examples = examples.head(limit)
     products = _read_parquet(products_path)
@@ -299,11 +438,11 @@ def load_esci(path: str | Path, *, limit: int | None = None, locales: Sequence[s
         raise DataFormatError(products_path, f"no product {merged['product_id'].iloc[row]!r} in locale "
                                              f"{merged['product_locale'].iloc[row]!r}", row=row + 1, field="product_id")
     classes = _classes(merged, "esci_label", examples_path, ESCI_CODES)
-    return _dataset("esci", ESCI_LABELS, query=_texts(merged, "query", examples_path),
+    return _dataset("esci", ESCI_LABELS, [examples, products], query=_texts(merged, "query", examples_path),
                     product=_texts(merged, "product_title", products_path), label=classes,
                     grade=np.asarray(ESCI_LABELS.grades)[classes],
                     language=merged["product_locale"].map(ESCI_LOCALE_LANGUAGE).tolist(),
-                    query_id=merged["query_id"].astype(str).tolist(), product_id=merged["product_id"].astype(str).tolist())
+                    query_id=_ids(merged, "query_id", examples_path), product_id=_ids(merged, "product_id", examples_path))
 
 
 def load_generic(path: str | Path, *, query: str = "query", product: str = "product", label: str = "label",
@@ -334,14 +473,14 @@ def load_generic(path: str | Path, *, query: str = "query", product: str = "prod
         classes = scheme.class_of_grade(grade_values)
     products = _texts(frame, product, path)
     if language is not None and language in frame.columns:
-        languages = frame[language].astype(str).tolist()
+        languages = _texts(frame, language, path)
     elif language is not None:
         languages = language
     else:
         languages = [detect_language(f"{q} {p}") for q, p in zip(queries, products)]
-    return _dataset(path.stem, scheme, query=queries, product=products, label=classes, grade=grade_values,
-                    language=languages, query_id=frame[query_id].astype(str).tolist() if query_id else _query_ids(queries),
-                    product_id=frame[product_id].astype(str).tolist() if product_id else None)
+    return _dataset(path.stem, scheme, [frame], query=queries, product=products, label=classes, grade=grade_values,
+                    language=languages, query_id=_ids(frame, query_id, path) if query_id else _query_ids(queries),
+                    product_id=_ids(frame, product_id, path) if product_id else None)
 
 
 def _read_any(path: Path, sep: str | None, limit: int | None, encoding: str) -> pd.DataFrame:
@@ -361,16 +500,56 @@ LOADERS: dict[str, Callable[..., PairDataset]] = {
     "atec": load_atec, "jsts": load_jsts, "stsb_multi_mt": load_stsb_multi_mt, "wands": load_wands, "esci": load_esci, "generic": load_generic,
 }
 FORMATS = tuple(sorted(LOADERS))
+#: Formats whose path is a directory of several files (every other format reads one file).
+DIRECTORY_FORMATS = {"wands": "product.csv, query.csv and label.csv",
+                     "esci": "shopping_queries_dataset_examples.parquet and shopping_queries_dataset_products.parquet"}
+
+
+def _known_format(format: str) -> None:
+    if format != "demo" and format not in LOADERS:
+        raise ValueError(f"unknown dataset format {format!r}; choose one of {list(FORMATS) + ['demo']}")
+
+
+def loader_options(format: str) -> tuple[str, ...]:
+    """The keyword options a format's loader accepts (``limit`` for every format)."""
+    _known_format(format)
+    if format == "demo":
+        return ("limit",)
+    parameters = inspect.signature(LOADERS[format]).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def check_options(format: str, options: dict) -> None:
+    """Refuse options the format's loader does not take, naming the ones it does."""
+    accepted = loader_options(format)
+    unknown = [name for name in options if name not in accepted]
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for dataset format {format!r}; it accepts {list(accepted)}")
+
+
+def check_source(format: str, path: str | Path) -> None:
+    """Refuse a path of the wrong kind before reading: a directory for a one-file format, a file
+    for a directory format (WANDS, ESCI), or nothing at all."""
+    _known_format(format)
+    path = Path(path)
+    if format == "demo":
+        return
+    if not path.exists():
+        raise DataFormatError(path, f"{'directory' if format in DIRECTORY_FORMATS else 'file'} not found")
+    if format in DIRECTORY_FORMATS and not path.is_dir():
+        raise DataFormatError(path, f"is a file; format {format!r} reads a directory with {DIRECTORY_FORMATS[format]}")
+    if format not in DIRECTORY_FORMATS and path.is_dir():
+        raise DataFormatError(path, f"is a directory; format {format!r} reads one data file")
 
 
 def load_dataset(format: str, path: str | Path, **options) -> PairDataset:
     """Load judged pairs of a named format (see the module docstring)."""
+    check_options(format, options)
     if format == "demo":
         from semmatch_tf.data.demo import load_demo
 
         data = load_demo()
         return data.head(options["limit"]) if options.get("limit") else data
-    if format not in LOADERS:
-        raise ValueError(f"unknown dataset format {format!r}; choose one of {list(FORMATS) + ['demo']}")
+    check_source(format, path)
     options = {k: v for k, v in options.items() if not (k == "limit" and v is None)}
     return LOADERS[format](path, **options)

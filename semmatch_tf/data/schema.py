@@ -88,6 +88,9 @@ class PairDataset:
     frame: pd.DataFrame
     labels: LabelScheme
     name: str = "pairs"
+    #: Where the pairs were read from: ``{"files": {path: encoding}}`` (e.g. ``"latin-1"`` when a
+    #: Home Depot file was not valid UTF-8); empty for data built in memory.
+    source: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         missing = [c for c in COLUMNS if c not in self.frame.columns]
@@ -100,7 +103,7 @@ class PairDataset:
 
     def subset(self, rows: Sequence[int] | np.ndarray, name: str | None = None) -> "PairDataset":
         return PairDataset(self.frame.iloc[np.asarray(rows)].reset_index(drop=True), self.labels,
-                           name or self.name)
+                           name or self.name, self.source)
 
     def head(self, n: int) -> "PairDataset":
         return self.subset(np.arange(min(n, len(self))), self.name)
