@@ -8,6 +8,8 @@ checked for type and range when the config is built, before any data is read.
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,18 @@ def _check(condition: bool, key: str, message: str) -> None:
 
 def _one_of(value: Any, key: str, choices: tuple) -> None:
     _check(value in choices, key, f"must be one of {list(choices)}, got {value!r}")
+
+
+#: Longest sequence a family accepts (BERT: its 512 position embeddings; BiLSTM: a sanity cap,
+#: far beyond any query or product title, that stops a typo allocating gigabytes of padding).
+MAX_LENGTH = {"bert": 512, "bilstm": 4096}
+
+#: Metric names each model compiles with, as Keras logs them (``val_`` + name on validation):
+#: cross-encoders ``semmatch_tf.models.heads.metrics_for(head)``, bi-encoders
+#: ``semmatch_tf.training.losses.in_batch_metrics()`` for the in-batch softmax, none otherwise.
+#: Kept here so a config is checked without importing Keras; tests/test_bad_input.py checks both.
+HEAD_METRICS = {"classification": ("accuracy",), "regression": ("rmse",)}
+BI_ENCODER_METRICS = {"in_batch_softmax": ("in_batch_accuracy",), "cosine_regression": ()}
 
 
 @dataclasses.dataclass
@@ -50,13 +64,26 @@ class DataConfig:
         _check(self.format == "demo" or self.path is not None, "data.path",
                f"is required for format {self.format!r}")
         _check(len(self.split) == 3 and all(f >= 0 for f in self.split) and abs(sum(self.split) - 1) < 1e-6,
-               "data.split", f"must be three non-negative fractions summing to 1, got {self.split}")
+               "data.split", f"must be three non-negative fractions summing to 1, got {list(self.split)}")
         _check(self.split[0] > 0, "data.split", "needs a non-empty training fraction")
         _check(self.limit is None or self.limit > 0, "data.limit", "must be positive")
         for split, pairs in self.subsample.items():
             _one_of(split, "data.subsample", ("train", "validation", "test"))
             _check(isinstance(pairs, int) and pairs > 0, f"data.subsample.{split}",
                    "must be a positive number of pairs (whole queries are kept)")
+        self._validate_options()
+
+    def _validate_options(self) -> None:
+        """``options`` must be keyword options the format's loader accepts (checked before any
+        data is read; a typo would otherwise surface as a TypeError from inside the loader)."""
+        from semmatch_tf.data.loaders import FORMATS, loader_options
+
+        _one_of(self.format, "data.format", (*FORMATS, "demo"))
+        accepted = [name for name in loader_options(self.format) if name != "limit"]
+        for name in self.options:
+            _check(name != "limit", "data.options.limit", "use data.limit")
+            _check(name in accepted, f"data.options.{name}", f"unknown option for format {self.format!r}; "
+                   + (f"it accepts {accepted}" if accepted else "it takes none"))
 
 
 @dataclasses.dataclass
@@ -74,8 +101,12 @@ class TextConfig:
     def validate(self) -> None:
         _check(self.vocab_size > 5, "text.vocab_size", "must exceed the 5 special tokens")
         _check(self.min_frequency >= 1, "text.min_frequency", "must be at least 1")
-        _check(self.query_length > 0, "text.query_length", "must be positive")
-        _check(self.product_length > 0, "text.product_length", "must be positive")
+        for key in ("query_length", "product_length"):
+            _check(0 < getattr(self, key) <= MAX_LENGTH["bilstm"], f"text.{key}",
+                   f"must be in [1, {MAX_LENGTH['bilstm']}], got {getattr(self, key)}")
+        buckets = self.length_buckets or []
+        _check(all(b > 0 for b in buckets) and all(a < b for a, b in zip(buckets, buckets[1:])),
+               "text.length_buckets", f"must be positive, strictly increasing token counts, got {buckets}")
 
 
 FAMILIES = ("bilstm", "bilstm_bi_encoder", "bert", "bert_bi_encoder")
@@ -217,6 +248,8 @@ class TrainingConfig:
                "training.early_stopping_patience", "must be >= 0 or null")
         _check(self.class_weights is None or self.class_weights == "balanced" or isinstance(self.class_weights, dict),
                "training.class_weights", "must be null, 'balanced' or a mapping {class: weight}")
+        if isinstance(self.class_weights, dict):
+            _check_class_weights(self.class_weights)
         _check(0 <= self.token_dropout < 1, "training.token_dropout", "must be in [0, 1)")
         _check(self.mined_negatives >= 0, "training.mined_negatives", "must be >= 0")
         _check(self.mined_negative_depth >= max(1, self.mined_negatives), "training.mined_negative_depth",
@@ -227,6 +260,27 @@ class TrainingConfig:
         _check(self.gradient_accumulation_steps is None or self.gradient_accumulation_steps >= 2,
                "training.gradient_accumulation_steps", "must be null or at least 2")
         _check(self.jit_compile in (True, False, "auto"), "training.jit_compile", "must be true, false or auto")
+
+
+def _check_class_weights(weights: dict) -> None:
+    """An explicit mapping: class ids (>= 0) to finite, non-negative weights, not all zero."""
+    for cls, weight in weights.items():
+        key = f"training.class_weights.{cls}"
+        whole = isinstance(cls, int) and not isinstance(cls, bool) and cls >= 0
+        _check(whole or (isinstance(cls, str) and cls.isdigit()), key, f"class ids must be integers >= 0, got {cls!r}")
+        _check(isinstance(weight, (int, float)) and not isinstance(weight, bool), key,
+               f"weight must be a number, got {weight!r}")
+        _check(math.isfinite(weight) and weight >= 0, key, f"weight must be finite and >= 0, got {weight!r}")
+    _check(any(w > 0 for w in weights.values()), "training.class_weights", "needs at least one positive weight")
+
+
+def monitor_choices(model: ModelConfig) -> tuple[str, ...]:
+    """The values ``training.monitor`` may name for this model: its losses and validation metrics."""
+    if model.family.endswith("_bi_encoder"):
+        metrics = BI_ENCODER_METRICS.get(model.bi_encoder.loss, ())
+    else:
+        metrics = HEAD_METRICS.get(model.head, ())
+    return ("loss", "val_loss", *(f"val_{name}" for name in metrics))
 
 
 @dataclasses.dataclass
@@ -250,26 +304,49 @@ class RunConfig:
                "is implemented for the bilstm family only")
         _check(not self.text.length_buckets or self.model.family == "bilstm", "text.length_buckets",
                "are implemented for the bilstm family only")
+        _one_of(self.training.monitor, "training.monitor", monitor_choices(self.model))
+        self._check_lengths()
         return self
+
+    def _check_lengths(self) -> None:
+        """BERT families read at most 512 positions; the text section's 4096 cap is for the BiLSTM."""
+        if not self.model.family.startswith("bert"):
+            return
+        cap = MAX_LENGTH["bert"]
+        for key in ("query_length", "product_length"):
+            value = getattr(self.text, key)
+            _check(value <= cap, f"text.{key}", f"must be at most {cap} for the {self.model.family} family, got {value}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> "RunConfig":
+        sections = [f.name for f in dataclasses.fields(cls)]
+        _check(raw is None or isinstance(raw, dict), "config",
+               f"must be a mapping with the sections {sections}, got {_kind(raw)}")
         raw = dict(raw or {})
-        sections = {f.name: f.type for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - set(sections))
+        unknown = sorted(map(str, set(raw) - set(sections)))
         _check(not unknown, ", ".join(unknown), f"unknown section(s); expected {sorted(sections)}")
         hints = typing.get_type_hints(cls)
         built = {name: _section(hints[name], raw.get(name) or {}, name) for name in sections}
         return cls(**built).validate()
 
 
+def _kind(value: Any) -> str:
+    """How a wrong YAML value reads in a message: "a list [1, 2]", "a str 'hello'"."""
+    shown = repr(value)
+    return f"{_a(type(value).__name__)} {shown if len(shown) <= 60 else shown[:57] + '...'}"
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in tuple('aeiou') else 'a'} {noun}"
+
+
 def _section(section_type: type, raw: dict, prefix: str):
-    _check(isinstance(raw, dict), prefix, f"must be a mapping, got {type(raw).__name__}")
+    _check(isinstance(raw, dict), prefix, f"must be a mapping, got {_kind(raw)}")
     fields = {f.name: f for f in dataclasses.fields(section_type)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(map(str, set(raw) - set(fields)))
     _check(not unknown, f"{prefix}.{unknown[0]}" if unknown else prefix,
            f"unknown key; known keys are {sorted(fields)}")
     hints = typing.get_type_hints(section_type)
@@ -277,11 +354,23 @@ def _section(section_type: type, raw: dict, prefix: str):
     return section_type(**values)
 
 
+def _options(hint: Any) -> tuple:
+    """The alternatives of a type hint: ``int | None`` -> (int, NoneType); ``int`` -> (int,)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return (hint,)
+
+
 def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check a YAML value against a field's type hint (ints are accepted where floats are)."""
+    """Check a YAML value against a field's type hint and return it in the field's type.
+
+    Ints are accepted where floats are; every float must be finite (YAML's ``.inf`` and ``.nan``
+    would otherwise pass ``> 0`` checks and train a NaN model); list and tuple elements are
+    checked against their own hints (``tuple[float, float, float]``, ``list[int]``).
+    """
     if dataclasses.is_dataclass(hint):
         return _section(hint, value if value is not None else {}, key)
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)) else (hint,)
+    options = _options(hint)
     if value is None:
         _check(type(None) in options, key, "must not be null")
         return None
@@ -292,35 +381,112 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if origin is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return _finite(value, key)
         if origin is str and isinstance(value, str):
             return value
         if origin in (list, tuple) and isinstance(value, (list, tuple)):
-            return origin(value)
+            return origin(_elements(value, option, key))
         if origin is dict and isinstance(value, dict):
             return value
     names = [getattr(o, "__name__", str(o)) for o in options]
-    raise ConfigError(f"{key}: expected {' or '.join(names)}, got {value!r}")
+    raise ConfigError(f"{key}: expected {' or '.join(names)}, got {_kind(value)}")
+
+
+def _finite(value: int | float, key: str) -> float:
+    """``value`` as a finite float; NaN, +-inf and ints too large for a float are refused."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    _check(math.isfinite(number), key, f"must be a finite number, got {_kind(value)}")
+    return number
+
+
+def _elements(values: list | tuple, hint: Any, key: str) -> list:
+    """Coerce each element of a sequence against ``list[T]``, ``tuple[T, ...]`` or ``tuple[T1, T2]``."""
+    args = typing.get_args(hint)
+    if not args:
+        return list(values)
+    if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
+        args = (args[0],) * len(values)
+    _check(len(values) == len(args), key, f"expected {len(args)} values, got {len(values)}: {list(values)}")
+    return [_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(values, args))]
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     """Read a YAML config (and optional dotted overrides such as {"training.epochs": 2} or
-    {"model.bert.lora_rank": 8})."""
+    {"model.bert.lora_rank": 8}). Every problem, from an unreadable file to an out-of-range value,
+    is a one-line :class:`ConfigError` that starts with the file name."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    for dotted, value in (overrides or {}).items():
-        *parents, key = dotted.split(".")
-        node = raw
-        for name in parents:  # nested sections, e.g. model.bert.path
-            node = node.setdefault(name, {}) if isinstance(node.get(name), dict) or name not in node else node[name]
-        node[key] = value
-    try:
+        raw = _read_yaml(path)
+        _check(raw is None or isinstance(raw, dict), "config",
+               f"must be a mapping with the sections {[f.name for f in dataclasses.fields(RunConfig)]}, "
+               f"got {_kind(raw)}")
+        raw = raw or {}
+        for dotted, value in (overrides or {}).items():
+            _override(raw, dotted, value)
         return RunConfig.from_dict(raw)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error
+
+
+def _read_yaml(path: Path) -> Any:
+    """The parsed file; unreadable bytes, a directory or a YAML error is a ConfigError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found") from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a YAML config file") from None
+    except PermissionError:
+        raise ConfigError("permission denied") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text (byte {data[error.start]:#04x} on line {line}); "
+                          "save the file as UTF-8") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"not valid YAML: {yaml_problem(error)}") from None
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """One line for a YAML error: what went wrong and where (PyYAML's own text spans lines)."""
+    problem = getattr(error, "problem", None) or getattr(error, "context", None) or str(error)
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
+def _override(raw: dict, dotted: str, value: Any) -> None:
+    """Set ``raw[a][b][c] = value`` for ``a.b.c``, creating sections on the way. Descends only
+    into sections and mapping-valued keys (``data.subsample.train``): ``training.epochs.x`` names
+    a key inside a number and is refused."""
+    *parents, key = dotted.split(".")
+    _check(all(parents) and key, dotted, "empty name in a dotted key")
+    node, schema = raw, RunConfig
+    for depth, name in enumerate(parents):
+        here = ".".join(parents[: depth + 1])
+        hint = _descent_hint(schema, name, here, dotted)
+        if node.get(name) is None:
+            node[name] = {}
+        _check(isinstance(node[name], dict), here, f"is {_kind(node[name])}, not a mapping; cannot set {dotted}")
+        node, schema = node[name], hint if dataclasses.is_dataclass(hint) else None
+    node[key] = value
+
+
+def _descent_hint(schema: type | None, name: str, here: str, dotted: str) -> Any:
+    """The hint of field ``name`` when one may set keys inside it (a section or a dict option).
+    An unknown name gives ``dict``, so the unknown-key error (listing the known keys) comes later."""
+    hints = typing.get_type_hints(schema) if schema is not None else {}
+    hint = hints.get(name, dict)
+    if dataclasses.is_dataclass(hint) or any((typing.get_origin(o) or o) is dict for o in _options(hint)):
+        return hint
+    kinds = " or ".join(getattr(o, "__name__", str(o)) for o in _options(hint))
+    raise ConfigError(f"{here}: takes {_a(kinds)} value, not keys; cannot set {dotted}")
 
 
 def save_config(config: RunConfig, path: str | Path) -> None:
