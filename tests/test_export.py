@@ -444,3 +444,37 @@ def test_check_export_flags_a_leaking_or_wrong_child(exported, metadata, monkeyp
     assert not report["ok"] and report["child_imported_semmatch_tf"]
     assert report["max_abs_diff"]["serving_default"] == pytest.approx(0.5)
     assert len(report["problems"]) == 3, report["problems"]
+
+
+def _metadata_stub_writer(directory: Path, *, model_name: str, version: int, **_) -> None:
+    (directory / "saved_model.pb").write_bytes(b"stub")
+    (directory / savedmodel.EXTRA_DIR).mkdir()
+    (directory / savedmodel.EXTRA_DIR / savedmodel.METADATA_FILE).write_text(json.dumps({"version": version}))
+
+
+def test_concurrent_export_without_version_takes_the_next_free_one(matcher, tmp_path, monkeypatch):
+    """Another exporter publishes version 1 while ours writes: ours becomes 2, metadata included."""
+    def racing_writer(directory: Path, **kwargs) -> None:
+        _metadata_stub_writer(directory, **kwargs)
+        (tmp_path / "semmatch" / "1").mkdir()  # the other process wins the rename
+
+    monkeypatch.setattr(savedmodel, "_write_version", racing_writer)
+    target = export_model(matcher, tmp_path)
+    assert target == tmp_path / "semmatch" / "2"
+    meta = json.loads((target / savedmodel.EXTRA_DIR / savedmodel.METADATA_FILE).read_text())
+    assert meta["version"] == 2
+    assert hidden_leftovers(tmp_path / "semmatch") == []
+
+
+@pytest.mark.parametrize("name", ["a\\b", "a\nb", "../up", ".hidden", "", "a/b", "x" * 200])
+def test_model_names_that_tf_serving_or_a_file_system_would_trip_on_are_refused(matcher, tmp_path, name):
+    with pytest.raises(ValueError, match="invalid model name"):
+        export_model(matcher, tmp_path, name=name)
+    assert not any(tmp_path.iterdir())
+
+
+def test_existing_version_error_names_the_cli_flag(matcher, tmp_path, monkeypatch):
+    monkeypatch.setattr(savedmodel, "_write_version", _stub_writer)
+    export_model(matcher, tmp_path, version=1)
+    with pytest.raises(FileExistsError, match="--force"):
+        export_model(matcher, tmp_path, version=1)

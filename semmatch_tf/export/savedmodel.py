@@ -373,16 +373,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _install(temporary: Path, target: Path, force: bool) -> None:
+def _install(temporary: Path, target: Path, force: bool) -> Path:
     """Rename the finished version into place; with ``force`` move the old one aside first."""
     if not target.exists():
         try:
             os.rename(temporary, target)
         except OSError as error:  # another exporter won the race for this version
             raise FileExistsError(f"{target} appeared while exporting; not overwritten") from error
-        return
+        return target
     if not force:
-        raise FileExistsError(f"{target} already exists (use force=True to replace it)")
+        raise FileExistsError(f"{target} already exists ({FORCE_HINT})")
     old = target.with_name(_hidden_name("old", int(target.name)))
     os.rename(target, old)
     try:
@@ -391,6 +391,7 @@ def _install(temporary: Path, target: Path, force: bool) -> None:
         os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def _write_archive(archive, directory: Path) -> None:
@@ -505,31 +506,71 @@ def _write_version(directory: Path, *, model_name: str, version: int, kind: str,
                                        encoding="utf-8")
 
 
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+FORCE_HINT = "use --force on the command line, force=True in Python, to replace it"
+_VERSION_RACE_TRIES = 20
+
+
+def check_model_name(name: str) -> str:
+    """A model name TF Serving's ``model_config`` and every file system accept: letters, digits,
+    ``.``, ``_`` and ``-``, not starting with a dot (no separators, backslashes or newlines)."""
+    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+        raise ValueError(f"invalid model name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit")
+    return name
+
+
 def _export(base_dir: str | Path, name: str, version: int | None, force: bool,
             write: Callable[[Path, int], None]) -> Path:
-    """Pick the version, write into a hidden temporary directory, rename it into place."""
-    if not name or name.startswith(".") or "/" in name or os.sep in name:
-        raise ValueError(f"invalid model name {name!r}")
-    model_dir = Path(base_dir) / name
+    """Pick the version, write into a hidden temporary directory, rename it into place.
+
+    Without an explicit ``version`` the next free one is taken; when a concurrent export takes it
+    first, this one moves on to the next free number instead of failing.
+    """
+    model_dir = Path(base_dir) / check_model_name(name)
     model_dir.mkdir(parents=True, exist_ok=True)
     clean_stale(model_dir)
-    version = next_version(model_dir) if version is None else int(version)
+    automatic = version is None
+    version = next_version(model_dir) if automatic else int(version)
     if version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
     target = model_dir / str(version)
     if target.exists() and not force:
-        raise FileExistsError(f"{target} already exists (use force=True to replace it)")
+        raise FileExistsError(f"{target} already exists ({FORCE_HINT})")
     temporary = model_dir / _hidden_name("tmp", version)
     try:
         temporary.mkdir()
         write(temporary, version)
         _fsync_tree(temporary)
-        _install(temporary, target, force)
+        target = _install_next_free(temporary, model_dir, version) if automatic else _install(temporary, target, force)
         _fsync_dir(model_dir)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return target
+
+
+def _install_next_free(temporary: Path, model_dir: Path, version: int) -> Path:
+    """Rename ``temporary`` to the first free version from ``version`` on (renumbering its metadata)."""
+    for _ in range(_VERSION_RACE_TRIES):
+        target = model_dir / str(version)
+        if not target.exists():
+            try:
+                os.rename(temporary, target)
+                return target
+            except OSError:
+                pass  # another exporter renamed its version in between: try the next number
+        version = max(version + 1, next_version(model_dir))
+        _renumber(temporary, version)
+    raise FileExistsError(f"{model_dir}: no free version after {_VERSION_RACE_TRIES} tries (too many concurrent exports)")
+
+
+def _renumber(directory: Path, version: int) -> None:
+    """Record a new version number in an unpublished export's metadata."""
+    path = directory / EXTRA_DIR / METADATA_FILE
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    metadata["version"] = version
+    path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def export_model(matcher, base_dir: str | Path, *, name: str = "semmatch", version: int | None = None,
