@@ -195,9 +195,6 @@ E5_TINY = {"data": {"format": "demo", "limit": 48, "split": [0.75, 0.25, 0.0], "
 
 
 def test_cross_encoder_on_e5_trains_saves_exports_and_serves_raw_strings(e5_dir, tmp_path):
-    import subprocess
-    import sys
-
     from semmatch_tf.export import check_export, export_model
     from semmatch_tf.runs import load_run
     from semmatch_tf.training.config import RunConfig
@@ -218,15 +215,10 @@ def test_cross_encoder_on_e5_trains_saves_exports_and_serves_raw_strings(e5_dir,
     assert "SentencepieceTokenizeOp" in metadata["custom_ops"]
     assert metadata["tokenizer"]["kind"] == "sentencepiece"
     assert metadata["tf_serving"]["minimum"] == "2.20"  # TF Text >= 2.16.1 for the pair packer's RoundRobinTrim
-    # Raw strings in, in plain TensorFlow + tensorflow_text (no semmatch_tf, no keras-hub imported).
-    code = ("import sys, json, tensorflow as tf, tensorflow_text\n"
-            f"m = tf.saved_model.load({str(version)!r})\n"
-            "out = m.signatures['serving_default'](query=tf.constant(['苹果手机', 'manzana']),"
-            " product=tf.constant(['Apple iPhone 15 256GB', 'manzanas rojas 1 kg']))\n"
-            "print(json.dumps(out['probabilities'].numpy().tolist()))\n"
-            "assert 'semmatch_tf' not in sys.modules and 'keras_hub' not in sys.modules\n")
-    served = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    np.testing.assert_allclose(np.array(json.loads(served.stdout.strip().splitlines()[-1])), outputs, atol=1e-4)
+    # check_export reloaded it in a fresh process with plain TensorFlow + tensorflow_text only, fed raw
+    # strings and compared with the run's outputs.
+    assert result["child_imported_semmatch_tf"] is False and "keras_hub" not in result["child_imported"]
+    assert max(result["max_abs_diff"].values()) < 1e-4
 
 
 def test_bi_encoder_on_e5_trains_and_keeps_the_prefixes(e5_dir, tmp_path):
@@ -236,6 +228,7 @@ def test_bi_encoder_on_e5_trains_and_keeps_the_prefixes(e5_dir, tmp_path):
     from semmatch_tf.training.trainer import train
 
     raw = json.loads(json.dumps(E5_TINY))
+    raw["data"]["limit"] = 160
     raw["model"] = {"family": "bert_bi_encoder", "head": "classification",
                     "bert": {"source": "huggingface", "path": "multilingual-e5-small", "sequence_length": 32,
                              "freeze_layers": 11, "freeze_embeddings": True}}

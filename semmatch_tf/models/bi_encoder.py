@@ -31,6 +31,8 @@ from keras import ops
 from semmatch_tf.models.encoders import BiLSTMEncoder
 
 OUTPUTS = ("similarities", "cosine")
+#: Special tokens of the WordPiece ([PAD] ...) and SentencePiece (<s> ...) vocabularies we load.
+SPECIAL_TOKENS = frozenset({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<s>", "</s>", "<pad>", "<unk>", "<mask>"})
 
 
 # -- towers ---------------------------------------------------------------------------------------
@@ -205,6 +207,25 @@ class TextEmbedder:
         """``tf.string [B]`` -> ``float32 [B, D]`` unit vectors; eager or inside a ``tf.function``."""
         return self._embed(texts)
 
+    def known_tokens(self, texts: Sequence[str]) -> np.ndarray:
+        """How many in-vocabulary tokens each text has of its own (not counting special tokens,
+        ``[UNK]`` or the preprocessor's prefix): 0 means the tower sees nothing but padding and
+        unknowns, so its vector says nothing about the text (e.g. a script the vocabulary lacks)."""
+        def count(batch: list[str]) -> np.ndarray:
+            features = self.preprocessor(tf.constant(batch, tf.string))
+            ids = features["token_ids"] if isinstance(features, dict) else features
+            ids = ids.to_tensor() if isinstance(ids, tf.RaggedTensor) else ids
+            return (~np.isin(ids.numpy(), self._special_ids())).sum(axis=1)
+
+        texts = text_list(texts)
+        return count(texts) - count([""])[0] if texts else np.zeros(0, np.int64)
+
+    def _special_ids(self) -> np.ndarray:
+        if not hasattr(self, "_specials"):
+            vocabulary = self.preprocessor.vocabulary
+            self._specials = np.asarray([i for i, token in enumerate(vocabulary) if token in SPECIAL_TOKENS])
+        return self._specials
+
     @property
     def dims(self) -> int:
         return int(self.tower.output_shape[-1])
@@ -331,6 +352,10 @@ class TwoTowerEncoder:
 
     def embed_products(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
         return self._product(texts, batch_size=batch_size, progress=progress, description="products")
+
+    def query_known_tokens(self, texts: Sequence[str]) -> np.ndarray:
+        """In-vocabulary tokens per query (see :meth:`TextEmbedder.known_tokens`)."""
+        return self._query.known_tokens(texts)
 
 
 def save_layer(layer, path: Path) -> None:

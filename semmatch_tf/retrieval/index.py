@@ -245,6 +245,10 @@ class EmbeddingIndex:
                 raise FileNotFoundError(f"{directory}: not an embedding index ({name} is missing)")
         meta = json.loads((directory / META).read_text(encoding="utf-8"))
         embeddings = np.load(directory / EMBEDDINGS)
+        if not np.isfinite(embeddings).all():
+            rows = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
+            raise ValueError(f"{directory / EMBEDDINGS}: {len(rows)} embedding row(s) are not finite (first: row {rows[0]}); "
+                             "the index is corrupt: rebuild it")
         catalogue = pd.read_parquet(directory / CATALOGUE)
         index = cls(embeddings, catalogue, meta)
         if (directory / ANN).is_file():

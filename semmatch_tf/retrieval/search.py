@@ -82,10 +82,15 @@ class Searcher:
 
     # -- stage 1 -----------------------------------------------------------------------------------
     def _dense(self, queries: Sequence[str], depth: int) -> tuple[list[list[tuple[str, float]]], np.ndarray]:
+        """Dense hits per query; none for a query with no in-vocabulary token (its vector would be
+        that of padding and unknowns, which still lands near *something* with a confident cosine)."""
         vectors = self.encoder.embed_queries(list(queries))
         rankings = self.index.search(vectors, depth, exact=self.exact)
         ids = self.index.ids
-        return [[(ids[i], float(s)) for i, s in zip(r.indices, r.scores)] for r in rankings], vectors
+        known = getattr(self.encoder, "query_known_tokens", None)
+        understood = known(list(queries)) > 0 if known is not None else np.ones(len(queries), bool)
+        return [[(ids[i], float(s)) for i, s in zip(r.indices, r.scores)] if ok else []
+                for r, ok in zip(rankings, understood)], vectors
 
     def _bm25(self, queries: Sequence[str], depth: int) -> list[list[tuple[str, float]]]:
         ids = self.bm25.ids
@@ -136,7 +141,8 @@ class Searcher:
 
     def search_many(self, queries: Sequence[str], k: int = 10, candidates: int = 100) -> list[pd.DataFrame]:
         """:meth:`search` for many queries; all their candidates go to the re-ranker in one call."""
-        queries = [str(q) for q in queries]
+        queries = check_queries(queries)
+        _check_depths(k, candidates, reranking=self.reranker is not None)
         frames = self.candidates(queries, max(k, candidates) if self.reranker is not None else k)
         for frame in frames:
             frame["score"] = frame[self.stage_column]
@@ -161,6 +167,31 @@ class Searcher:
             if pairs else np.zeros(0)
         bounds = np.cumsum([0] + [min(depth, len(frame)) for frame in frames])
         return [scores[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+
+
+MAX_QUERY_CHARACTERS = 2000
+
+
+def check_queries(queries: Sequence[str]) -> list[str]:
+    """Queries as stripped strings; an empty, non-string or over-long one is a ValueError."""
+    checked = []
+    for position, query in enumerate(queries):
+        if not isinstance(query, str):
+            raise ValueError(f"query {position}: expected a string, got {type(query).__name__}")
+        query = query.strip()
+        if not query:
+            raise ValueError(f"query {position}: empty query (nothing to search for)")
+        if len(query) > MAX_QUERY_CHARACTERS:
+            raise ValueError(f"query {position}: {len(query)} characters, more than {MAX_QUERY_CHARACTERS}")
+        checked.append(query)
+    return checked
+
+
+def _check_depths(k, candidates, *, reranking: bool) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive number of results, got {k!r}")
+    if reranking and (isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1):
+        raise ValueError(f"candidates must be a positive number of products to re-rank, got {candidates!r}")
 
 
 def rerank_candidates(frame: pd.DataFrame, rerank_scores: np.ndarray, *, stage_column: str,
@@ -368,6 +399,8 @@ def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir:
     With ``cache`` the searcher is loaded once and reused by later calls given the same cache;
     without, each call loads it anew (right for a one-off search such as the CLI's).
     """
+    check_queries([query])  # before loading any model: a bad query or depth fails at once
+    _check_depths(k, candidates, reranking=rerank_run_dir is not None)
     options = {"rerank_run_dir": rerank_run_dir, "mode": mode, "fusion": fusion, "exact": exact,
                "stage_weight": stage_weight}
     searcher = cache.get(index_dir, **options) if cache is not None else load_searcher(index_dir, **options)
