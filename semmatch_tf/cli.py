@@ -7,6 +7,7 @@ logic lives in the library so that notebooks and scripts get exactly the same be
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -23,10 +24,21 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.handler(args) or 0
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except INPUT_ERRORS as error:
         # Bad input (config, data file, run directory): one clear line, no traceback.
-        print(f"semmatch-tf {args.command}: error: {error}", file=sys.stderr)
+        print(f"semmatch-tf {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+#: What bad input raises (ConfigError and DataFormatError are ValueErrors; UnicodeDecodeError
+#: too). Deliberately not OSError or Exception: a disk or programming error keeps its traceback.
+INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+                PermissionError)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (some library messages span several)."""
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,20 +129,27 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse_assignments(items: list[str], flag: str) -> dict:
     import yaml
 
+    from semmatch_tf.training.config import yaml_problem
+
     parsed = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
-        parsed[key.strip()] = yaml.safe_load(value)
+        try:
+            parsed[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:  # malformed, or a tag such as !!python/object
+            raise ValueError(f"{flag} {key.strip()}: value {value!r} is not plain YAML: "
+                             f"{yaml_problem(error)}") from None
     return parsed
 
 
 def cmd_train(args) -> int:
     from semmatch_tf.training.config import load_config
+
+    config = load_config(args.config, _parse_assignments(args.set, "--set"))  # before TensorFlow loads
     from semmatch_tf.training.trainer import train
 
-    config = load_config(args.config, _parse_assignments(args.set, "--set"))
     report = train(config, args.output, verbose=_fit_verbosity())
     _print_report(report)
     print(f"run written to {args.output}")
@@ -139,9 +158,10 @@ def cmd_train(args) -> int:
 
 def cmd_pretrain(args) -> int:
     from semmatch_tf.training.config import load_config
+
+    config = load_config(args.config, _parse_assignments(args.set, "--set"))  # before TensorFlow loads
     from semmatch_tf.training.pretrain import pretrain
 
-    config = load_config(args.config, _parse_assignments(args.set, "--set"))
     report = pretrain(config, args.output, mask_rate=args.mask_rate, verbose=_fit_verbosity())
     history = report["history"]
     print(f"MLM pretraining: {report['texts']} texts, {report['epochs']} epochs, {report['seconds']} s; "
@@ -151,19 +171,18 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    options = _parse_assignments(args.option, "--option")
+    _check_dataset_args(args, options)  # before TensorFlow and the model load: a typo fails in a second
     from semmatch_tf.data.loaders import load_dataset
     from semmatch_tf.evaluation.report import evaluate_predictions, save_report
     from semmatch_tf.runs import load_run
 
     matcher = load_run(args.model)
-    options = _parse_assignments(args.option, "--option")
     if args.dataset == "demo":
         from semmatch_tf.data.demo import load_demo
 
         dataset = load_demo()
     else:
-        if args.path is None:
-            raise ValueError(f"--path is required for dataset format {args.dataset!r}")
         dataset = load_dataset(args.dataset, args.path, limit=args.limit, **options)
     outputs = matcher.predict_dataset(dataset)
     if matcher.head == "classification":
@@ -176,20 +195,52 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    from semmatch_tf.runs import load_run
+def _check_dataset_args(args, options: dict) -> None:
+    """evaluate's --dataset, --path and --option, checked against the loader before anything loads."""
+    from semmatch_tf.data.loaders import check_source, loader_options
 
-    stream = args.input.open(encoding="utf-8") if args.input else sys.stdin
+    accepted = [name for name in loader_options(args.dataset) if name != "limit"]  # --limit sets that one
+    for name in options:
+        if name not in accepted:
+            takes = f"the options {accepted}" if accepted else "no options"
+            raise ValueError(f"--option {name}: unknown for dataset format {args.dataset!r}, which takes {takes} "
+                             "(and --limit)")
+    if args.dataset != "demo":
+        if args.path is None:
+            raise ValueError(f"--path is required for dataset format {args.dataset!r}")
+        check_source(args.dataset, args.path)
+
+
+def _read_pairs(path: Path | None) -> list[list[str]]:
+    """query<TAB>product lines of ``path`` (stdin when None); a bad line or byte names its line."""
+    name = path or "<stdin>"
+    if path is None:
+        lines = sys.stdin
+    elif path.is_dir():
+        raise ValueError(f"--input {path}: is a directory, expected a query<TAB>product file")
+    else:
+        data = path.read_bytes()
+        try:
+            lines = io.StringIO(data.decode("utf-8"), newline=None)  # universal newlines, as open() reads
+        except UnicodeDecodeError as error:
+            line = data[: error.start].count(b"\n") + 1
+            raise ValueError(f"{name}, line {line}: not UTF-8 text (byte {data[error.start]:#04x})") from None
     pairs = []
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(lines, start=1):
         line = line.rstrip("\n")
         if not line.strip():
             continue
         fields = line.split("\t")
         if len(fields) != 2:
-            name = args.input or "<stdin>"
             raise ValueError(f"{name}, line {number}: expected 'query<TAB>product', got {len(fields)} field(s)")
         pairs.append(fields)
+    return pairs
+
+
+def cmd_predict(args) -> int:
+    pairs = _read_pairs(args.input)  # before TensorFlow loads: a bad file fails in a second
+    from semmatch_tf.runs import load_run
+
     matcher = load_run(args.model)
     queries, products = [p[0] for p in pairs], [p[1] for p in pairs]
     outputs = matcher.predict_outputs(queries, products, args.batch_size)
@@ -267,13 +318,14 @@ def cmd_demo(args) -> int:
     """Train on the embedded demo catalogue, evaluate, write TensorBoard logs and plots, export."""
     from importlib import resources
 
-    from semmatch_tf.export import export_model
-    from semmatch_tf.runs import load_run
     from semmatch_tf.training.config import load_config
-    from semmatch_tf.training.trainer import train
 
     config_path = args.config or Path(str(resources.files("semmatch_tf") / "configs" / "demo_bilstm.yaml"))
-    config = load_config(config_path, _parse_assignments(args.set, "--set"))
+    config = load_config(config_path, _parse_assignments(args.set, "--set"))  # before TensorFlow loads
+    from semmatch_tf.export import export_model
+    from semmatch_tf.runs import load_run
+    from semmatch_tf.training.trainer import train
+
     run_dir = args.output / "run"
     report = train(config, run_dir, verbose=_fit_verbosity())
     _print_report(report)
