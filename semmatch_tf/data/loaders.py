@@ -315,8 +315,8 @@ def _sentence_pairs(name: str, path: Path, frame: pd.DataFrame, language: str, r
     _require_columns(frame, ("sentence1", "sentence2", "label"), path)
     labels = _classes(frame, "label", path, {"0": 0, "1": 1}, row_offset)
     first = _texts(frame, "sentence1", path, row_offset)
-    return _dataset(name, BINARY, [frame], query=first, product=_texts(frame, "sentence2", path, row_offset), label=labels,
-                    grade=labels.astype(float), language=language, query_id=_query_ids(first))
+    return _dataset(name, BINARY, [frame], query=first, product=_texts(frame, "sentence2", path, row_offset),
+                    label=labels, grade=labels.astype(float), language=language, query_id=_query_ids(first))
 
 
 def load_lcqmc(path: str | Path, *, limit: int | None = None) -> PairDataset:
@@ -442,7 +442,8 @@ def load_esci(path: str | Path, *, limit: int | None = None, locales: Sequence[s
                     product=_texts(merged, "product_title", products_path), label=classes,
                     grade=np.asarray(ESCI_LABELS.grades)[classes],
                     language=merged["product_locale"].map(ESCI_LOCALE_LANGUAGE).tolist(),
-                    query_id=_ids(merged, "query_id", examples_path), product_id=_ids(merged, "product_id", examples_path))
+                    query_id=_ids(merged, "query_id", examples_path),
+                    product_id=_ids(merged, "product_id", examples_path))
 
 
 def load_generic(path: str | Path, *, query: str = "query", product: str = "product", label: str = "label",

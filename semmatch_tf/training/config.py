@@ -315,7 +315,8 @@ class RunConfig:
         cap = MAX_LENGTH["bert"]
         for key in ("query_length", "product_length"):
             value = getattr(self.text, key)
-            _check(value <= cap, f"text.{key}", f"must be at most {cap} for the {self.model.family} family, got {value}")
+            _check(value <= cap, f"text.{key}",
+                   f"must be at most {cap} for the {self.model.family} family, got {value}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
