@@ -91,7 +91,7 @@ class TrainedMatcher:
         return self._outputs(queries, products)
 
     def _graph(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
-        from semmatch_tf.models.bert import trim_packed_padding
+        from semmatch_tf.data.padding import trim_packed_padding
 
         features = trim_packed_padding(self.preprocessor({"query": queries, "product": products}))
         return tf.cast(self.model(features, training=False), tf.float32)

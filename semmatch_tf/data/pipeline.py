@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import tensorflow as tf
 
+from semmatch_tf.data.padding import trim_packed_padding
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.text.preprocessor import PairPreprocessor
 from semmatch_tf.text.vocabulary import SPECIAL_TOKENS, UNK
@@ -219,8 +220,6 @@ def _is_packed(data: tf.data.Dataset) -> bool:
 
 
 def _trim_to_longest(*element):
-    from semmatch_tf.models.bert import trim_packed_padding
-
     trimmed = trim_packed_padding(element[0])
     return (trimmed, *element[1:]) if len(element) > 1 else trimmed
 

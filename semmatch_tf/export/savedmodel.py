@@ -35,9 +35,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from semmatch_tf.data.padding import trim_packed_padding
 from semmatch_tf.export import compat
 from semmatch_tf.export.warmup import WARMUP_FILE, write_warmup
-from semmatch_tf.models.bert import trim_packed_padding
 
 METADATA_FILE = "semmatch_metadata.json"
 EXTRA_DIR = "assets.extra"

@@ -198,7 +198,7 @@ class TextEmbedder:
                                   reduce_retracing=True)
 
     def _graph(self, texts: tf.Tensor) -> tf.Tensor:
-        from semmatch_tf.models.bert import trim_packed_padding
+        from semmatch_tf.data.padding import trim_packed_padding
 
         features = trim_packed_padding(self.preprocessor(texts))  # BERT towers: no all-padding columns
         return tf.cast(self.tower(features, training=False), tf.float32)

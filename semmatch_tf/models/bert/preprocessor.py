@@ -7,6 +7,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from semmatch_tf.data.padding import trim_packed_padding  # noqa: F401 (re-exported; defined below models)
 from semmatch_tf.models.bert.tokenizer import is_sentencepiece, own_tokenizer, special_ids  # noqa: F401 (doctest)
 from semmatch_tf.text.vocabulary import vocabulary_hash
 
@@ -129,18 +130,3 @@ class BertPreprocessor(keras.layers.Layer):
         config = dict(config)
         config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
         return cls(**config)
-
-
-def trim_packed_padding(features: dict, multiple: int = 8) -> dict:
-    """Slice packed inputs to the batch's longest sequence, rounded up to ``multiple`` tokens.
-
-    Right padding makes every column past the longest row pure padding, so dropping it changes no
-    output, while attention and feed-forward cost fall with the length (most product pairs are far
-    shorter than ``sequence_length``). Rounding keeps the number of distinct shapes small. Used by
-    the tf.data pipeline and by exported cross-encoders; inputs without a ``padding_mask`` pass.
-    """
-    if not isinstance(features, dict) or "padding_mask" not in features:
-        return features
-    longest = tf.reduce_max(tf.reduce_sum(tf.cast(features["padding_mask"], tf.int32), axis=1))
-    width = tf.minimum(tf.shape(features["token_ids"])[1], (longest + multiple - 1) // multiple * multiple)
-    return {key: value[:, :width] for key, value in features.items()}
