@@ -30,8 +30,9 @@ class RemoteFile:
 
 
 #: Public releases. sha256 values are those recorded in ../shared/data/*/SOURCE.md for the same
-#: upstream files; None means the hash is not known here, and the file is then kept unverified
-#: (with a warning).
+#: upstream files; None means the hash is not known here: the first download's hash is then
+#: recorded beside the file (trust on first use) and every later use is checked against it, so a
+#: file planted in the cache or changed afterwards is never used as it is.
 PUBLIC_DATASETS: dict[str, tuple[RemoteFile, ...]] = {
     "wands": tuple(RemoteFile(f"https://raw.githubusercontent.com/wayfair/WANDS/main/dataset/{name}", None, name)
                    for name in ("product.csv", "query.csv", "label.csv")),
@@ -58,22 +59,49 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: Extraction refuses archives that expand past this many times their size (a zip bomb) or bytes.
+MAX_EXPANSION_RATIO = 200
+MAX_EXTRACTED_BYTES = 16 * 2**30
+
+
 def download(url: str, sha256: str | None, cache: str | Path | None = None, filename: str | None = None,
              extract: bool = False, timeout: float = 60.0) -> Path:
     """Download ``url`` into the cache (skipped when a verified copy is there); returns its path.
 
     With ``extract``, a zip or tar archive is unpacked into ``<file>.d/`` and that folder returned.
-    Raises ``ValueError`` on a checksum mismatch (the bad file is deleted) and ``OSError`` naming the
-    URL when the server fails.
+    Raises ``ValueError`` on a checksum mismatch (the bad file is deleted), on a file name that is
+    not a plain name, or on an archive that would expand too far; ``OSError`` naming the URL when
+    the server fails.
     """
     folder = Path(cache) if cache is not None else default_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / (filename or Path(url.split("?")[0]).name)
-    if target.exists() and (sha256 is None or sha256_of(target) == sha256):
+    target = folder / _plain_name(filename or Path(url.split("?")[0]).name)
+    if target.exists() and _verified(target, sha256):
         log.info("cached: %s", target)
     else:
         _fetch(url, target, sha256, timeout)
     return _extract(target) if extract else target
+
+
+def _plain_name(name: str) -> str:
+    """A file name with no directory part, so that nothing is written outside the cache."""
+    if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"download file name {name!r} must be a plain file name (no directories, not hidden)")
+    return name
+
+
+def _record_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.sha256")
+
+
+def _verified(target: Path, sha256: str | None) -> bool:
+    """A cached file is used when it matches the known hash, or, without one, the hash recorded when
+    it was downloaded (a file with no record was not downloaded by us)."""
+    expected = sha256
+    if expected is None:
+        record = _record_path(target)
+        expected = record.read_text().strip() if record.is_file() else None
+    return expected is not None and sha256_of(target) == expected
 
 
 def _fetch(url: str, target: Path, sha256: str | None, timeout: float) -> None:
@@ -89,31 +117,51 @@ def _fetch(url: str, target: Path, sha256: str | None, timeout: float) -> None:
         if sha256 is not None and actual != sha256:
             raise ValueError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}")
         if sha256 is None:
-            log.warning("no known sha256 for %s; kept unverified (sha256 %s)", url, actual)
+            log.warning("no known sha256 for %s; recorded %s for later checks (trust on first use)", url, actual)
+            _record_path(target).write_text(actual + "\n")
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
 
 
+SOURCE_FILE = ".source-sha256"
+
+
 def _extract(archive: Path) -> Path:
+    """Unpack into ``<archive>.d/``; an existing folder is reused only if it came from this very
+    archive (its hash is recorded inside), else it is rebuilt."""
     destination = archive.with_name(archive.name + ".d")
+    digest = sha256_of(archive)
     if destination.is_dir():
-        return destination
+        source = destination / SOURCE_FILE
+        if source.is_file() and source.read_text().strip() == digest:
+            return destination
+        shutil.rmtree(destination)
     staging = Path(tempfile.mkdtemp(dir=archive.parent, prefix=f".{archive.name}."))
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as bundle:
+                _check_expansion(archive, sum(member.file_size for member in bundle.infolist()))
                 bundle.extractall(staging)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as bundle:
+                _check_expansion(archive, sum(member.size for member in bundle.getmembers()))
                 bundle.extractall(staging, filter="data")
         else:
             raise ValueError(f"{archive}: not a zip or tar archive")
+        (staging / SOURCE_FILE).write_text(digest + "\n")
         os.replace(staging, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
+
+
+def _check_expansion(archive: Path, unpacked: int) -> None:
+    limit = min(MAX_EXTRACTED_BYTES, max(archive.stat().st_size, 1) * MAX_EXPANSION_RATIO)
+    if unpacked > limit:
+        raise ValueError(f"{archive}: would expand to {unpacked} bytes, more than the {limit}-byte limit "
+                         f"({MAX_EXPANSION_RATIO}x its size, at most {MAX_EXTRACTED_BYTES}); refusing a possible zip bomb")
 
 
 def download_public(name: str, cache: str | Path | None = None) -> Path:
