@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from semmatch_tf import __version__
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -44,6 +46,7 @@ def _one_line(error: BaseException) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semmatch-tf", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"semmatch-tf {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a matcher from a YAML config")
@@ -308,7 +311,7 @@ def cmd_weights(args) -> int:
     facts = read_facts(path)
     print(f"{args.name}: {path}")
     if facts:
-        print(f"  inputs (sha256): " + ", ".join(f"{name} {digest[:16]}…" for name, digest in facts["inputs"].items()))
+        print("  inputs (sha256): " + ", ".join(f"{name} {digest[:16]}…" for name, digest in facts["inputs"].items()))
         print(f"  prefixes: {facts['prefixes']}; fidelity: {facts['fidelity']}")
     print(f"  use it with: model.bert.source: huggingface, model.bert.path: {path}")
     return 0

@@ -63,3 +63,11 @@ def test_cli_help_lists_the_commands():
                          text=True, check=True).stdout
     for command in ("train", "evaluate", "predict", "export", "check-export", "index", "search", "demo", "weights"):
         assert command in out
+
+
+def test_cli_version():
+    from semmatch_tf import __version__
+
+    out = subprocess.run([sys.executable, "-m", "semmatch_tf.cli", "--version"], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == f"semmatch-tf {__version__}"
