@@ -117,7 +117,7 @@ def statistic(metric: str):
     return {"spearman": spearman, "rmse": rmse}[metric]
 
 
-def run_recipe(name: str, limit: int | None, run_root) -> list[dict]:
+def run_recipe(name: str, limit: int | None, run_root, resume: bool = False) -> list[dict]:
     from semmatch_tf.evaluation import paired_bootstrap_statistic
     from semmatch_tf.training.trainer import load_splits, train
 
@@ -125,7 +125,8 @@ def run_recipe(name: str, limit: int | None, run_root) -> list[dict]:
     config = recipe_config(name, limit)
     train_set, validation_set, test_set = load_splits(config.data)
     run_dir = run_root / f"e5_{name}"
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
     started = time.perf_counter()
     train(config, run_dir, verbose=2)
     seconds = time.perf_counter() - started
@@ -152,13 +153,15 @@ def main() -> None:
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--limit", type=int)
     parser.add_argument("--dry", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="resume interrupted runs (their backup/) instead of starting them afresh")
     args = parser.parse_args()
     os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
     run_root = REPO / "runs" / "benchmarks"
     for name in args.recipes.split(","):
         if name not in RECIPES:
             raise SystemExit(f"unknown recipe {name!r}; choose from {list(RECIPES)}")
-        publish(run_recipe(name, args.limit, run_root), args.dry or bool(args.limit))
+        publish(run_recipe(name, args.limit, run_root, args.resume), args.dry or bool(args.limit))
 
 
 if __name__ == "__main__":
