@@ -465,7 +465,7 @@ def _train_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairData
     from semmatch_tf.models import uses_own_vocabulary
     from semmatch_tf.models.bi_encoder import BiEncoder, TwoTowerEncoder, build_towers
     from semmatch_tf.training.callbacks import remove_backup
-    from semmatch_tf.training.trainer import settle_vocabulary, training_texts
+    from semmatch_tf.training.vocab import settle_vocabulary, training_texts
     from semmatch_tf.text import learn_vocabulary
     from semmatch_tf.training.runtime import distribution_strategy, seed_everything
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.training.config import DataConfig, RunConfig, save_config
+from semmatch_tf.training.vocab import settle_vocabulary, training_texts  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -210,35 +211,6 @@ def _cross_encoder_callbacks(config: RunConfig, run_dir: Path, policy: str, has_
                            hparams={"precision": policy, **_flat_hparams(config)})
 
 
-def settle_vocabulary(run_dir: Path, vocabulary: list[str], *, resuming: bool | None = None) -> list[str]:
-    """Write the run's ``vocabulary.txt`` once, before the first epoch; on a resume, check it.
-
-    A run is resuming when ``run_dir/backup`` exists (unless ``resuming`` says). Then the saved file is the only vocabulary
-    the run can use: the backed-up weights are indexed by its token ids. Rather than quietly load
-    it, the vocabulary built again (re-learned from the split, or the checkpoint's) must equal it,
-    else this raises: a difference means the training data, the text settings or the learner
-    changed since the kill, and the resumed run would be another run under the same name (with
-    ids that no longer mean what the weights learned). Learning is deterministic, so an unchanged
-    run always passes.
-    """
-    from semmatch_tf import runs
-    from semmatch_tf.text.vocabulary import load_vocabulary, vocabulary_hash
-
-    path = run_dir / runs.VOCABULARY
-    if not (resuming if resuming is not None else (run_dir / "backup").exists()):
-        runs.atomic_write_text(path, "".join(f"{token}\n" for token in vocabulary))
-        return vocabulary
-    if not path.is_file():
-        raise ValueError(f"{run_dir} holds an interrupted run but no {runs.VOCABULARY}: "
-                         f"delete {run_dir / 'backup'} to start afresh")
-    saved = load_vocabulary(path)
-    if saved != list(vocabulary):
-        raise ValueError(f"cannot resume {run_dir}: its {runs.VOCABULARY} ({vocabulary_hash(saved)[:12]}) differs from "
-                         f"the vocabulary built again now ({vocabulary_hash(vocabulary)[:12]}), so the training data "
-                         f"or text settings changed; delete {run_dir / 'backup'} to start afresh")
-    return saved
-
-
 def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None) -> dict:
     """Score ``dataset``, write report.json and plots; returns the report."""
     from semmatch_tf import runs
@@ -275,12 +247,6 @@ def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5
     else:
         return
     write_embedding_projector(run_dir / "logs" / "projector", table, vocabulary[:limit], name="token_embeddings")
-
-
-def training_texts(dataset: PairDataset) -> list[str]:
-    """The distinct queries and product texts of a split: what a vocabulary is learned from."""
-    frame = dataset.frame
-    return frame["query"].drop_duplicates().tolist() + frame["product"].drop_duplicates().tolist()
 
 
 def _check_resumable(config: RunConfig, run_dir: Path) -> None:
