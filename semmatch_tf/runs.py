@@ -12,6 +12,19 @@ Layout of ``RUN_DIR``::
     plots/               training curves, confusion matrix
     logs/                TensorBoard event files (scalars, hparams, embedding projector)
     checkpoints/         best weights so far (atomic); backup/ holds the resume state while training
+
+Run directory of a bi-encoder (beside the common ``config.yaml``, ``history.json``, ``logs/``)::
+
+    labels.json                 label scheme + ``"family": "bi_encoder"``
+    bi_encoder.json             model family, shared towers, dims, temperature, loss, threshold
+    vocabulary.txt              WordPiece vocabulary (BiLSTM, BERT from scratch)
+    query_tower.keras           query token ids -> unit vector
+    product_tower.keras         product token ids -> unit vector (absent when towers are shared)
+    query_preprocessor.keras    query strings -> token ids
+    product_preprocessor.keras  product strings -> token ids
+    report.json                 re-ranking of each test query's judged candidates by cosine, and
+                                retrieval over all products of the dataset
+    logs/projector/             TensorBoard projector: product embeddings labelled by title
 """
 
 from __future__ import annotations
@@ -27,11 +40,17 @@ import tensorflow as tf
 
 from semmatch_tf.atomic import atomic_write_text  # noqa: F401 (re-exported)
 from semmatch_tf.data.schema import LabelScheme, PairDataset
+# models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
+# towers and preprocessors, so load_bi_encoder can deserialise them.
+from semmatch_tf.models.bi_encoder import TwoTowerEncoder, save_layer, text_list
 from semmatch_tf.models.heads import predicted_grades
 from semmatch_tf.text.preprocessor import PairPreprocessor
 
 CONFIG, LABELS, VOCABULARY = "config.yaml", "labels.json", "vocabulary.txt"
 PREPROCESSOR, MODEL, HISTORY, REPORT = "preprocessor.keras", "model.keras", "history.json", "report.json"
+BI_ENCODER_META, BI_ENCODER_FAMILY = "bi_encoder.json", "bi_encoder"
+QUERY_TOWER, PRODUCT_TOWER = "query_tower.keras", "product_tower.keras"
+QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR = "query_preprocessor.keras", "product_preprocessor.keras"
 
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:
@@ -68,7 +87,6 @@ class TrainedMatcher:
         and BERT batches carry little padding. Outputs come back in input order.
         """
         from semmatch_tf.data.pipeline import length_sorted_batches
-        from semmatch_tf.models.bi_encoder import text_list
 
         queries, products = text_list(queries), text_list(products)
         n = len(queries)
@@ -120,9 +138,9 @@ def save_labels(run_dir: Path, labels: LabelScheme, head: str) -> None:
 def load_run(run_dir: str | Path) -> TrainedMatcher:
     """Load a finished run; the error says which file is missing when the run is incomplete."""
     run_dir = Path(run_dir)
-    if (run_dir / "bi_encoder.json").is_file():
+    if (run_dir / BI_ENCODER_META).is_file():
         raise ValueError(f"{run_dir}: a bi-encoder run (embeds texts; scores no pairs): use "
-                         "semmatch_tf.training.contrastive.load_bi_encoder or `semmatch-tf index`")
+                         "semmatch_tf.runs.load_bi_encoder or `semmatch-tf index`")
     for name in (LABELS, PREPROCESSOR, MODEL):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished run directory ({name} is missing)")
@@ -132,3 +150,35 @@ def load_run(run_dir: str | Path) -> TrainedMatcher:
     preprocessor = next(layer for layer in wrapper.layers if isinstance(layer, types))
     model = keras.saving.load_model(run_dir / MODEL, compile=False)
     return TrainedMatcher(preprocessor, model, LabelScheme.from_dict(meta), meta["head"], run_dir)
+
+
+# -- bi-encoder runs (written by semmatch_tf.training.contrastive) -------------------------------
+def save_bi_encoder(run_dir: Path, towers, meta: dict, labels: LabelScheme) -> None:
+    """Write towers, preprocessors and metadata (atomically, file by file)."""
+    atomic_save_model(towers.query_tower, run_dir / QUERY_TOWER)
+    if not towers.shared:
+        atomic_save_model(towers.product_tower, run_dir / PRODUCT_TOWER)
+    save_layer(towers.query_preprocessor, run_dir / QUERY_PREPROCESSOR)
+    save_layer(towers.product_preprocessor, run_dir / PRODUCT_PREPROCESSOR)
+    atomic_write_text(run_dir / BI_ENCODER_META, json.dumps(meta, indent=2))
+    atomic_write_text(run_dir / LABELS, json.dumps({"family": BI_ENCODER_FAMILY, "head": "similarity",
+                                                     **labels.to_dict()}, indent=2, ensure_ascii=False))
+
+
+def is_bi_encoder_run(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / BI_ENCODER_META).is_file()
+
+
+def load_bi_encoder(run_dir: str | Path):
+    """A finished bi-encoder run as a :class:`~semmatch_tf.models.bi_encoder.TwoTowerEncoder`."""
+    run_dir = Path(run_dir)
+    for name in (BI_ENCODER_META, QUERY_TOWER, QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir}: not a finished bi-encoder run ({name} is missing)")
+    meta = json.loads((run_dir / BI_ENCODER_META).read_text(encoding="utf-8"))
+    query_tower = keras.saving.load_model(run_dir / QUERY_TOWER, compile=False)
+    product_tower = (query_tower if meta.get("shared_towers")
+                     else keras.saving.load_model(run_dir / PRODUCT_TOWER, compile=False))
+    return TwoTowerEncoder(keras.saving.load_model(run_dir / QUERY_PREPROCESSOR), query_tower,
+                           keras.saving.load_model(run_dir / PRODUCT_PREPROCESSOR), product_tower, meta, run_dir)
+

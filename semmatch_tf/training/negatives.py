@@ -7,7 +7,7 @@ of its candidates were never judged, and it has never been taught to push them d
 top-``depth`` BM25 results over the training split's products that were not judged for it,
 labelled with the lowest grade (class). Unjudged products can be relevant, so this trades some
 label noise for hardness, as the bi-encoders' BM25 hard negatives do
-(:mod:`semmatch_tf.training.contrastive`). Only the training split is touched: validation and
+(:mod:`semmatch_tf.training.bi_encoder_examples`). Only the training split is touched: validation and
 test stay as judged.
 """
 
@@ -17,12 +17,11 @@ import numpy as np
 import pandas as pd
 
 from semmatch_tf.data.schema import PairDataset
+from semmatch_tf.training.bi_encoder_examples import bm25_candidates, judged_by_query, text_key
 
 
 def with_mined_negatives(dataset: PairDataset, *, count: int, depth: int, seed: int) -> PairDataset:
     """``dataset`` plus up to ``count`` mined irrelevant pairs per distinct query (see module doc)."""
-    from semmatch_tf.training.contrastive import bm25_candidates, judged_by_query, text_key
-
     if count <= 0:
         return dataset
     if depth < count:
