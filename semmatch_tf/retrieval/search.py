@@ -305,7 +305,7 @@ def _open_encoder(model_run_dir: str | Path | None, pretrained: str | None):
         from semmatch_tf.models.bi_encoder import pretrained_encoder
 
         return pretrained_encoder(pretrained)
-    from semmatch_tf.training.contrastive import load_bi_encoder
+    from semmatch_tf.runs import load_bi_encoder
 
     return load_bi_encoder(model_run_dir)
 
