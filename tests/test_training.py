@@ -231,3 +231,13 @@ def test_precision_auto_is_float32_on_a_cpu_and_bf16_units_are_read_from_cpuinfo
     with caplog.at_level("WARNING"):
         assert runtime.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
     assert "slower than float32" in caplog.text
+
+
+def test_bert_cross_encoder_hyper_parameters_reach_tensorboard():
+    """One flattener for every family: model.bert.* (and model.bi_encoder.*) are not dropped."""
+    from semmatch_tf.training.config import RunConfig
+    from semmatch_tf.training.hparams import flat_hparams
+
+    flat = flat_hparams(RunConfig.from_dict({"model": {"family": "bert", "bert": {"lora_rank": 8, "pooling": "mean"}}}))
+    assert flat["model.bert.lora_rank"] == 8 and flat["model.bert.pooling"] == "mean"
+    assert "model.bi_encoder.temperature" in flat and "model.bert" not in flat

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from semmatch_tf.training.bi_encoder_examples import (Examples, add_hard_negativ
                                                       judged_candidates, model_candidates, pack_batches,
                                                       positive_examples, positive_threshold, regression_dataset,
                                                       softmax_dataset, text_key)
+from semmatch_tf.training.hparams import flat_hparams, plain_history
 from semmatch_tf.training.vocab import settle_vocabulary, training_texts
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def _train_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairData
                           name="bi_encoder")
     resuming = (run_dir / "backup").exists() or (run_dir / "warmup" / "backup").exists()
     settle_vocabulary(run_dir, towers.query_preprocessor.vocabulary, resuming=resuming)  # written, or checked
-    hparams = {"threshold": threshold, **_flat_hparams(config)}
+    hparams = {"threshold": threshold, **flat_hparams(config)}
     started = time.perf_counter()
     if softmax:
         history, steps = _train_softmax(model, towers, config, train_set, validation_set, threshold, run_dir,
@@ -196,7 +196,7 @@ def _train_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairData
             "hard_negative_source": bi.hard_negative_source, "normaliser": "l2",
             "query_length": config.text.query_length, "product_length": config.text.product_length}
     save_bi_encoder(run_dir, towers, meta, train_set.labels)
-    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(_plain_history(history), indent=2))
+    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(plain_history(history), indent=2))
     encoder = TwoTowerEncoder.from_towers(towers, meta, run_dir)
     evaluation_set = test_set if len(test_set) else validation_set
     report = evaluate_bi_encoder(encoder, evaluation_set, catalogue=all_products(splits))
@@ -229,7 +229,7 @@ def _train_softmax(model, towers, config, train_set, validation_set, threshold, 
         _compile(model, config, warm.steps * (warm_epochs + rest))
     if warm_weights.is_file() and (warm_dir / "backup").exists():
         model.load_weights(warm_weights)  # resuming: the warm-up of this run finished before the kill
-        first = _plain_history(_read_csv(warm_dir))
+        first = plain_history(_read_csv(warm_dir))
     else:
         first = _fit(model, warm, warm_dir, config, warm_epochs, hparams, verbose)
         model.save_weights(warm_weights.with_name(f".tmp-{warm_weights.name}"))
@@ -257,21 +257,6 @@ def _write_projector(encoder, catalogue: pd.DataFrame, run_dir: Path, limit: int
     write_embedding_projector(run_dir / "logs" / "projector", vectors, sample["title"].tolist(),
                               name="product_embeddings")
 
-
-def _flat_hparams(config) -> dict:
-    flat = {}
-    for section in ("text", "model", "training"):
-        for key, value in getattr(config, section).__dict__.items():
-            if dataclasses.is_dataclass(value):
-                flat.update({f"{section}.{key}.{k}": v for k, v in value.__dict__.items()})
-            else:
-                flat[f"{section}.{key}"] = value
-    return flat
-
-
-def _plain_history(history: dict) -> dict:
-    return {k: [float(v) if v is not None and math.isfinite(float(v)) else None for v in values]
-            for k, values in history.items()}
 
 
 # Public names used by the CLI, the retrieval package and tests.

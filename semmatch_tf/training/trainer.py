@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.training.config import DataConfig, RunConfig, save_config
+from semmatch_tf.training.hparams import flat_hparams, plain_history
 from semmatch_tf.training.vocab import settle_vocabulary, training_texts  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
     runs.atomic_save_model(model, run_dir / runs.MODEL)
     runs.atomic_save_model(runs.preprocessor_model(preprocessor), run_dir / runs.PREPROCESSOR)
     runs.save_labels(run_dir, train_set.labels, config.model.head)
-    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(_plain_history(history), indent=2))
+    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(plain_history(history), indent=2))
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, config.model.head, run_dir)
     report = write_evaluation(matcher, test_set if len(test_set) else validation_set, run_dir, history=history)
     _write_projector(model, preprocessor.vocabulary, run_dir)
@@ -208,7 +208,7 @@ def _cross_encoder_callbacks(config: RunConfig, run_dir: Path, policy: str, has_
 
     monitor = config.training.monitor if has_validation else "loss"
     return build_callbacks(run_dir, monitor=monitor, patience=config.training.early_stopping_patience,
-                           hparams={"precision": policy, **_flat_hparams(config)})
+                           hparams={"precision": policy, **flat_hparams(config)})
 
 
 def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None) -> dict:
@@ -226,7 +226,7 @@ def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict
     save_report(report, run_dir / runs.REPORT)
     plots = run_dir / "plots"
     if history:
-        plot_training_curves(_plain_history(history), plots / "training_curves.png")
+        plot_training_curves(plain_history(history), plots / "training_curves.png")
     matrix = report.get("classification", {}).get("confusion_matrix")
     if matrix is not None:
         plot_confusion_matrix(np.asarray(matrix), list(dataset.labels.names), plots / "confusion_matrix.png")
@@ -270,15 +270,3 @@ def _check_sizes(train_set: PairDataset, validation_set: PairDataset, config: Ru
     if len(train_set) < config.training.batch_size:
         raise ValueError(f"the training split has {len(train_set)} pairs, fewer than one batch "
                          f"(training.batch_size={config.training.batch_size}): lower the batch size or add data")
-
-
-def _flat_hparams(config: RunConfig) -> dict:
-    flat = {}
-    for section in ("text", "model", "training"):
-        for key, value in getattr(config, section).__dict__.items():
-            flat[f"{section}.{key}"] = value
-    return flat
-
-
-def _plain_history(history: dict) -> dict:
-    return {k: [float(v) if math.isfinite(float(v)) else None for v in values] for k, values in history.items()}
