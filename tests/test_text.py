@@ -117,3 +117,14 @@ def test_tokenizer_works_inside_tf_data(vocabulary):
     data = tf.data.Dataset.from_tensor_slices(["apple case", "苹果"]).batch(2).map(tokenizer)
     batch = next(iter(data)).numpy()
     assert batch.shape == (2, 4) and batch[1, 1] == vocabulary.index("苹")
+
+
+def test_vocabulary_file_round_trips_tokens_that_splitlines_would_cut(tmp_path):
+    """multilingual-e5's SentencePiece vocabulary has the piece U+0085 (NEL): a resumed run compares
+    the saved vocabulary with the checkpoint's, so the file must give back every token."""
+    from semmatch_tf.text.vocabulary import load_vocabulary, save_vocabulary
+
+    tokens = ["<s>", "\x85", "a\u2028b", "\x0c", "▁de", "##x"]
+    assert load_vocabulary(save_vocabulary(tokens, tmp_path / "vocabulary.txt")) == tokens
+    (tmp_path / "crlf.txt").write_bytes(b"[PAD]\r\n[UNK]\r\nshoe\r\n")
+    assert load_vocabulary(tmp_path / "crlf.txt") == ["[PAD]", "[UNK]", "shoe"]

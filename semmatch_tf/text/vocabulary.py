@@ -101,8 +101,12 @@ def save_vocabulary(vocabulary: list[str], path: str | Path) -> Path:
 
 
 def load_vocabulary(path: str | Path) -> list[str]:
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    vocabulary = [line for line in lines if line]
+    """One token per line, split on ``\\n`` only: SentencePiece vocabularies hold tokens such as
+    U+0085 or U+2028 that ``str.splitlines`` would cut (multilingual-e5's has one); a CRLF file's
+    ``\\r`` is dropped."""
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    vocabulary = [line[:-1] if line.endswith("\r") else line for line in lines]
+    vocabulary = [token for token in vocabulary if token]
     if not vocabulary:
         raise ValueError(f"{path}: empty vocabulary file")
     return vocabulary
