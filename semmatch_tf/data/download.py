@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.client
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -70,8 +72,9 @@ def download(url: str, sha256: str | None, cache: str | Path | None = None, file
 
     With ``extract``, a zip or tar archive is unpacked into ``<file>.d/`` and that folder returned.
     Raises ``ValueError`` on a checksum mismatch (the bad file is deleted), on a file name that is
-    not a plain name, or on an archive that would expand too far; ``OSError`` naming the URL when
-    the server fails.
+    not a plain name, or on an archive that would expand too far, is damaged or has an unsafe member
+    (a path or link outside its folder, a device file); ``OSError`` naming the URL when the server
+    fails or the body is cut short.
     """
     folder = Path(cache) if cache is not None else default_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,15 +114,33 @@ def _fetch(url: str, target: Path, sha256: str | None, timeout: float) -> None:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
                     shutil.copyfileobj(response, out, length=1 << 20)
-            except (urllib.error.URLError, OSError) as error:
-                raise OSError(f"download of {url} failed: {error}") from error
+                    expected = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+                    received = out.tell()
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+                raise OSError(f"download of {url} failed: {error or type(error).__name__}") from error
+        if expected is not None and expected.isdigit() and int(expected) != received:
+            # http.client's read(amt) returns what arrived when the server closes early
+            raise OSError(f"download of {url} failed: got {received} of {expected} bytes (connection closed early)")
         actual = sha256_of(Path(temporary))
         if sha256 is not None and actual != sha256:
             raise ValueError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}")
         if sha256 is None:
             log.warning("no known sha256 for %s; recorded %s for later checks (trust on first use)", url, actual)
-            _record_path(target).write_text(actual + "\n")
+            _write_replacing(_record_path(target), actual + "\n")
         os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _write_replacing(path: Path, text: str) -> None:
+    """Write through a new temporary file renamed over ``path``: a symlink planted at ``path`` is
+    replaced, never followed (``write_text`` would write into whatever it points to)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
@@ -133,23 +154,30 @@ def _extract(archive: Path) -> Path:
     archive (its hash is recorded inside), else it is rebuilt."""
     destination = archive.with_name(archive.name + ".d")
     digest = sha256_of(archive)
-    if destination.is_dir():
+    if destination.is_dir() and not destination.is_symlink():
         source = destination / SOURCE_FILE
         if source.is_file() and source.read_text().strip() == digest:
             return destination
         shutil.rmtree(destination)
+    elif destination.exists() or destination.is_symlink():  # a file or link where our folder goes
+        destination.unlink()
     staging = Path(tempfile.mkdtemp(dir=archive.parent, prefix=f".{archive.name}."))
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as bundle:
-                _check_expansion(archive, sum(member.file_size for member in bundle.infolist()))
-                bundle.extractall(staging)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as bundle:
-                _check_expansion(archive, sum(member.size for member in bundle.getmembers()))
-                bundle.extractall(staging, filter="data")
-        else:
-            raise ValueError(f"{archive}: not a zip or tar archive")
+        try:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as bundle:
+                    _check_expansion(archive, sum(member.file_size for member in bundle.infolist()))
+                    bundle.extractall(staging)  # member names are made relative and stripped of ".."
+            elif tarfile.is_tarfile(archive):
+                with tarfile.open(archive) as bundle:
+                    _check_expansion(archive, sum(member.size for member in bundle.getmembers()))
+                    bundle.extractall(staging, filter="data")
+            else:
+                raise ValueError(f"{archive}: not a zip or tar archive")
+        except tarfile.FilterError as error:  # a member outside the folder, a link out of it, a device file
+            raise ValueError(f"{archive}: unsafe member refused: {error}") from None
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as error:
+            raise ValueError(f"{archive}: damaged archive: {error}") from None
         (staging / SOURCE_FILE).write_text(digest + "\n")
         os.replace(staging, destination)
     finally:
