@@ -38,6 +38,7 @@ import tensorflow as tf
 from semmatch_tf.data.padding import trim_packed_padding
 from semmatch_tf.export import compat
 from semmatch_tf.export.warmup import WARMUP_FILE, write_warmup
+from semmatch_tf.processes import pid_alive
 
 METADATA_FILE = "semmatch_metadata.json"
 EXTRA_DIR = "assets.extra"
@@ -323,16 +324,6 @@ def next_version(model_dir: str | Path) -> int:
     return versions[-1] + 1 if versions else 1
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale(model_dir: str | Path) -> list[Path]:
     """Remove hidden leftovers of exports whose process died (same host only).
 
@@ -342,7 +333,7 @@ def clean_stale(model_dir: str | Path) -> list[Path]:
     removed = []
     for path in Path(model_dir).iterdir():
         match = _HIDDEN.match(path.name)
-        if not match or match.group(3) != _host() or _pid_alive(int(match.group(4))):
+        if not match or match.group(3) != _host() or pid_alive(int(match.group(4))):
             continue
         target = path.parent / match.group(2)
         if match.group(1) == "old" and not target.exists():
@@ -528,12 +519,12 @@ def _export(base_dir: str | Path, name: str, version: int | None, force: bool,
     first, this one moves on to the next free number instead of failing.
     """
     model_dir = Path(base_dir) / check_model_name(name)
+    automatic = version is None
+    if not automatic and int(version) < 1:  # before anything is created
+        raise ValueError(f"version must be a positive integer, got {version}")
     model_dir.mkdir(parents=True, exist_ok=True)
     clean_stale(model_dir)
-    automatic = version is None
     version = next_version(model_dir) if automatic else int(version)
-    if version < 1:
-        raise ValueError(f"version must be a positive integer, got {version}")
     target = model_dir / str(version)
     if target.exists() and not force:
         raise FileExistsError(f"{target} already exists ({FORCE_HINT})")

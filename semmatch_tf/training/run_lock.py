@@ -24,6 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from semmatch_tf.processes import pid_alive, process_start_time
+
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "run.lock"
@@ -109,28 +111,6 @@ def stale_reason(path: Path, holder: dict | None) -> str | None:
     if started is not None and isinstance(locked, (int, float)) and started > locked + 1.0:
         return f"pid {pid} was reused: that process started after the lock was written"  # e.g. a restarted container
     return None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (signal 0 checks without signalling)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    return True
-
-
-def process_start_time(pid: int) -> float | None:
-    """When process ``pid`` started (Unix time, from /proc on Linux); None where that is unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in ticks
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
 
 
 def _create(path: Path, owner: dict) -> bool:
