@@ -31,6 +31,7 @@ import inspect
 import io
 import json
 import logging
+import reprlib
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -72,6 +73,8 @@ def _read_bytes(path: Path) -> bytes:
         raise DataFormatError(path, f"{path.parent} is a file, expected a directory") from None
     except PermissionError:
         raise DataFormatError(path, "permission denied") from None
+    except OSError as error:  # a symlink loop, an I/O error
+        raise DataFormatError(path, f"cannot read: {error.strerror or error}") from None
 
 
 def _check_not_wide(path: Path, data: bytes, encoding: str) -> None:
@@ -131,9 +134,32 @@ def _read_delimited(path: Path, *, sep: str, header: bool, names: Sequence[str] 
         raise DataFormatError(path, f"malformed {kind}: {' '.join(str(error).split())}", encoding=used) from None
     if frame.empty and limit != 0:
         raise DataFormatError(path, f"no data rows (only a header: {list(frame.columns)})", encoding=used)
+    if header:
+        _check_unique_header(path, text, sep, quoting, used)
     frame = frame.map(lambda v: v.replace("\ufeff", "").rstrip("\r") if isinstance(v, str) else v)
     frame.attrs.update(path=str(path), encoding=used)
     return frame
+
+
+def _check_unique_header(path: Path, text: str, sep: str, quoting: int, encoding: str) -> None:
+    """A column named twice is an error: pandas would rename the second ``name.1`` and the loader
+    read the first, silently ignoring the other."""
+    names = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep, quoting=quoting), [])
+    names = [name.strip().rstrip("\r") for name in names]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataFormatError(path, f"duplicate column(s) {repeated} in the header", field=repeated[0],
+                              encoding=encoding)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``object_pairs_hook`` for json.loads: a key twice in one object is an error (json keeps the last)."""
+    record = {}
+    for key, value in pairs:
+        if key in record:
+            raise ValueError(f"duplicate key {key!r}")
+        record[key] = value
+    return record
 
 
 def _read_jsonl(path: Path, limit: int | None = None) -> pd.DataFrame:
@@ -145,9 +171,13 @@ def _read_jsonl(path: Path, limit: int | None = None) -> pd.DataFrame:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as error:
             raise DataFormatError(path, f"malformed JSON: {error.msg}", row=number) from None
+        except RecursionError:
+            raise DataFormatError(path, "malformed JSON: nested too deeply", row=number) from None
+        except ValueError as error:  # a duplicate key
+            raise DataFormatError(path, f"malformed JSON: {error}", row=number) from None
         if not isinstance(record, dict):
             raise DataFormatError(path, f"each line must be a JSON object, got {type(record).__name__}", row=number)
         records.append(record)
@@ -195,9 +225,13 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path) ->
 
 
 def _describe(value) -> str:
-    """A wrong value in a message: its type and a short repr."""
-    shown = repr(value)
+    """A wrong value in a message: its type and a short repr (bounded: never the repr of a huge list)."""
+    shown = _REPR.repr(value)
     return f"{type(value).__name__} {shown if len(shown) <= 40 else shown[:37] + '...'}"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 40, 40
 
 
 def _is_missing(value) -> bool:
@@ -521,11 +555,62 @@ def loader_options(format: str) -> tuple[str, ...]:
 
 
 def check_options(format: str, options: dict) -> None:
-    """Refuse options the format's loader does not take, naming the ones it does."""
+    """Refuse options the format's loader does not take, naming the ones it does, and values of
+    the wrong type (a list where a column name belongs would fail deep inside pandas)."""
     accepted = loader_options(format)
     unknown = [name for name in options if name not in accepted]
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for dataset format {format!r}; it accepts {list(accepted)}")
+    for name, problem in option_problems(format, options).items():
+        raise ValueError(f"option {name} for dataset format {format!r}: {problem}")
+
+
+def option_problems(format: str, options: dict) -> dict[str, str]:
+    """``{option: what is wrong with its value}`` for the known options of ``format`` (types from
+    the loader's signature; for ``generic`` also the label options' consistency)."""
+    if format in LOADERS:
+        annotations = {name: parameter.annotation for name, parameter in
+                       inspect.signature(LOADERS[format]).parameters.items() if isinstance(parameter.annotation, str)}
+    else:
+        annotations = {"limit": "int | None"}
+    problems = {}
+    for name, value in options.items():
+        problem = _option_value_problem(annotations[name], value) if name in annotations else None
+        if problem:
+            problems[name] = problem
+    if format == "generic" and not problems:
+        names, grades, grade_range = options.get("names"), options.get("grades"), options.get("grade_range")
+        if names is not None and (not names or len(set(names)) != len(names)):
+            problems["names"] = f"must be distinct class names, worst first, got {_describe(names)}"
+        elif grades is not None and (names is None or len(grades) != len(names)):
+            problems["grades"] = "needs names, one grade per class name"
+        if grade_range is not None and (len(grade_range) != 2 or not grade_range[0] < grade_range[1]):
+            problems["grade_range"] = f"must be [low, high] with low < high, got {_describe(grade_range)}"
+    if options.get("limit") is not None and "limit" not in problems and options["limit"] < 1:
+        problems["limit"] = f"must be a positive number of rows, got {options['limit']}"
+    return problems
+
+
+def _option_value_problem(annotation: str, value) -> str | None:
+    """None when ``value`` fits a loader annotation such as ``str | None`` or ``Sequence[float]``."""
+    for alternative in (a.strip() for a in annotation.split("|")):
+        if alternative == "None" and value is None:
+            return None
+        if alternative == "str" and isinstance(value, str):
+            return None
+        if alternative == "bool" and isinstance(value, bool):
+            return None
+        if alternative == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return None
+        if alternative.startswith("Sequence[") and isinstance(value, (list, tuple)):
+            inner = alternative[len("Sequence["):-1]
+            if inner == "str" and all(isinstance(v, str) for v in value):
+                return None
+            if inner == "float" and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                                        for v in value):
+                return None
+    wanted = annotation.replace("Sequence[str]", "a list of strings").replace("Sequence[float]", "a list of numbers")
+    return f"expected {wanted.replace(' | None', ' or null')}, got {_describe(value)}"
 
 
 def check_source(format: str, path: str | Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -27,12 +28,19 @@ def _check(condition: bool, key: str, message: str) -> None:
 
 
 def _one_of(value: Any, key: str, choices: tuple) -> None:
-    _check(value in choices, key, f"must be one of {list(choices)}, got {value!r}")
+    _check(isinstance(value, str) and value in choices, key, f"must be one of {list(choices)}, got {_short(value)}")
 
 
 #: Longest sequence a family accepts (BERT: its 512 position embeddings; BiLSTM: a sanity cap,
 #: far beyond any query or product title, that stops a typo allocating gigabytes of padding).
 MAX_LENGTH = {"bert": 512, "bilstm": 4096}
+#: Sanity caps in the same spirit: a layer width or a vocabulary beyond these is a typo that would
+#: allocate gigabytes (or crash the process) before the first step, not a model.
+MAX_WIDTH = 16384
+MAX_VOCABULARY = 2**21
+#: Every other count must fit TensorFlow's int32 (steps, epochs, batch sizes); seeds NumPy's uint32.
+MAX_INT = 2**31 - 1
+MAX_SEED = 2**32 - 1
 
 #: Metric names each model compiles with, as Keras logs them (``val_`` + name on validation):
 #: cross-encoders ``semmatch_tf.models.heads.metrics_for(head)``, bi-encoders
@@ -61,12 +69,16 @@ class DataConfig:
     subsample: dict = dataclasses.field(default_factory=dict)
 
     def validate(self) -> None:
+        from semmatch_tf.data.loaders import FORMATS
+
+        _one_of(self.format, "data.format", (*FORMATS, "demo"))
         _check(self.format == "demo" or self.path is not None, "data.path",
-               f"is required for format {self.format!r}")
+               f"is required for format {_short(self.format)}")
         _check(len(self.split) == 3 and all(f >= 0 for f in self.split) and abs(sum(self.split) - 1) < 1e-6,
                "data.split", f"must be three non-negative fractions summing to 1, got {list(self.split)}")
         _check(self.split[0] > 0, "data.split", "needs a non-empty training fraction")
         _check(self.limit is None or self.limit > 0, "data.limit", "must be positive")
+        _check_seed(self.seed, "data.seed")
         for split, pairs in self.subsample.items():
             _one_of(split, "data.subsample", ("train", "validation", "test"))
             _check(isinstance(pairs, int) and pairs > 0, f"data.subsample.{split}",
@@ -76,14 +88,15 @@ class DataConfig:
     def _validate_options(self) -> None:
         """``options`` must be keyword options the format's loader accepts (checked before any
         data is read; a typo would otherwise surface as a TypeError from inside the loader)."""
-        from semmatch_tf.data.loaders import FORMATS, loader_options
+        from semmatch_tf.data.loaders import loader_options, option_problems
 
-        _one_of(self.format, "data.format", (*FORMATS, "demo"))
         accepted = [name for name in loader_options(self.format) if name != "limit"]
         for name in self.options:
             _check(name != "limit", "data.options.limit", "use data.limit")
-            _check(name in accepted, f"data.options.{name}", f"unknown option for format {self.format!r}; "
+            _check(name in accepted, f"data.options.{name}", f"unknown option for format {_short(self.format)}; "
                    + (f"it accepts {accepted}" if accepted else "it takes none"))
+        for name, problem in option_problems(self.format, self.options).items():
+            raise ConfigError(f"data.options.{name}: {problem}")
 
 
 @dataclasses.dataclass
@@ -99,7 +112,8 @@ class TextConfig:
     length_buckets: list[int] | None = None
 
     def validate(self) -> None:
-        _check(self.vocab_size > 5, "text.vocab_size", "must exceed the 5 special tokens")
+        _check(5 < self.vocab_size <= MAX_VOCABULARY, "text.vocab_size",
+               f"must exceed the 5 special tokens and be at most {MAX_VOCABULARY}, got {self.vocab_size}")
         _check(self.min_frequency >= 1, "text.min_frequency", "must be at least 1")
         for key in ("query_length", "product_length"):
             _check(0 < getattr(self, key) <= MAX_LENGTH["bilstm"], f"text.{key}",
@@ -143,7 +157,7 @@ class BertConfig:
     def validate(self) -> None:
         _one_of(self.source, "model.bert.source", ("scratch", "preset", "huggingface"))
         _check(self.source == "scratch" or self.path is not None, "model.bert.path",
-               f"is required for source {self.source!r} (a local directory; nothing is fetched from a hub)")
+               f"is required for source {_short(self.source)} (a local directory; nothing is fetched from a hub)")
         _one_of(self.size, "model.bert.size", BERT_SIZES)
         _check(4 <= self.sequence_length <= 512, "model.bert.sequence_length", "must be in [4, 512]")
         _check(0 <= self.dropout < 1, "model.bert.dropout", "must be in [0, 1)")
@@ -152,7 +166,9 @@ class BertConfig:
         _check(self.lora_rank is None or self.lora_rank > 0, "model.bert.lora_rank", "must be positive or null")
         _check(not (self.lora_rank and (self.freeze_layers or self.freeze_embeddings)), "model.bert.lora_rank",
                "LoRA already freezes every original weight; drop freeze_layers / freeze_embeddings")
-        _check(self.projection is None or self.projection > 0, "model.bert.projection", "must be positive or null")
+        _check(self.projection is None or 0 < self.projection <= MAX_WIDTH, "model.bert.projection",
+               f"must be in [1, {MAX_WIDTH}] or null")
+        _check(self.lora_rank is None or self.lora_rank <= MAX_WIDTH, "model.bert.lora_rank", f"must be at most {MAX_WIDTH}")
 
 
 @dataclasses.dataclass
@@ -168,7 +184,8 @@ class BiEncoderConfig:
     hard_negative_source: str = "judged"
 
     def validate(self) -> None:
-        _check(self.embedding_size > 0, "model.bi_encoder.embedding_size", "must be positive")
+        _check(0 < self.embedding_size <= MAX_WIDTH, "model.bi_encoder.embedding_size",
+               f"must be in [1, {MAX_WIDTH}], got {self.embedding_size}")
         _one_of(self.loss, "model.bi_encoder.loss", ("in_batch_softmax", "cosine_regression"))
         _check(self.temperature > 0, "model.bi_encoder.temperature", "must be positive")
         _check(self.hard_negatives >= 0, "model.bi_encoder.hard_negatives", "must be >= 0")
@@ -198,7 +215,8 @@ class ModelConfig:
         _one_of(self.head, "model.head", ("classification", "regression"))
         _one_of(self.pooling, "model.pooling", ("last", "max", "mean"))
         for key in ("embedding_dim", "lstm_units", "hidden_units"):
-            _check(getattr(self, key) > 0, f"model.{key}", "must be positive")
+            _check(0 < getattr(self, key) <= MAX_WIDTH, f"model.{key}",
+                   f"must be in [1, {MAX_WIDTH}], got {getattr(self, key)}")
         for key in ("dropout", "embedding_dropout"):
             _check(0 <= getattr(self, key) < 1, f"model.{key}", "must be in [0, 1)")
 
@@ -233,6 +251,7 @@ class TrainingConfig:
     jit_compile: bool | str = "auto"
 
     def validate(self) -> None:
+        _check_seed(self.seed, "training.seed")
         _check(self.epochs > 0, "training.epochs", "must be positive")
         _check(self.batch_size > 0, "training.batch_size", "must be positive")
         _one_of(self.optimizer, "training.optimizer", ("adam", "adamw", "sgd"))
@@ -262,14 +281,19 @@ class TrainingConfig:
         _check(self.jit_compile in (True, False, "auto"), "training.jit_compile", "must be true, false or auto")
 
 
+def _check_seed(seed: int, key: str) -> None:
+    _check(0 <= seed <= MAX_SEED, key, f"must be in [0, {MAX_SEED}] (a NumPy seed), got {seed}")
+
+
 def _check_class_weights(weights: dict) -> None:
     """An explicit mapping: class ids (>= 0) to finite, non-negative weights, not all zero."""
     for cls, weight in weights.items():
         key = f"training.class_weights.{cls}"
         whole = isinstance(cls, int) and not isinstance(cls, bool) and cls >= 0
-        _check(whole or (isinstance(cls, str) and cls.isdigit()), key, f"class ids must be integers >= 0, got {cls!r}")
+        _check(whole or (isinstance(cls, str) and cls.isdigit()), key,
+               f"class ids must be integers >= 0, got {_short(cls)}")
         _check(isinstance(weight, (int, float)) and not isinstance(weight, bool), key,
-               f"weight must be a number, got {weight!r}")
+               f"weight must be a number, got {_short(weight)}")
         _check(math.isfinite(weight) and weight >= 0, key, f"weight must be finite and >= 0, got {weight!r}")
     _check(any(w > 0 for w in weights.values()), "training.class_weights", "needs at least one positive weight")
 
@@ -330,13 +354,24 @@ class RunConfig:
         unknown = sorted(map(str, set(raw) - set(sections)))
         _check(not unknown, ", ".join(unknown), f"unknown section(s); expected {sorted(sections)}")
         hints = typing.get_type_hints(cls)
-        built = {name: _section(hints[name], raw.get(name) or {}, name) for name in sections}
+        built = {name: _section(hints[name], {} if raw.get(name) is None else raw[name], name) for name in sections}
         return cls(**built).validate()
+
+
+def _short(value: Any) -> str:
+    """A bounded repr: YAML aliases can make a small file a list of 10^9 strings, whose full repr
+    would exhaust memory just to print the error."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 6, 6, 6, 6
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 60, 60, 60
 
 
 def _kind(value: Any) -> str:
     """How a wrong YAML value reads in a message: "a list [1, 2]", "a str 'hello'"."""
-    shown = repr(value)
+    shown = _short(value)
     return f"{_a(type(value).__name__)} {shown if len(shown) <= 60 else shown[:57] + '...'}"
 
 
@@ -380,6 +415,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if origin is bool and isinstance(value, bool):
             return value
         if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            limit = MAX_SEED if key.endswith(".seed") else MAX_INT
+            _check(abs(value) <= limit, key, f"{_short(value)} is out of range (at most {limit})")
             return value
         if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return _finite(value, key)
@@ -410,7 +447,7 @@ def _elements(values: list | tuple, hint: Any, key: str) -> list:
         return list(values)
     if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
         args = (args[0],) * len(values)
-    _check(len(values) == len(args), key, f"expected {len(args)} values, got {len(values)}: {list(values)}")
+    _check(len(values) == len(args), key, f"expected {len(args)} values, got {len(values)}: {_short(list(values))}")
     return [_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(values, args))]
 
 
@@ -442,6 +479,8 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError("is a directory, not a YAML config file") from None
     except PermissionError:
         raise ConfigError("permission denied") from None
+    except OSError as error:  # a symlink loop, an I/O error: named, not a traceback
+        raise ConfigError(f"cannot read: {error.strerror or error}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -449,9 +488,44 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"not UTF-8 text (byte {data[error.start]:#04x} on line {line}); "
                           "save the file as UTF-8") from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"not valid YAML: {yaml_problem(error)}") from None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last one
+    silently: ``training: {epochs: 1, epochs: 50}`` would train 50 epochs)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *base" may be overridden by the keys beside it
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.setdefault(key, key_node.start_mark)
+        except TypeError:  # an unhashable key: the stock constructor reports it
+            continue
+        if first is not key_node.start_mark:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f"duplicate key {_short(key)} (first given on line {first.line + 1})", key_node.start_mark)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys; nesting too deep to parse is a YAMLError too."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply to read") from None
+    except ValueError:  # Python refuses to convert integers of more than 4300 digits
+        raise yaml.YAMLError("a number too long to read (more than 4300 digits)") from None
 
 
 def yaml_problem(error: yaml.YAMLError) -> str:
