@@ -32,8 +32,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from semmatch_tf.retrieval.index import (CATALOGUE, META, Ranking, check_catalogue, top_k, write_directory_atomically,
-                                         write_json)
+from semmatch_tf.retrieval.index import (CATALOGUE, META, Ranking, check_catalogue, read_json_object,
+                                         read_parquet_file, top_k, write_directory_atomically, write_json)
 
 BM25S_DIR = "bm25s"
 
@@ -152,6 +152,11 @@ class BM25Index:
         for name in (META, CATALOGUE, BM25S_DIR):
             if not (directory / name).exists():
                 raise FileNotFoundError(f"{directory}: not a BM25 index ({name} is missing)")
-        meta = json.loads((directory / META).read_text(encoding="utf-8"))
-        retriever = bm25s.BM25.load(str(directory / BM25S_DIR), load_corpus=False, show_progress=False)
-        return cls(retriever, pd.read_parquet(directory / CATALOGUE), meta)
+        meta = read_json_object(directory / META)
+        catalogue = read_parquet_file(directory / CATALOGUE)
+        try:
+            retriever = bm25s.BM25.load(str(directory / BM25S_DIR), load_corpus=False, show_progress=False)
+        except (ValueError, OSError, KeyError, EOFError) as error:
+            raise ValueError(f"{directory / BM25S_DIR}: not a readable BM25 index ({type(error).__name__}: {error}); "
+                             "rebuild it") from None
+        return cls(retriever, catalogue, meta)

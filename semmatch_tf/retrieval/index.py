@@ -77,18 +77,36 @@ def top_k(scores: np.ndarray, k: int, *, above: float | None = None) -> np.ndarr
 
 
 def read_catalogue(path: str | Path) -> pd.DataFrame:
-    """A catalogue file (csv, tsv, jsonl/json lines, parquet) with ``product_id`` and ``title``."""
+    """A catalogue file (csv, tsv, jsonl/json lines, parquet) with ``product_id`` and ``title``.
+
+    Read by the strict readers of :mod:`semmatch_tf.data.loaders`: an empty, header-only, UTF-16
+    or non-UTF-8 file, a malformed line, a missing column, an empty or non-text title or an empty
+    id raises :class:`~semmatch_tf.data.errors.DataFormatError` naming the file, row and field.
+    """
+    from semmatch_tf.data.errors import DataFormatError
+    from semmatch_tf.data.loaders import _ids, _read_delimited, _read_jsonl, _read_parquet, _require_columns, _texts
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif suffix in (".jsonl", ".json"):
-        frame = pd.read_json(path, lines=True, dtype=False)
-    elif suffix in (".tsv", ".tab"):
-        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        frame = _read_parquet(path)
+        if frame.empty:
+            raise DataFormatError(path, "no rows")
+    elif suffix in (".jsonl", ".json", ".ndjson"):
+        frame = _read_jsonl(path)
     else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
-    return check_catalogue(frame, str(path))
+        frame = _read_delimited(path, sep="\t" if suffix in (".tsv", ".tab") else ",", header=True)
+    _require_columns(frame, ("product_id", "title"), path)
+    checked = frame.copy()
+    checked["product_id"] = _ids(frame, "product_id", path)
+    checked["title"] = _texts(frame, "title", path)
+    checked = checked.reset_index(drop=True)
+    duplicated = checked["product_id"].duplicated()
+    if duplicated.any():
+        row = int(duplicated.to_numpy().argmax())
+        raise DataFormatError(path, f"duplicate product_id {checked['product_id'].iloc[row]!r}",
+                              row=int(frame.index[row]) if frame.attrs.get("numbered") else row + 1, field="product_id")
+    return check_catalogue(checked, str(path))
 
 
 def check_catalogue(catalogue: pd.DataFrame, name: str = "catalogue") -> pd.DataFrame:
@@ -110,6 +128,26 @@ def check_catalogue(catalogue: pd.DataFrame, name: str = "catalogue") -> pd.Data
 
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON object file of an index; garbage, a non-object or undecodable bytes name the file."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); the index is corrupt: rebuild it") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}; the index is corrupt: rebuild it")
+    return value
+
+
+def read_parquet_file(path: Path) -> pd.DataFrame:
+    """A Parquet file of an index; an unreadable one names the file."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises its own types for corrupt files
+        raise ValueError(f"{path}: not a readable Parquet file ({type(error).__name__}); "
+                         "the index is corrupt: rebuild it") from None
 
 
 # -- the index -------------------------------------------------------------------------------------
@@ -239,18 +277,32 @@ class EmbeddingIndex:
 
     @classmethod
     def load(cls, directory: str | Path) -> "EmbeddingIndex":
+        """Load a saved index; a missing, unreadable or inconsistent file is an error naming it."""
         directory = Path(directory)
         for name in (META, EMBEDDINGS, CATALOGUE):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory}: not an embedding index ({name} is missing)")
-        meta = json.loads((directory / META).read_text(encoding="utf-8"))
-        embeddings = np.load(directory / EMBEDDINGS)
+        meta = read_json_object(directory / META)
+        try:
+            embeddings = np.load(directory / EMBEDDINGS, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:  # garbage, truncated, or pickled objects
+            raise ValueError(f"{directory / EMBEDDINGS}: not a readable embeddings array ({error}); "
+                             "the index is corrupt: rebuild it") from None
+        if embeddings.ndim != 2 or embeddings.dtype.kind != "f":
+            raise ValueError(f"{directory / EMBEDDINGS}: expected a float matrix [count, dims], got "
+                             f"{embeddings.dtype} {list(embeddings.shape)}; the index is corrupt: rebuild it")
         if not np.isfinite(embeddings).all():
             rows = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
             raise ValueError(f"{directory / EMBEDDINGS}: {len(rows)} embedding row(s) are not finite (first: row {rows[0]}); "
                              "the index is corrupt: rebuild it")
-        catalogue = pd.read_parquet(directory / CATALOGUE)
-        index = cls(embeddings, catalogue, meta)
+        catalogue = read_parquet_file(directory / CATALOGUE)
+        if len(catalogue) != len(embeddings) or meta.get("dims", embeddings.shape[1]) != embeddings.shape[1]:
+            raise ValueError(f"{directory / EMBEDDINGS}: {list(embeddings.shape)} embeddings for {len(catalogue)} "
+                             f"catalogue rows and {meta.get('dims')} dims in {META}; the index is corrupt: rebuild it")
+        try:
+            index = cls(embeddings, catalogue, meta)
+        except ValueError as error:
+            raise ValueError(f"{directory / CATALOGUE}: {error}") from None
         if (directory / ANN).is_file():
             try:
                 index._ann = _import_faiss().read_index(str(directory / ANN))

@@ -36,7 +36,7 @@ import pandas as pd
 
 from semmatch_tf.retrieval.bm25 import BM25Index
 from semmatch_tf.retrieval.fusion import RRF_K, interpolate_scores, reciprocal_rank_fusion, weighted_score_fusion
-from semmatch_tf.retrieval.index import EmbeddingIndex, check_catalogue, read_catalogue, write_json
+from semmatch_tf.retrieval.index import EmbeddingIndex, check_catalogue, read_catalogue, read_json_object, write_json
 
 MODES = ("dense", "bm25", "hybrid")
 STAGE_COLUMNS = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}
@@ -335,7 +335,7 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
     across queries, keep a :class:`SearcherCache`.
     """
     index_dir = _index_dir(index_dir)
-    meta = json.loads((index_dir / INDEX_META).read_text(encoding="utf-8"))
+    meta = read_index_meta(index_dir)
     dense = encoder = bm25 = reranker = None
     if DENSE_DIR in meta["parts"]:
         dense = EmbeddingIndex.load(index_dir / DENSE_DIR)
@@ -349,6 +349,21 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
     mode = mode or ("dense" if dense is not None else "bm25")
     return Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact,
                     stage_weight=stage_weight)
+
+
+def read_index_meta(index_dir: Path) -> dict:
+    """``index.json`` of an index directory, checked: an object whose ``parts`` name known parts."""
+    path = index_dir / INDEX_META
+    meta = read_json_object(path)
+    parts = meta.get("parts")
+    if not isinstance(parts, list) or not parts or any(part not in (DENSE_DIR, BM25_DIR) for part in parts):
+        raise ValueError(f"{path}: 'parts' must list {DENSE_DIR!r} and/or {BM25_DIR!r}, got {parts!r}; "
+                         "the index is corrupt: rebuild it")
+    for part in parts:
+        if not (index_dir / part).is_dir():
+            raise FileNotFoundError(f"{index_dir / part}: missing, but {path} lists it; the index is incomplete: "
+                                    "rebuild it")
+    return meta
 
 
 def _index_dir(index_dir: str | Path) -> Path:
