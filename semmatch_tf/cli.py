@@ -7,10 +7,15 @@ logic lives in the library so that notebooks and scripts get exactly the same be
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib
+import importlib.abc
+import importlib.util
 import io
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,20 +27,98 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.verbose else logging.WARNING
+    had = list(logging.getLogger().handlers)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if handler not in had:  # a library that sets its own logger to DEBUG (bm25s does) stays quiet
+            handler.setLevel(level)
+    output = getattr(args, "output", None)
+    created = output is not None and not os.path.lexists(output)  # ours to tidy if we fail
+    quiet = None if args.verbose else _QuietTensorFlowImport.install()
     try:
         return args.handler(args) or 0
     except INPUT_ERRORS as error:
         # Bad input (config, data file, run directory): one clear line, no traceback.
         print(f"semmatch-tf {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        _remove_if_empty(output if created else None)
         return 2
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        # A full or read-only disk: one line; whatever was written stays (atomic files, resumable runs).
+        print(f"semmatch-tf {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        _remove_if_empty(output if created else None)
+        return 1
+    finally:
+        if quiet is not None:
+            quiet.uninstall()
 
 
 #: What bad input raises (ConfigError and DataFormatError are ValueErrors; UnicodeDecodeError
-#: too). Deliberately not OSError or Exception: a disk or programming error keeps its traceback.
+#: too). Deliberately not OSError or Exception: a disk or programming error keeps its traceback
+#: (except a full or read-only disk, DISK_ERRORS, which is reported in one line).
 INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
                 PermissionError)
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def _remove_if_empty(path: str | Path | None) -> None:
+    """Remove an output directory this command created when the command failed before writing any
+    file into it (a refused input must not leave an empty run directory behind)."""
+    if path is None or not os.path.isdir(path) or os.path.islink(path):
+        return
+    if not any(files for _, _, files in os.walk(path)):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Import TensorFlow with file descriptor 2 pointed at /dev/null.
+
+    TensorFlow's C++ runtime writes start-up lines (oneDNN, CUDA stubs, "All log messages before
+    absl::InitializeLog()") straight to descriptor 2 while it is imported, whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says; a refused input would print them above its one error line. Only
+    with ``TF_CPP_MIN_LOG_LEVEL`` >= 1 (the CLI's default is 2) and without ``--verbose``; an import
+    failure still raises its ImportError.
+    """
+
+    def __init__(self) -> None:
+        self._spec = None
+
+    @classmethod
+    def install(cls) -> "_QuietTensorFlowImport | None":
+        if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+            return None
+        finder = cls()
+        sys.meta_path.insert(0, finder)
+        return finder
+
+    def uninstall(self) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow" or "tensorflow" in sys.modules:
+            return None
+        self.uninstall()
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+            module = importlib.import_module("tensorflow")
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        self._spec = module.__spec__
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return sys.modules["tensorflow"]  # imported above; the import system only binds it
+
+    def exec_module(self, module) -> None:
+        module.__spec__ = self._spec  # the import system set ours; TensorFlow keeps its own
 
 
 def _one_line(error: BaseException) -> str:
@@ -132,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _parse_assignments(items: list[str], flag: str) -> dict:
     import yaml
 
-    from semmatch_tf.training.config import yaml_problem
+    from semmatch_tf.training.config import load_yaml, yaml_problem
 
     parsed = {}
     for item in items:
@@ -140,17 +223,32 @@ def _parse_assignments(items: list[str], flag: str) -> dict:
         if not sep or not key.strip():
             raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
         try:
-            parsed[key.strip()] = yaml.safe_load(value)
+            parsed[key.strip()] = load_yaml(value)
         except yaml.YAMLError as error:  # malformed, or a tag such as !!python/object
             raise ValueError(f"{flag} {key.strip()}: value {value!r} is not plain YAML: "
                              f"{yaml_problem(error)}") from None
     return parsed
 
 
+def _check_data_files(config) -> None:
+    """The config's data files exist and are of the right kind (a file, or a directory for WANDS
+    and ESCI): checked before TensorFlow loads and before the run directory is created."""
+    from semmatch_tf.data.loaders import check_source
+    from semmatch_tf.training.trainer import resolve_data_path
+
+    data = config.data
+    if data.format == "demo":
+        return
+    for path in (data.path, data.validation_path, data.test_path):
+        if path is not None:
+            check_source(data.format, resolve_data_path(path))
+
+
 def cmd_train(args) -> int:
     from semmatch_tf.training.config import load_config
 
     config = load_config(args.config, _parse_assignments(args.set, "--set"))  # before TensorFlow loads
+    _check_data_files(config)
     from semmatch_tf.training.trainer import train
 
     report = train(config, args.output, verbose=_fit_verbosity())
@@ -163,6 +261,7 @@ def cmd_pretrain(args) -> int:
     from semmatch_tf.training.config import load_config
 
     config = load_config(args.config, _parse_assignments(args.set, "--set"))  # before TensorFlow loads
+    _check_data_files(config)
     from semmatch_tf.training.pretrain import pretrain
 
     report = pretrain(config, args.output, mask_rate=args.mask_rate, verbose=_fit_verbosity())
@@ -177,16 +276,22 @@ def cmd_evaluate(args) -> int:
     options = _parse_assignments(args.option, "--option")
     _check_dataset_args(args, options)  # before TensorFlow and the model load: a typo fails in a second
     from semmatch_tf.data.loaders import load_dataset
-    from semmatch_tf.evaluation.report import evaluate_predictions, save_report
-    from semmatch_tf.runs import load_run
 
-    matcher = load_run(args.model)
     if args.dataset == "demo":
         from semmatch_tf.data.demo import load_demo
 
         dataset = load_demo()
-    else:
+        dataset = dataset.head(args.limit) if args.limit else dataset
+    else:  # read (and check) the whole file before the model loads: a bad row fails in a second
         dataset = load_dataset(args.dataset, args.path, limit=args.limit, **options)
+    from semmatch_tf.evaluation.report import evaluate_predictions, save_report
+    from semmatch_tf.runs import load_run
+
+    matcher = load_run(args.model)
+    if matcher.head == "classification" and matcher.labels.num_classes != dataset.labels.num_classes:
+        raise ValueError(f"--model {args.model} predicts {matcher.labels.num_classes} classes "
+                         f"{list(matcher.labels.names)}; {args.path or args.dataset} has {dataset.labels.num_classes} "
+                         f"{list(dataset.labels.names)}: evaluate a run on data with its own label scheme")
     outputs = matcher.predict_dataset(dataset)
     if matcher.head == "classification":
         report = evaluate_predictions(dataset, probabilities=outputs)
@@ -200,14 +305,18 @@ def cmd_evaluate(args) -> int:
 
 def _check_dataset_args(args, options: dict) -> None:
     """evaluate's --dataset, --path and --option, checked against the loader before anything loads."""
-    from semmatch_tf.data.loaders import check_source, loader_options
+    from semmatch_tf.data.loaders import check_source, loader_options, option_problems
 
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be a positive number of pairs, got {args.limit}")
     accepted = [name for name in loader_options(args.dataset) if name != "limit"]  # --limit sets that one
     for name in options:
         if name not in accepted:
             takes = f"the options {accepted}" if accepted else "no options"
             raise ValueError(f"--option {name}: unknown for dataset format {args.dataset!r}, which takes {takes} "
                              "(and --limit)")
+    for name, problem in option_problems(args.dataset, options).items():
+        raise ValueError(f"--option {name}: {problem}")
     if args.dataset != "demo":
         if args.path is None:
             raise ValueError(f"--path is required for dataset format {args.dataset!r}")
@@ -215,28 +324,52 @@ def _check_dataset_args(args, options: dict) -> None:
 
 
 def _read_pairs(path: Path | None) -> list[list[str]]:
-    """query<TAB>product lines of ``path`` (stdin when None); a bad line or byte names its line."""
+    """query<TAB>product lines of ``path`` (stdin when None); a bad line or byte names its line.
+
+    A file must hold at least one pair; an empty query or product, a NUL byte or UTF-16/32 text is
+    refused with its line (stdin with no lines gives no pairs: a filter that matched nothing)."""
     name = path or "<stdin>"
     if path is None:
         lines = sys.stdin
     elif path.is_dir():
         raise ValueError(f"--input {path}: is a directory, expected a query<TAB>product file")
     else:
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ValueError(f"--input {path}: file not found") from None
+        except OSError as error:
+            raise ValueError(f"--input {path}: cannot read: {error.strerror or error}") from None
+        from semmatch_tf.data.loaders import WIDE_BOMS
+
+        for bom, encoding in WIDE_BOMS:
+            if data.startswith(bom):
+                raise ValueError(f"{name}: file is {encoding} (byte-order mark {bom.hex(' ')}), not UTF-8; "
+                                 f"convert it, e.g. iconv -f {encoding} -t UTF-8")
         try:
             lines = io.StringIO(data.decode("utf-8"), newline=None)  # universal newlines, as open() reads
         except UnicodeDecodeError as error:
             line = data[: error.start].count(b"\n") + 1
             raise ValueError(f"{name}, line {line}: not UTF-8 text (byte {data[error.start]:#04x})") from None
+        if data.count(b"\0") * 4 > len(data):
+            raise ValueError(f"{name}: NUL bytes throughout: probably UTF-16 or UTF-32 without a byte-order "
+                             "mark; convert it to UTF-8")
     pairs = []
     for number, line in enumerate(lines, start=1):
         line = line.rstrip("\n")
         if not line.strip():
             continue
+        if "\0" in line:
+            raise ValueError(f"{name}, line {number}: NUL byte in the text (binary data?)")
         fields = line.split("\t")
         if len(fields) != 2:
             raise ValueError(f"{name}, line {number}: expected 'query<TAB>product', got {len(fields)} field(s)")
+        for field, text in zip(("query", "product"), fields):
+            if not text.strip():
+                raise ValueError(f"{name}, line {number}: empty {field}")
         pairs.append(fields)
+    if path is not None and not pairs:
+        raise ValueError(f"{name}: no query<TAB>product lines")
     return pairs
 
 
@@ -258,6 +391,11 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.version is not None and args.version < 1:  # before TensorFlow and the run load
+        raise ValueError(f"--version must be a positive integer, got {args.version}")
+    from semmatch_tf.export.savedmodel import check_model_name
+
+    check_model_name(args.name)
     from semmatch_tf.export import export_model
     from semmatch_tf.runs import load_run
 
