@@ -196,8 +196,9 @@ def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> pd.DataFr
         frame = pd.read_parquet(path, columns=list(columns) if columns else None)
     except FileNotFoundError:
         raise DataFormatError(path, "file not found") from None
-    except (ValueError, KeyError) as error:
-        raise DataFormatError(path, f"cannot read Parquet columns {list(columns or [])}: {error}") from None
+    except (ValueError, KeyError) as error:  # pyarrow's ArrowInvalid (not Parquet at all) is a ValueError too
+        what = f"cannot read Parquet columns {list(columns)}" if columns else "not a readable Parquet file"
+        raise DataFormatError(path, f"{what}: {error}") from None
     except Exception as error:  # pyarrow raises its own error types for corrupt files
         raise DataFormatError(path, f"not a readable Parquet file: {error}") from None
     frame.attrs.update(path=str(path), encoding="parquet")
@@ -291,6 +292,10 @@ def _numbers(frame: pd.DataFrame, column: str, path: Path, low: float, high: flo
 
 
 def _classes(frame: pd.DataFrame, column: str, path: Path, mapping: dict, row_offset: int = 1) -> np.ndarray:
+    missing = np.flatnonzero([_is_missing(v) for v in frame[column].tolist()])
+    if len(missing):  # a short row or a JSON line without the key: not the label "nan"
+        raise _fail(frame, path, f"missing label; expected one of {sorted(mapping)}", int(missing[0]), column,
+                    row_offset)
     keys = frame[column].astype(str).str.strip()
     codes = keys.map(mapping)
     bad = codes.isna().to_numpy()
@@ -621,6 +626,8 @@ def check_source(format: str, path: str | Path) -> None:
     if format == "demo":
         return
     if not path.exists():
+        if path.is_symlink():
+            raise DataFormatError(path, "is a symbolic link to nothing (dangling, or a loop)")
         raise DataFormatError(path, f"{'directory' if format in DIRECTORY_FORMATS else 'file'} not found")
     if format in DIRECTORY_FORMATS and not path.is_dir():
         raise DataFormatError(path, f"is a file; format {format!r} reads a directory with {DIRECTORY_FORMATS[format]}")
