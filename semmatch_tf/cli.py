@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"semmatch-tf {args.command}: error: {_one_line(error)}", file=sys.stderr)
         _remove_if_empty(output if created else None)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`semmatch-tf ... | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:
         if error.errno not in DISK_ERRORS:
             raise
