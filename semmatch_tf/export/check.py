@@ -143,6 +143,23 @@ def _signature_problems(metadata: dict, child: dict) -> list[str]:
     return problems
 
 
+def read_metadata(version_dir: Path) -> dict:
+    """``assets.extra/semmatch_metadata.json`` of a version directory; a missing or unreadable one
+    is a one-line error naming the directory (FileNotFoundError / ValueError)."""
+    path = version_dir / EXTRA_DIR / METADATA_FILE
+    if not version_dir.is_dir():
+        raise FileNotFoundError(f"{version_dir}: no such export version directory")
+    if not path.is_file():
+        raise FileNotFoundError(f"{version_dir}: not a semmatch export ({EXTRA_DIR}/{METADATA_FILE} is missing)")
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{version_dir}: {EXTRA_DIR}/{METADATA_FILE} is not valid JSON ({error})") from None
+    if not isinstance(metadata, dict) or "samples" not in metadata or "signatures" not in metadata:
+        raise ValueError(f"{version_dir}: {EXTRA_DIR}/{METADATA_FILE} is not semmatch export metadata")
+    return metadata
+
+
 def check_export(version_dir: str | Path, *, run_dir: str | Path | None = None, matcher=None,
                  tolerance: float = 1e-5, timeout: float = 600) -> dict:
     """Reload an export in a fresh process without semmatch_tf and compare with Keras.
@@ -153,7 +170,7 @@ def check_export(version_dir: str | Path, *, run_dir: str | Path | None = None, 
     ``matcher``) recomputes the expected outputs; without either the recorded ones are used.
     """
     version_dir = Path(version_dir)
-    metadata = json.loads((version_dir / EXTRA_DIR / METADATA_FILE).read_text(encoding="utf-8"))
+    metadata = read_metadata(version_dir)
     if matcher is None and run_dir is not None:
         from semmatch_tf.runs import load_run
 
