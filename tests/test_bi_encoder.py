@@ -298,3 +298,24 @@ def test_model_mined_negatives_train_in_two_phases(tmp_path):
     history = json.loads((tmp_path / "history.json").read_text())
     assert len(history["loss"]) == 2, "one warm-up epoch with in-batch negatives, one with mined negatives"
     assert (tmp_path / "warmup" / "final.weights.h5").is_file() and "ranking" in report
+
+
+def test_cosent_penalises_only_misordered_pairs():
+    """CoSENT is log(1 + sum over pairs graded i > j of exp(scale (cos_j - cos_i))): a batch already in
+    grade order costs little, the reversed order a lot, equal grades nothing, and the gradient raises
+    the cosine of the better-graded pair."""
+    import tensorflow as tf
+
+    from semmatch_tf.training.losses import CoSENTLoss, cosent_loss
+
+    grades = tf.constant([1.0, 0.5, 0.0])
+    ordered = float(cosent_loss(grades, tf.constant([0.9, 0.8, 0.7])))
+    reversed_ = float(cosent_loss(grades, tf.constant([0.7, 0.8, 0.9])))
+    expected = np.log1p(np.exp(20 * -0.1) * 2 + np.exp(20 * -0.2))
+    assert ordered == pytest.approx(expected, rel=1e-5) and reversed_ > 4.0 > ordered
+    assert float(cosent_loss(tf.constant([0.5, 0.5]), tf.constant([0.1, 0.9]))) == pytest.approx(0.0, abs=1e-6)
+    cosines = tf.Variable([0.7, 0.9])
+    with tf.GradientTape() as tape:
+        loss = CoSENTLoss()(tf.constant([1.0, 0.0]), cosines)
+    gradient = tape.gradient(loss, cosines).numpy()
+    assert gradient[0] < 0 < gradient[1]  # descending raises cos_0, lowers cos_1

@@ -47,7 +47,7 @@ MAX_SEED = 2**32 - 1
 #: ``semmatch_tf.training.losses.in_batch_metrics()`` for the in-batch softmax, none otherwise.
 #: Kept here so a config is checked without importing Keras; tests/test_bad_input.py checks both.
 HEAD_METRICS = {"classification": ("accuracy",), "regression": ("rmse",)}
-BI_ENCODER_METRICS = {"in_batch_softmax": ("in_batch_accuracy",), "cosine_regression": ()}
+BI_ENCODER_METRICS = {"in_batch_softmax": ("in_batch_accuracy",), "cosine_regression": (), "cosent": ()}
 
 
 @dataclasses.dataclass
@@ -186,7 +186,7 @@ class BiEncoderConfig:
     def validate(self) -> None:
         _check(0 < self.embedding_size <= MAX_WIDTH, "model.bi_encoder.embedding_size",
                f"must be in [1, {MAX_WIDTH}], got {self.embedding_size}")
-        _one_of(self.loss, "model.bi_encoder.loss", ("in_batch_softmax", "cosine_regression"))
+        _one_of(self.loss, "model.bi_encoder.loss", ("in_batch_softmax", "cosine_regression", "cosent"))
         _check(self.temperature > 0, "model.bi_encoder.temperature", "must be positive")
         _check(self.hard_negatives >= 0, "model.bi_encoder.hard_negatives", "must be >= 0")
         _one_of(self.hard_negative_source, "model.bi_encoder.hard_negative_source", ("judged", "bm25", "model"))

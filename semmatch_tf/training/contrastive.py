@@ -90,13 +90,16 @@ def _regression_phase(config, towers, train_set, validation_set, *, epochs: int,
 
 
 def _compile(model, config, total_steps: int) -> None:
-    from semmatch_tf.training.losses import CosineRegressionLoss, InBatchSoftmaxLoss, in_batch_metrics
+    from semmatch_tf.training.losses import CoSENTLoss, CosineRegressionLoss, InBatchSoftmaxLoss, in_batch_metrics
     from semmatch_tf.training.optimizers import build_optimizer
     from semmatch_tf.training.runtime import resolve_jit
 
-    softmax = config.model.bi_encoder.loss == "in_batch_softmax"
+    bi = config.model.bi_encoder
+    softmax = bi.loss == "in_batch_softmax"
+    losses = {"in_batch_softmax": InBatchSoftmaxLoss, "cosine_regression": CosineRegressionLoss,
+              "cosent": lambda: CoSENTLoss(scale=1.0 / bi.temperature)}
     model.compile(optimizer=build_optimizer(config.training, total_steps),
-                  loss=InBatchSoftmaxLoss() if softmax else CosineRegressionLoss(),
+                  loss=losses[bi.loss](),
                   metrics=in_batch_metrics() if softmax else [],
                   steps_per_execution=config.training.steps_per_execution,
                   jit_compile=resolve_jit(config.training.jit_compile))

@@ -1,4 +1,4 @@
-"""Losses for bi-encoders: in-batch softmax (multiple-negatives ranking) and cosine regression.
+"""Losses for bi-encoders: in-batch softmax (multiple-negatives ranking), cosine regression, CoSENT.
 
 In-batch softmax (a.k.a. multiple-negatives ranking loss, InfoNCE): a batch holds ``B`` (query,
 positive product) pairs. Row ``i`` of the similarity matrix ``S [B, B + B*H]`` scores query ``i``
@@ -18,6 +18,13 @@ positive, regress the cosine of the two towers' unit vectors onto the grade mapp
 (the full cosine range; the default) or ``[0, 1]`` (when irrelevant should mean orthogonal rather
 than opposite), with mean squared error. Targets arrive as grades normalised onto ``[0, 1]``
 (``LabelScheme.normalise``), as the tf.data pipeline yields them for graded heads.
+
+CoSENT (Su 2022; sentence-transformers' ``CoSENTLoss``): for graded pairs, penalise only the
+*order* of cosines: every two pairs of a batch where ``i`` is graded above ``j`` but
+``cos_j > cos_i`` add ``exp(scale * (cos_j - cos_i))``; the loss is ``log(1 + sum)``. Unlike cosine
+regression it does not pull cosines towards fixed targets, so a pretrained encoder whose cosines
+live in a narrow band (multilingual-e5: 0.7-1.0) is re-ordered, not first stretched to [-1, 1].
+``scale`` is ``1 / model.bi_encoder.temperature`` (20 at the default 0.05, CoSENT's own default).
 """
 
 from __future__ import annotations
@@ -104,3 +111,31 @@ def in_batch_accuracy(y_true, y_pred):
 def in_batch_metrics() -> list:
     """Training metrics for the in-batch softmax: top-1 accuracy of the positive among the batch."""
     return [keras.metrics.MeanMetricWrapper(in_batch_accuracy, name="in_batch_accuracy")]
+
+
+def cosent_loss(grades, cosines, *, scale: float = 20.0):
+    """CoSENT over a batch: ``log(1 + sum exp(scale * (cos_j - cos_i)))`` over pairs graded ``i > j``."""
+    grades = ops.reshape(ops.cast(grades, "float32"), (-1,))
+    cosines = ops.reshape(ops.cast(cosines, "float32"), (-1,))
+    differences = scale * (cosines[None, :] - cosines[:, None])  # [i, j]: cos_j - cos_i
+    ordered = grades[:, None] > grades[None, :]
+    differences = ops.where(ordered, differences, ops.full_like(differences, -1e9))
+    flat = ops.concatenate([ops.zeros((1,), "float32"), ops.reshape(differences, (-1,))])
+    return ops.logsumexp(flat)
+
+
+@keras.saving.register_keras_serializable(package="semmatch_tf")
+class CoSENTLoss(keras.losses.Loss):
+    """Keras wrapper of :func:`cosent_loss`: ``y_true`` unit grades, ``y_pred`` cosines, one value per batch."""
+
+    def __init__(self, scale: float = 20.0, name: str = "cosent", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        self.scale = scale
+
+    def call(self, y_true, y_pred):
+        return cosent_loss(y_true, y_pred, scale=self.scale)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale}
