@@ -66,9 +66,12 @@ TF_TEXT_OP_SINCE: dict[str, str] = {
 #: A core op outside this set (a new model family) is reported as unverified in the metadata.
 #: Any and GreaterEqual (the BiLSTM's exact-match flags) were added after the same check: the demo
 #: export with them loaded and ran under TF 2.12.1 + TF Text 2.12.1 with the TF 2.21 outputs.
+#: EnsureShape (every signature checks its inputs are vectors: a loaded signature called with a
+#: [B, k] tensor would otherwise flatten it) was added after the same check on a BiLSTM
+#: cross-encoder and a bi-encoder with search: within 1.8e-7 of Keras, and a rank-2 input refused.
 CORE_OPS_VERIFIED_TF_2_12: frozenset[str] = frozenset("""
     Abs AddV2 All Any ArgMax ArgMin Assert AssignVariableOp BiasAdd Cast ConcatV2 Const DisableCopyOnRead
-    Equal ExpandDims Fill GatherV2 Greater GreaterEqual Identity If Less LessEqual LogicalAnd MatMul Max Maximum
+    EnsureShape Equal ExpandDims Fill GatherV2 Greater GreaterEqual Identity If Less LessEqual LogicalAnd MatMul Max Maximum
     MergeV2Checkpoints Minimum Mul NoOp NotEqual Pack Placeholder RaggedGather RaggedRange
     RaggedTensorToTensor Range ReadVariableOp RealDiv Relu Reshape RestoreV2 ReverseV2 Rsqrt SaveV2
     Select SelectV2 Shape ShardedFilename Sigmoid Softmax Split Square Squeeze StatefulPartitionedCall

@@ -123,6 +123,9 @@ def cross_encoder_fn(matcher) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.T
     low, high = labels.grade_range
 
     def serve(query: tf.Tensor, product: tf.Tensor) -> dict[str, tf.Tensor]:
+        # A loaded signature called with a [B, 1] or [2, 2] tensor is not refused by TensorFlow
+        # itself (it falls back to a flat call): the tokenizer would flatten it into B*k rows.
+        query, product = tf.ensure_shape(query, [None]), tf.ensure_shape(product, [None])
         names = tf.constant(list(labels.names), tf.string)
         class_grades = tf.constant(labels.grades, tf.float32)
         tf.debugging.assert_equal(tf.shape(query)[0], tf.shape(product)[0],
@@ -196,6 +199,7 @@ class BiEncoderParts:
         """float32 embeddings of one side's texts (graph or eager)."""
         encoder = self.query_encoder if side == "query" else self.product_encoder
         preprocess = self.query_preprocessor if side == "query" else self.product_preprocessor
+        texts = tf.ensure_shape(texts, [None])  # a [B, k] tensor would be flattened (see cross_encoder_fn)
         ids = trim_packed_padding(preprocess(texts))  # BERT towers: no all-padding columns
         vectors = encoder(ids, training=False) if isinstance(encoder, keras.layers.Layer) else encoder(ids)
         return tf.cast(vectors, tf.float32)
