@@ -47,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`semmatch-tf ... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except OSError as error:
-        if error.errno not in DISK_ERRORS:
+    except Exception as error:
+        full = _disk_full(error, output)
+        if full is None:
             raise
         # A full or read-only disk: one line; whatever was written stays (atomic files, resumable runs).
-        print(f"semmatch-tf {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        print(f"semmatch-tf {args.command}: error: {full}", file=sys.stderr)
         _remove_if_empty(output if created else None)
         return 1
     finally:
@@ -65,6 +66,40 @@ def main(argv: list[str] | None = None) -> int:
 INPUT_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
                 PermissionError)
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+_DISK_MESSAGES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "File too large")
+
+
+def _disk_full(error: BaseException, output) -> str | None:
+    """The one-line message when ``error`` is a full (or read-only) disk, else None.
+
+    Besides an OSError with ENOSPC & co., writers report it their own way: TensorFlow's file
+    system as ResourceExhaustedError "...; No space left on device", h5py as "[Errno 28] Can't
+    close file (... filename = '...' ...)", pyarrow as a short write "4694 requested and 3040 written"
+    (no errno), others maybe with no sign but the output's file system having no space left."""
+    import re
+
+    text = str(error)
+    found = getattr(error, "errno", None) in DISK_ERRORS or any(m in text for m in _DISK_MESSAGES)
+    found = found or bool(isinstance(error, OSError) and re.fullmatch(r"\d+ requested and \d+ written", text))
+    if not found and isinstance(error, OSError) and output is not None:
+        try:
+            probe = Path(output)
+            while not probe.exists() and probe != probe.parent:
+                probe = probe.parent
+            stats = os.statvfs(probe)
+            found = stats.f_bavail == 0
+        except OSError:
+            found = False
+    if not found:
+        return None
+    where = getattr(error, "filename", None)
+    if where is None:
+        match = re.search(r"filename = '([^']+)'", text) or re.search(r"(/[^;\s]+); No space", text)
+        where = match.group(1) if match else output
+    reason = next((m for m in _DISK_MESSAGES if m in text), "No space left on device")
+    return f"{reason.lower()} while writing {where}" if where else reason.lower()
 
 
 def _remove_if_empty(path: str | Path | None) -> None:
