@@ -55,8 +55,12 @@ QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR = "query_preprocessor.keras", "product_
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:
     temporary = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(temporary)
-    os.replace(temporary, path)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def preprocessor_model(preprocessor: PairPreprocessor) -> keras.Model:
