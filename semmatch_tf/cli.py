@@ -223,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--output", required=True, type=Path)
     index.add_argument("--batch-size", type=int, default=256)
     index.add_argument("--ann", action="store_true", help="also build an approximate (HNSW) index")
+    index.add_argument("--query-understanding", action="store_true",
+                       help="learn spelling correction, unit normalisation, attributes and senses from the catalogue")
+    index.add_argument("--training-queries", type=Path,
+                       help="text file, one past query per line: weights the spelling dictionary (needs "
+                            "--query-understanding)")
     index.set_defaults(handler=cmd_index)
 
     search = commands.add_parser("search", help="search an index; optionally re-rank with a cross-encoder")
@@ -232,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
     search.add_argument("-k", type=int, default=10)
     search.add_argument("--candidates", type=int, default=100, help="first-stage depth before re-ranking")
+    search.add_argument("--no-query-understanding", action="store_true",
+                        help="search the query as typed (no correction, boosts or diversification)")
     search.add_argument("--stage-weight", type=float, default=0.0,
                         help="with --rerank: weight in [0, 1] of the first-stage score against the re-ranker's")
     search.set_defaults(handler=cmd_search)
@@ -454,8 +461,10 @@ def cmd_check_export(args) -> int:
 def cmd_index(args) -> int:
     from semmatch_tf.retrieval.search import build_index
 
+    queries = _training_queries(args.training_queries, args.query_understanding)
     meta = build_index(args.model, args.catalogue, args.output, batch_size=args.batch_size, ann=args.ann,
-                       pretrained=args.pretrained)
+                       pretrained=args.pretrained, query_understanding=args.query_understanding,
+                       training_queries=queries)
     print(json.dumps(meta, indent=2, ensure_ascii=False))
     return 0
 
@@ -464,9 +473,25 @@ def cmd_search(args) -> int:
     from semmatch_tf.retrieval.search import format_results, search_index
 
     results = search_index(args.index, args.query, k=args.k, rerank_run_dir=args.rerank, mode=args.mode,
-                           candidates=args.candidates, stage_weight=args.stage_weight)
-    print(format_results(results))
+                           candidates=args.candidates, stage_weight=args.stage_weight,
+                           understand=not args.no_query_understanding)
+    from semmatch_tf.retrieval.search import format_understanding
+
+    header = format_understanding(results.attrs.get("query_understanding"))
+    print(f"{header}\n{format_results(results)}" if header else format_results(results))
     return 0
+
+
+def _training_queries(path: Path | None, enabled: bool) -> list[str]:
+    """The lines of a --training-queries file (UTF-8, one query a line; blank lines skipped)."""
+    if path is None:
+        return []
+    if not enabled:
+        raise ValueError("--training-queries needs --query-understanding")
+    try:
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); write one query per line in UTF-8") from None
 
 
 def cmd_weights(args) -> int:

@@ -6,15 +6,16 @@
 * ``fusion.py``: reciprocal rank fusion and weighted min-max score fusion.
 * :class:`Searcher` (``search.py``): dense, BM25 or hybrid retrieval, then optional cross-encoder
   re-ranking; ``build_index`` / ``search_index`` / ``format_results`` for the CLI, and
-  :class:`SearcherCache` to load each searcher once when searching repeatedly.
+  :class:`SearcherCache` to load each searcher once when searching repeatedly; optional query
+  understanding (:mod:`semmatch_tf.query`: spelling, units, attribute boosts, senses) before stage 1.
 """
 
 from semmatch_tf.retrieval.bm25 import BM25Index, tokenize_words
 from semmatch_tf.retrieval.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from semmatch_tf.retrieval.index import EmbeddingIndex, Ranking, read_catalogue, top_k
-from semmatch_tf.retrieval.search import (Searcher, SearcherCache, build_index, format_results, load_searcher,
-                                         search_index)
+from semmatch_tf.retrieval.search import (Searcher, SearcherCache, build_index, format_results, format_understanding,
+                                         load_searcher, search_index)
 
 __all__ = ["EmbeddingIndex", "BM25Index", "Ranking", "Searcher", "SearcherCache", "build_index", "search_index",
-           "load_searcher", "format_results", "reciprocal_rank_fusion", "weighted_score_fusion", "read_catalogue",
+           "load_searcher", "format_results", "format_understanding", "reciprocal_rank_fusion", "weighted_score_fusion", "read_catalogue",
            "tokenize_words", "top_k"]

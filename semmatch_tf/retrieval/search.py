@@ -14,13 +14,22 @@ stage's own score (``dense_score``, ``bm25_score``, ``fused_score``, ``rerank_sc
 did not run is absent). In hybrid mode both stage-1 scores are filled for every candidate, also for
 one that only the other retriever found.
 
+Query understanding (optional, :class:`semmatch_tf.query.QueryUnderstanding`, built into the index
+by ``build_index(query_understanding=True)``): each query is corrected and unit-normalised before
+stage 1 (BM25 gets the normalised text, against titles indexed the same way; the encoder and the
+re-ranker the corrected text), its attributes add ``attribute_boost`` to the candidates' per-query
+min-max stage-1 score, and a query whose results split across the catalogue's ``category`` column
+is diversified; every result frame carries ``frame.attrs["query_understanding"]`` (see
+:meth:`Searcher.understand`).
+
 CLI entry points (for ``semmatch_tf.cli``): :func:`build_index`, :func:`search_index`,
 :func:`format_results`; :class:`SearcherCache` keeps loaded searchers for a caller that searches
 repeatedly. Layout of an index directory written by :func:`build_index`::
 
     index.json   what was built: model run dir, catalogue source, parts, sizes, build seconds
     dense/       EmbeddingIndex (absent when built without a model)
-    bm25/        BM25Index (absent with bm25=False)
+    bm25/        BM25Index (absent with bm25=False; titles unit-normalised with query understanding)
+    query/       QueryUnderstanding (only with query_understanding=True)
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ MODES = ("dense", "bm25", "hybrid")
 STAGE_COLUMNS = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}
 FUSIONS = ("rrf", "weighted")
 INDEX_META, DENSE_DIR, BM25_DIR = "index.json", "dense", "bm25"
+QUERY_DIR = "query"
 
 
 class Searcher:
@@ -58,11 +68,16 @@ class Searcher:
         exact: exact dense search (True) or the index's HNSW graph (False).
         stage_weight: weight in [0, 1] of the stage-1 score against the re-ranker's (0: the
             re-ranker alone orders the candidates).
+        understander: optional :class:`semmatch_tf.query.QueryUnderstanding` (see the module docstring).
+        understand: apply ``understander`` (False: search the query as typed; a unit-normalised
+            BM25 index still gets unit-normalised query text).
+        bm25_unit_normalised: the BM25 index holds unit-normalised titles.
     """
 
     def __init__(self, index: EmbeddingIndex | None = None, encoder=None, *, bm25: BM25Index | None = None,
                  reranker=None, mode: str = "dense", fusion: str = "rrf", weights: Sequence[float] = (1.0, 1.0),
-                 rrf_k: int = RRF_K, exact: bool = True, stage_weight: float = 0.0) -> None:
+                 rrf_k: int = RRF_K, exact: bool = True, stage_weight: float = 0.0, understander=None,
+                 understand: bool = True, bm25_unit_normalised: bool = False) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if fusion not in FUSIONS:
@@ -79,6 +94,9 @@ class Searcher:
         self._titles = _title_lookup(index, bm25)
         self._dense_rows = {pid: i for i, pid in enumerate(index.ids)} if index is not None else {}
         self._bm25_rows = {pid: i for i, pid in enumerate(bm25.ids)} if bm25 is not None else {}
+        self.understander, self.understand_queries = understander, bool(understand)
+        self.bm25_unit_normalised = bool(bm25_unit_normalised)
+        self._categories = _category_lookup(index, bm25)
 
     # -- stage 1 -----------------------------------------------------------------------------------
     def _dense(self, queries: Sequence[str], depth: int) -> tuple[list[list[tuple[str, float]]], np.ndarray]:
@@ -96,15 +114,21 @@ class Searcher:
         ids = self.bm25.ids
         return [[(ids[i], float(s)) for i, s in zip(r.indices, r.scores)] for r in self.bm25.search(queries, depth)]
 
-    def candidates(self, queries: Sequence[str], depth: int = 100) -> list[pd.DataFrame]:
-        """Stage-1 candidates per query: ``product_id``, stage scores, best first (no re-ranking)."""
+    def candidates(self, queries: Sequence[str], depth: int = 100, *,
+                   dense_queries: Sequence[str] | None = None) -> list[pd.DataFrame]:
+        """Stage-1 candidates per query: ``product_id``, stage scores, best first (no re-ranking).
+
+        ``dense_queries``: other texts for the dense encoder (query understanding gives BM25 the
+        unit-normalised text and the encoder the corrected one); default ``queries``.
+        """
         queries = [str(q) for q in queries]
+        dense_queries = queries if dense_queries is None else [str(q) for q in dense_queries]
         if self.mode == "dense":
-            dense, _ = self._dense(queries, depth)
+            dense, _ = self._dense(dense_queries, depth)
             return [_frame(hits, "dense_score") for hits in dense]
         if self.mode == "bm25":
             return [_frame(hits, "bm25_score") for hits in self._bm25(queries, depth)]
-        dense, vectors = self._dense(queries, depth)
+        dense, vectors = self._dense(dense_queries, depth)
         lexical = self._bm25(queries, depth)
         frames = []
         for query, vector, d_hits, b_hits in zip(queries, vectors, dense, lexical):
@@ -143,14 +167,96 @@ class Searcher:
         """:meth:`search` for many queries; all their candidates go to the re-ranker in one call."""
         queries = check_queries(queries)
         _check_depths(k, candidates, reranking=self.reranker is not None)
-        frames = self.candidates(queries, max(k, candidates) if self.reranker is not None else k)
+        understood = self._understand(queries)
+        depth = max(k, candidates) if self.reranker is not None else k
+        if understood is not None:
+            depth = max(depth, self.understander.config.sense_depth)
+        frames = self.candidates(self._bm25_texts(queries, understood), depth,
+                                 dense_queries=[u.corrected for u in understood] if understood else None)
         for frame in frames:
             frame["score"] = frame[self.stage_column]
+        if understood is not None:
+            frames = [self._boost(frame, u) for frame, u in zip(frames, understood)]
         if self.reranker is not None:
-            scores = self.rerank_scores(queries, frames, candidates)
+            texts = [u.corrected for u in understood] if understood else queries
+            scores = self.rerank_scores(texts, frames, candidates)
             frames = [rerank_candidates(frame, s, stage_column=self.stage_column, stage_weight=self.stage_weight)
                       for frame, s in zip(frames, scores)]
-        return [_finish(frame.head(k), self._titles) for frame in frames]
+        results = []
+        for position, frame in enumerate(frames):
+            frame, info = self._senses(frame, k, understood[position] if understood else None, queries[position])
+            result = _finish(frame.head(k), self._titles)
+            result.attrs["query_understanding"] = info
+            results.append(result)
+        return results
+
+    # -- query understanding -------------------------------------------------------------------------
+    def _understand(self, queries: Sequence[str]):
+        if self.understander is None or not self.understand_queries:
+            return None
+        return [self.understander.analyse(q) for q in queries]
+
+    def _bm25_texts(self, queries: Sequence[str], understood) -> list[str]:
+        """What BM25 searches with: the understood text, or the query unit-normalised like the titles."""
+        if understood is not None:
+            return [u.search_text for u in understood]
+        if self.bm25_unit_normalised:
+            from semmatch_tf.query.units import normalize_units
+
+            return [normalize_units(q) or q for q in queries]
+        return list(queries)
+
+    def _boost(self, frame: pd.DataFrame, understood) -> pd.DataFrame:
+        """Add the query's attribute agreement to the per-query min-max stage-1 score, re-order."""
+        config = self.understander.config
+        if frame.empty or (config.agree_boost == 0 and config.contradict_penalty == 0):
+            return frame
+        frame = frame.copy()
+        boosts = self.understander.boosts(understood.attributes, [self._titles.get(p, "") for p in frame["product_id"]])
+        stage = frame[self.stage_column].to_numpy(np.float64)
+        span = np.nanmax(stage) - np.nanmin(stage) if len(stage) else 0.0
+        normalised = (stage - np.nanmin(stage)) / span if span > 0 else np.ones(len(stage))
+        frame["attribute_boost"] = boosts
+        frame["score"] = normalised + boosts
+        return frame.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+    def _senses(self, frame: pd.DataFrame, k: int, understood, query: str) -> tuple[pd.DataFrame, dict]:
+        """The senses of a ranked frame and, when they come from a ``category`` column and the query is
+        ambiguous, the frame re-ordered so its top ``k`` shows every sense (``diversify``)."""
+        from semmatch_tf.query.senses import diversify, find_senses
+
+        config = self.understander.config if self.understander is not None else None
+        depth, share = (config.sense_depth, config.sense_min_share) if config else (30, 0.2)
+        ids = frame["product_id"].tolist()
+        by_column = bool(self._categories)
+        if by_column:
+            categories = [self._categories.get(p) for p in ids]
+        elif understood is not None:
+            categories = [self.understander.title_attributes(self._titles.get(p, ""))["type"] for p in ids]
+        else:
+            categories = [None] * len(ids)
+        titles = [self._titles.get(p, "") for p in ids]
+        senses = find_senses(categories, titles, depth=depth, min_share=share)
+        for sense in senses:
+            sense["source"] = "category" if by_column else "product type"
+        if by_column and len(senses) >= 2 and understood is not None and config.diversify:
+            order = diversify(categories, senses, k)
+            frame = frame.iloc[order].reset_index(drop=True)
+        if understood is not None:
+            info = understood.to_dict(senses)
+        else:
+            info = {"original": query, "corrected": query, "did_you_mean": None, "search_text": query,
+                    "corrections": [], "attributes": {}, "senses": senses, "ambiguous": len(senses) >= 2,
+                    "notes": ["no query understanding in this index" if self.understander is None
+                              else "query understanding switched off"]}
+        return frame, info
+
+    def understand(self, query: str, k: int = 10) -> dict:
+        """What the searcher makes of ``query``, JSON-able: ``original``, ``corrected``, ``did_you_mean``
+        (None when nothing was corrected), ``attributes``, ``senses`` (``[{"sense", "share",
+        "examples", "source"}]``, two or more when the results split), plus ``search_text``,
+        ``corrections``, ``ambiguous`` and ``notes``. Runs the search (senses come from its results)."""
+        return self.search_many([query], k=k)[0].attrs["query_understanding"]
 
     @property
     def stage_column(self) -> str:
@@ -233,8 +339,17 @@ def _title_lookup(index: EmbeddingIndex | None, bm25: BM25Index | None) -> dict[
     titles: dict[str, str] = {}
     for part in (bm25, index):
         if part is not None:
-            titles.update(zip(part.ids, part.titles))
+            shown = part.catalogue["original_title"] if "original_title" in part.catalogue.columns else part.titles
+            titles.update(zip(part.ids, (str(t) for t in shown)))
     return titles
+
+
+def _category_lookup(index: EmbeddingIndex | None, bm25: BM25Index | None) -> dict[str, str]:
+    """product id -> the catalogue's ``category`` (empty when the catalogue has none)."""
+    for part in (index, bm25):
+        if part is not None and "category" in part.catalogue.columns:
+            return {pid: str(c) for pid, c in zip(part.ids, part.catalogue["category"]) if isinstance(c, str) and c}
+    return {}
 
 
 # -- CLI entry points -------------------------------------------------------------------------------
@@ -251,7 +366,8 @@ def load_catalogue(catalogue: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, 
 
 def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.DataFrame, output_dir: str | Path, *,
                 batch_size: int = 256, bm25: bool = True, ann: bool = False, progress: bool = True,
-                pretrained: str | None = None) -> dict:
+                pretrained: str | None = None, query_understanding: bool = False,
+                training_queries: Sequence[str] = (), query_config=None) -> dict:
     """Embed a catalogue with a bi-encoder (and/or index it with BM25) into ``output_dir``.
 
     Args:
@@ -265,6 +381,10 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
         pretrained: instead of a run, a pretrained encoder used zero-shot (e.g.
             ``multilingual-e5-small``: queries in any of its ~100 languages find products in any
             other, which BM25 cannot across scripts).
+        query_understanding: also learn a :class:`semmatch_tf.query.QueryUnderstanding` from the
+            catalogue (saved in ``query/``) and index unit-normalised titles for BM25.
+        training_queries: queries that weight the corrector's dictionary (never add words to it).
+        query_config: a :class:`semmatch_tf.query.QueryConfig` (default settings when None).
 
     Returns:
         The ``index.json`` contents.
@@ -288,9 +408,20 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
             meta["model_run_dir"] = str(Path(model_run_dir).resolve())
         meta.update(dims=dense.meta["dims"], dense_seconds=round(time.perf_counter() - started, 3))
         meta["parts"].append(DENSE_DIR)
+    lexical_frame = frame
+    if query_understanding:
+        from semmatch_tf.query import QueryUnderstanding
+
+        started = time.perf_counter()
+        understander = QueryUnderstanding.build(frame, list(training_queries), config=query_config)
+        understander.save(output_dir / QUERY_DIR)
+        lexical_frame = frame.assign(title=[understander.normalise_title(t) or t for t in frame["title"]],
+                                     original_title=frame["title"])
+        meta.update(query_understanding=QUERY_DIR, bm25_unit_normalised=understander.config.normalise_units,
+                    query_understanding_seconds=round(time.perf_counter() - started, 3))
     if bm25:
         started = time.perf_counter()
-        BM25Index.build(frame).save(output_dir / BM25_DIR)
+        BM25Index.build(lexical_frame).save(output_dir / BM25_DIR)
         meta["bm25_seconds"] = round(time.perf_counter() - started, 3)
         meta["parts"].append(BM25_DIR)
     if not meta["parts"]:
@@ -328,11 +459,13 @@ def demo_index(output_dir: str | Path, *, progress: bool = False) -> tuple[dict,
 
 
 def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
-                  fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0) -> Searcher:
+                  fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0,
+                  understand: bool = True) -> Searcher:
     """A new :class:`Searcher` over a :func:`build_index` directory (loads the model and indexes).
 
     ``mode`` None: "dense" when the index has a dense part, else "bm25". To load once and reuse
-    across queries, keep a :class:`SearcherCache`.
+    across queries, keep a :class:`SearcherCache`. ``understand``: apply the index's query
+    understanding when it has one.
     """
     index_dir = _index_dir(index_dir)
     meta = read_index_meta(index_dir)
@@ -346,9 +479,15 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
         from semmatch_tf.runs import load_run
 
         reranker = load_run(rerank_run_dir)
+    understander = None
+    if meta.get("query_understanding"):
+        from semmatch_tf.query import QueryUnderstanding
+
+        understander = QueryUnderstanding.load(index_dir / QUERY_DIR)
     mode = mode or ("dense" if dense is not None else "bm25")
     return Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact,
-                    stage_weight=stage_weight)
+                    stage_weight=stage_weight, understander=understander, understand=understand,
+                    bm25_unit_normalised=bool(meta.get("bm25_unit_normalised")))
 
 
 def read_index_meta(index_dir: Path) -> dict:
@@ -390,15 +529,15 @@ class SearcherCache:
         return len(self._searchers)
 
     def get(self, index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
-            fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0) -> Searcher:
+            fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0, understand: bool = True) -> Searcher:
         """The cached searcher for these arguments, loaded by :func:`load_searcher` the first time."""
         index_dir = _index_dir(index_dir)
         rerank = str(Path(rerank_run_dir).resolve()) if rerank_run_dir is not None else None
         key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, rerank, mode, fusion, exact,
-               stage_weight)
+               stage_weight, understand)
         if key not in self._searchers:
             self._searchers[key] = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, fusion=fusion,
-                                                 exact=exact, stage_weight=stage_weight)
+                                                 exact=exact, stage_weight=stage_weight, understand=understand)
         return self._searchers[key]
 
     def clear(self) -> None:
@@ -408,8 +547,11 @@ class SearcherCache:
 
 def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir: str | Path | None = None, *,
                  mode: str | None = None, candidates: int = 100, fusion: str = "rrf", exact: bool = True,
-                 stage_weight: float = 0.0, cache: SearcherCache | None = None) -> pd.DataFrame:
+                 stage_weight: float = 0.0, cache: SearcherCache | None = None, understand: bool = True) -> pd.DataFrame:
     """Search a :func:`build_index` directory for one query; see :class:`Searcher` for the columns.
+
+    ``results.attrs["query_understanding"]`` holds :meth:`Searcher.understand`'s dict (did you mean,
+    attributes, senses); ``understand=False`` searches the query as typed.
 
     With ``cache`` the searcher is loaded once and reused by later calls given the same cache;
     without, each call loads it anew (right for a one-off search such as the CLI's).
@@ -417,9 +559,26 @@ def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir:
     check_queries([query])  # before loading any model: a bad query or depth fails at once
     _check_depths(k, candidates, reranking=rerank_run_dir is not None)
     options = {"rerank_run_dir": rerank_run_dir, "mode": mode, "fusion": fusion, "exact": exact,
-               "stage_weight": stage_weight}
+               "stage_weight": stage_weight, "understand": understand}
     searcher = cache.get(index_dir, **options) if cache is not None else load_searcher(index_dir, **options)
     return searcher.search(query, k=k, candidates=candidates)
+
+
+def format_understanding(info: dict | None) -> str:
+    """The lines a search prints above its results: did you mean, attributes, senses (or nothing)."""
+    if not info:
+        return ""
+    lines = []
+    if info.get("did_you_mean"):
+        lines.append(f"did you mean: {info['did_you_mean']}")
+    attributes = {k: v for k, v in (info.get("attributes") or {}).items() if v not in (None, [], "")}
+    if attributes:
+        lines.append("attributes: " + "; ".join(f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}"
+                                                for k, v in attributes.items()))
+    if info.get("ambiguous"):
+        lines.append("senses: " + ", ".join(f"{s['sense']} {s['share']:.0%}" for s in info["senses"]))
+    lines += [f"note: {n}" for n in info.get("notes", []) if not n.startswith("no query understanding")]
+    return "\n".join(lines)
 
 
 def _width(text: str) -> int:
@@ -440,7 +599,8 @@ def format_results(results: pd.DataFrame, *, title_width: int = 60) -> str:
     """A ranked plain-text table: rank, score, each stage's score, product id, title (clipped)."""
     if results.empty:
         return "(no results)"
-    stages = [c for c in ("dense_score", "bm25_score", "fused_score", "rerank_score") if c in results.columns]
+    stages = [c for c in ("dense_score", "bm25_score", "fused_score", "attribute_boost", "rerank_score")
+              if c in results.columns]
     headers = ["rank", "score", *[c.removesuffix("_score") for c in stages], "product_id", "title"]
     rows = []
     for _, row in results.iterrows():

@@ -1,0 +1,22 @@
+"""Query understanding: spelling correction, unit normalisation, attributes, ambiguous queries.
+
+* ``spelling.py``: :class:`SpellingCorrector`, symspellpy over the catalogue's own vocabulary,
+  with protected terms, word splitting and a confidence.
+* ``units.py``: :func:`normalize_units` (Python) and :func:`normalize_units_graph` (the same rules as
+  TensorFlow ops, for ``tf.data`` and exported models).
+* ``attributes.py``: :class:`AttributeExtractor` (brand, type, colour, material, size, quantity)
+  with a :class:`Gazetteer` learned from the titles, and :func:`agreement` features.
+* ``senses.py``: :func:`find_senses` and :func:`diversify` for queries whose results split.
+* ``understanding.py``: :class:`QueryUnderstanding`, all of it built from one catalogue and saved
+  beside a search index; :class:`semmatch_tf.retrieval.Searcher` applies it.
+"""
+
+from semmatch_tf.query.attributes import ATTRIBUTES, AttributeExtractor, Gazetteer, agreement
+from semmatch_tf.query.senses import diversify, find_senses
+from semmatch_tf.query.spelling import Correction, SpellingConfig, SpellingCorrector
+from semmatch_tf.query.understanding import QueryConfig, QueryUnderstanding, Understood, check_query
+from semmatch_tf.query.units import UNIT_RULES, normalize_units, normalize_units_graph
+
+__all__ = ["ATTRIBUTES", "AttributeExtractor", "Correction", "Gazetteer", "QueryConfig", "QueryUnderstanding",
+           "SpellingConfig", "SpellingCorrector", "UNIT_RULES", "Understood", "agreement", "check_query", "diversify",
+           "find_senses", "normalize_units", "normalize_units_graph"]

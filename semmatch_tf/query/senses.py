@@ -1,0 +1,83 @@
+"""Ambiguous queries: find the senses a query's results split into, and diversify the top results.
+
+A *sense* is a product category among a query's first ``depth`` results: the catalogue's
+``category`` column when it has one (the demo catalogue's "phones" and "groceries" for "apple" /
+"苹果"), else each title's product type from :class:`~semmatch_tf.query.attributes.AttributeExtractor`.
+Each result votes for its category with the DCG weight ``1 / log2(rank + 2)``; a
+category whose share of the votes reaches ``min_share`` is a sense, and a query with two or more
+senses is ambiguous. :func:`diversify` then re-orders the top ``k`` so each sense appears in
+proportion to its share (at least once), keeping each sense's own order: "apple" shows phones
+*and* apples instead of ten phones, and the senses with their shares are returned so a search page
+can ask which one was meant.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+
+def find_senses(categories: Sequence[str | None], titles: Sequence[str] | None = None, *, depth: int = 30,
+                min_share: float = 0.2, examples: int = 2) -> list[dict]:
+    """The senses of one ranked result list: ``[{"sense", "share", "examples"}]``, largest first.
+
+    Args:
+        categories: each result's category, best result first (None: unknown, no vote).
+        titles: the results' titles, for each sense's example titles.
+        depth: how many results vote.
+        min_share: the share of votes that makes a category a sense.
+        examples: example titles per sense.
+
+    Examples:
+        >>> find_senses(["phones", "phones", "groceries", "phones", "groceries"], depth=5)
+        [{'sense': 'phones', 'share': 0.6992, 'examples': []}, {'sense': 'groceries', 'share': 0.3008, 'examples': []}]
+    """
+    votes: dict[str, float] = {}
+    shown: dict[str, list[str]] = {}
+    for rank, category in enumerate(categories[:depth]):
+        if category is None or (isinstance(category, float) and math.isnan(category)) or category == "":
+            continue
+        votes[str(category)] = votes.get(str(category), 0.0) + 1.0 / math.log2(rank + 2)
+        if titles is not None and len(shown.setdefault(str(category), [])) < examples:
+            shown[str(category)].append(str(titles[rank]))
+    total = sum(votes.values())
+    if not total:
+        return []
+    senses = [{"sense": c, "share": round(v / total, 4), "examples": shown.get(c, [])}
+              for c, v in sorted(votes.items(), key=lambda item: (-item[1], item[0])) if v / total >= min_share]
+    return senses
+
+
+def diversify(categories: Sequence[str | None], senses: list[dict], k: int = 10) -> list[int]:
+    """A new order of the result positions whose top ``k`` holds every sense in proportion to its
+    share (each at least once, when it has results), each sense's results in their own order; the
+    rest follow in the original order.
+
+    Examples:
+        >>> diversify(["a", "a", "a", "a", "b", "a"], [{"sense": "a", "share": 0.7}, {"sense": "b", "share": 0.3}], k=4)
+        [0, 4, 1, 2, 3, 5]
+    """
+    if len(senses) < 2:
+        return list(range(len(categories)))
+    wanted = [s["sense"] for s in senses]
+    shares = {s["sense"]: s["share"] / sum(x["share"] for x in senses) for s in senses}
+    queues = {s: [i for i, c in enumerate(categories) if str(c) == s] for s in wanted}
+    order: list[int] = []
+    taken = {s: 0 for s in wanted}
+    used: set[int] = set()
+    for position in range(min(k, len(categories))):
+        remaining = [s for s in wanted if taken[s] < len(queues[s])]
+        if not remaining:
+            break
+        slots_left = min(k, len(categories)) - position
+        missing = [s for s in remaining if taken[s] == 0]
+        if len(missing) >= slots_left:  # every sense once before the top k is full
+            choice = missing[0]
+        else:
+            # the sense furthest below its share, ties: the one whose next result ranks higher
+            choice = min(remaining, key=lambda s: (taken[s] - shares[s] * (position + 1), queues[s][taken[s]]))
+        index = queues[choice][taken[choice]]
+        taken[choice] += 1
+        order.append(index)
+        used.add(index)
+    return order + [i for i in range(len(categories)) if i not in used]

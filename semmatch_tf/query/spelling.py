@@ -1,0 +1,235 @@
+"""Spelling correction learned from the shop's own text (symmetric-delete lookup by symspellpy).
+
+The dictionary is every Latin word of the catalogue's titles with its title count; training queries
+may add weight to words the titles already have (never new words: queries are where the typos are,
+and "flourescent" is typed more often than some real words). A query word is left alone when it is
+a catalogue word or an inflection of one ("thermostats", "charming" when "charm" is one), an
+English word (symspellpy's own 82,765-word frequency list, used only to protect: "padding" is not a
+typo of the catalogue's "pudding"), holds a digit (model numbers, sizes: the whole token is kept),
+is shorter than ``min_length``, is a protected term (brands) or is not Latin script (Chinese,
+Japanese and other scripts pass through: there is no pinyin or character-confusion model here).
+Otherwise the corrector considers
+
+* symspellpy's candidates within ``max_edit_distance`` (Damerau-Levenshtein), and
+* splitting the word into two catalogue words ("deckover" -> "deck over", "drywall" stays as it is
+  when the catalogue has it),
+
+and applies the best one only when it is confident: ``confidence`` is the best candidate's share of
+the catalogue counts of all candidates at its distance, scaled down for distance 2, and must reach
+``min_confidence`` with at least ``min_count`` catalogue titles behind the correction.
+
+symspellpy (MIT, pure Python) precomputes the deletes of every dictionary word once, so a lookup
+is a handful of dictionary probes: well under a millisecond for a query (benchmarks/run_query.py
+measures the p99).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from typing import Iterable, Mapping
+
+WORD = re.compile(r"[a-z]+")
+#: Query tokens: runs of Latin letters and digits; only all-letter tokens are ever corrected.
+LATIN_TOKEN = re.compile(r"[A-Za-z0-9\u00c0-\u024f]+")
+SPLIT_MIN_COUNT = 4  # each part of a split needs this many times min_count titles
+ENGLISH_WORDS_FILE = "frequency_dictionary_en_82_765.txt"
+INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"),
+               ("er", ""), ("er", "e"), ("ers", ""), ("ly", ""))
+
+
+def english_words(min_count: int = 0) -> frozenset[str]:
+    """The words of symspellpy's English frequency list (Google Books n-grams x SCOWL)."""
+    from importlib import resources
+
+    words = set()
+    text = resources.files("symspellpy").joinpath(ENGLISH_WORDS_FILE).read_text(encoding="utf-8")
+    for line in text.splitlines():
+        word, _, count = line.partition(" ")
+        if word and int(count or 0) >= min_count:
+            words.add(word)
+    return frozenset(words)
+
+
+@dataclasses.dataclass(frozen=True)
+class Correction:
+    """One word's correction: the word, its replacement, how sure, and why (``edit`` or ``split``)."""
+
+    word: str
+    replacement: str
+    confidence: float
+    kind: str
+    distance: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpellingConfig:
+    """Settings of :class:`SpellingCorrector` (validated).
+
+    Args:
+        max_edit_distance: largest Damerau-Levenshtein distance considered (1 or 2).
+        min_length: words shorter than this are never corrected ("gal", "pvc", "led").
+        min_count: catalogue titles the replacement must appear in (each word of a split).
+        min_confidence: the share a correction needs among its rivals (see the module docstring).
+        distance2_factor: confidence multiplier of a distance-2 correction.
+        min_length_distance2: words shorter than this are only corrected at distance 1.
+        query_weight: weight of a training query's word count added to a catalogue word's count.
+        protect_english: never correct a word of the English word list (see the module docstring).
+    """
+
+    max_edit_distance: int = 2
+    min_length: int = 4
+    min_count: int = 3
+    min_confidence: float = 0.6
+    distance2_factor: float = 0.8
+    min_length_distance2: int = 6
+    query_weight: float = 1.0
+    protect_english: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_edit_distance not in (1, 2):
+            raise ValueError(f"spelling.max_edit_distance must be 1 or 2, got {self.max_edit_distance!r}")
+        for name in ("min_length", "min_count", "min_length_distance2"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"spelling.{name} must be a positive integer, got {value!r}")
+        for name in ("min_confidence", "distance2_factor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"spelling.{name} must be in [0, 1], got {value!r}")
+        if isinstance(self.query_weight, bool) or not isinstance(self.query_weight, (int, float)) or self.query_weight < 0:
+            raise ValueError(f"spelling.query_weight must be >= 0, got {self.query_weight!r}")
+
+
+def word_counts(texts: Iterable[str]) -> Counter:
+    """In how many texts each Latin word occurs (folded: lower case, accents stripped)."""
+    from semmatch_tf.query.units import fold
+
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(set(WORD.findall(fold(str(text)))))
+    return counts
+
+
+class SpellingCorrector:
+    """Correct query words against a catalogue vocabulary; see the module docstring.
+
+    Args:
+        counts: word -> catalogue title count (the dictionary).
+        protected: words never changed and never proposed as a split (e.g. brand words).
+        config: a :class:`SpellingConfig`.
+
+    Examples:
+        >>> corrector = SpellingCorrector({"cedar": 40, "fence": 90, "toilet": 60, "deck": 30, "over": 50})
+        >>> corrector.correct("ceadar fence")
+        'cedar fence'
+        >>> corrector.correct("deckover")
+        'deck over'
+        >>> corrector.correct("toliet 2x4")
+        'toilet 2x4'
+    """
+
+    def __init__(self, counts: Mapping[str, int], *, protected: Iterable[str] = (),
+                 config: SpellingConfig | None = None) -> None:
+        from symspellpy import SymSpell
+
+        self.config = config or SpellingConfig()
+        self.counts = {str(w): int(c) for w, c in counts.items() if int(c) > 0}
+        self.protected = frozenset(w.lower() for w in protected)
+        self._english = english_words() if self.config.protect_english else frozenset()
+        self._symspell = SymSpell(max_dictionary_edit_distance=self.config.max_edit_distance, prefix_length=7)
+        for word, count in self.counts.items():
+            if len(word) >= 2:
+                self._symspell.create_dictionary_entry(word, count)
+
+    @classmethod
+    def from_texts(cls, titles: Iterable[str], queries: Iterable[str] = (), *, protected: Iterable[str] = (),
+                   config: SpellingConfig | None = None) -> "SpellingCorrector":
+        """A corrector whose dictionary is the titles' words, weighted up by the queries' use of them."""
+        config = config or SpellingConfig()
+        counts = word_counts(titles)
+        for word, count in word_counts(queries).items():
+            if word in counts:
+                counts[word] += int(round(config.query_weight * count))
+        return cls(counts, protected=protected, config=config)
+
+    def known(self, word: str) -> bool:
+        """A catalogue word, an inflection of one, a protected word or an English word."""
+        if word in self.counts or word in self.protected or word in self._english:
+            return True
+        for suffix, replacement in INFLECTIONS:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                stem = word[: len(word) - len(suffix)]
+                if stem + replacement in self.counts or (len(stem) > 3 and stem[-1] == stem[-2] and stem[:-1] in self.counts):
+                    return True
+        return False
+
+    def suggest(self, word: str) -> Correction | None:
+        """The confident correction of one folded word, or None (known, protected or unsure)."""
+        config = self.config
+        if len(word) < config.min_length or not WORD.fullmatch(word) or self.known(word):
+            return None
+        split = self._split(word)
+        if split is not None:
+            return split
+        from symspellpy import Verbosity
+
+        distance_limit = config.max_edit_distance if len(word) >= config.min_length_distance2 else 1
+        suggestions = self._symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=distance_limit)
+        if not suggestions:
+            return None
+        best = max(suggestions, key=lambda s: (s.count, s.term))
+        rivals = sum(s.count for s in suggestions)
+        confidence = best.count / rivals * (config.distance2_factor if best.distance == 2 else 1.0)
+        if best.count < config.min_count or confidence < config.min_confidence:
+            return None
+        return Correction(word, best.term, round(confidence, 4), "edit", int(best.distance))
+
+    def _split(self, word: str) -> Correction | None:
+        """The most frequent split of ``word`` into two catalogue words of >= 3 letters, if any."""
+        best, best_score = None, 0
+        for cut in range(3, len(word) - 2):  # both parts >= 3 letters
+            left, right = word[:cut], word[cut:]
+            score = min(self.counts.get(left, 0), self.counts.get(right, 0))
+            if score >= SPLIT_MIN_COUNT * self.config.min_count and score > best_score:
+                best, best_score = f"{left} {right}", score
+        return Correction(word, best, 1.0, "split", 1) if best else None
+
+    def corrections(self, query: str) -> list[Correction]:
+        """The corrections of the Latin words of ``query``, in order."""
+        from semmatch_tf.query.units import fold
+
+        found = []
+        for token in LATIN_TOKEN.findall(query):
+            if not token.isalpha():
+                continue  # model numbers, sizes: kept whole
+            correction = self.suggest(fold(token))
+            if correction is not None:
+                found.append(correction)
+        return found
+
+    def correct(self, query: str) -> str:
+        """``query`` with its confidently misspelled words replaced (everything else unchanged)."""
+        return apply_corrections(query, self.corrections(query))
+
+
+def apply_corrections(query: str, corrections: list[Correction]) -> str:
+    """Replace each corrected word in ``query`` (case-insensitive, whole words only)."""
+    from semmatch_tf.query.units import fold
+
+    replacements = {c.word: c.replacement for c in corrections}
+    if not replacements:
+        return query
+
+    def replace(match: re.Match) -> str:
+        token = match.group(0)
+        if not token.isalpha() or fold(token) not in replacements:
+            return token
+        new = replacements[fold(token)]
+        return new.upper() if token.isupper() and len(token) > 1 else new.title() if token.istitle() else new
+
+    return LATIN_TOKEN.sub(replace, query)
