@@ -295,9 +295,14 @@ def cmd_train(args) -> int:
 
     config = load_config(args.config, _parse_assignments(args.set, "--set"))  # before TensorFlow loads
     _check_data_files(config)
-    from semmatch_tf.training.trainer import train
+    if config.training.distribution == "multi_worker":  # one process per machine, TF_CONFIG
+        from semmatch_tf.distributed import train_multi_worker
 
-    report = train(config, args.output, verbose=_fit_verbosity())
+        report = train_multi_worker(config, args.output, verbose=_fit_verbosity())
+    else:
+        from semmatch_tf.training.trainer import train
+
+        report = train(config, args.output, verbose=_fit_verbosity())
     _print_report(report)
     print(f"run written to {args.output}")
     return 0
