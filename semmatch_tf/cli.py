@@ -243,6 +243,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --rerank: weight in [0, 1] of the first-stage score against the re-ranker's")
     search.set_defaults(handler=cmd_search)
 
+    explain = commands.add_parser("explain", help="token attributions of a model's score for one (query, product) pair")
+    explain.add_argument("query")
+    explain.add_argument("product")
+    explain.add_argument("--model", required=True,
+                         help="a cross-encoder or bi-encoder run directory, or multilingual-e5-small / all-minilm-l6-v2")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain.add_argument("--steps", type=int, default=16, help="first number of integration steps (doubled until "
+                         "the completeness gap is under --tolerance, up to 256)")
+    explain.add_argument("--tolerance", type=float, default=0.02, help="relative completeness gap accepted")
+    explain.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    explain.set_defaults(handler=cmd_explain)
+
+    serve = commands.add_parser("serve", help="a local search page + JSON API (/search, /explain) over an index")
+    serve.add_argument("--index", required=True, type=Path)
+    serve.add_argument("--rerank", type=Path, help="cross-encoder run directory")
+    serve.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help="default: hybrid when the index has both")
+    serve.add_argument("--stage-weight", type=float, default=0.0,
+                       help="with --rerank: weight in [0, 1] of the first-stage score against the re-ranker's")
+    serve.add_argument("--qrels", type=Path, help="judgements (query, product_id, grade; csv/tsv/jsonl); "
+                       "the demo catalogue's index brings its own")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("-k", type=int, default=10)
+    serve.add_argument("--candidates", type=int, default=100, help="first-stage depth before re-ranking")
+    serve.set_defaults(handler=cmd_serve)
+
     weights = commands.add_parser("weights", help="build (or locate) offline pretrained weights as a checkpoint directory")
     weights.add_argument("name", choices=["multilingual-e5-small", "all-minilm-l6-v2"])
     weights.add_argument("--output", type=Path, help="directory to write (default: the cache, $SEMMATCH_CACHE_DIR/weights)")
@@ -497,6 +523,34 @@ def _training_queries(path: Path | None, enabled: bool) -> list[str]:
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); write one query per line in UTF-8") from None
+
+
+def cmd_explain(args) -> int:
+    from semmatch_tf.explain import IntegratedGradientsConfig, format_explanation, load_explainer
+
+    config = IntegratedGradientsConfig(steps=args.steps, max_steps=max(256, args.steps), tolerance=args.tolerance)
+    explanation = load_explainer(args.model, config).explain(args.query, args.product)
+    if args.json:
+        print(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+        print(format_explanation(explanation, color=color))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from semmatch_tf.serve.server import check_port
+
+    check_port(args.port)  # before any model loads
+    from semmatch_tf.serve import ServiceConfig, load_service
+    from semmatch_tf.serve.server import serve
+
+    service = load_service(args.index, rerank_run_dir=args.rerank, mode=args.mode, stage_weight=args.stage_weight,
+                           qrels=args.qrels, config=ServiceConfig(k=args.k, candidates=args.candidates))
+    print(f"serving {args.index} on http://{args.host}:{args.port}/  (JSON: /search?q=..., /explain; Ctrl-C stops)",
+          flush=True)
+    serve(service, host=args.host, port=args.port)
+    return 0
 
 
 def cmd_weights(args) -> int:
