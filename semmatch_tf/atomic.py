@@ -6,23 +6,37 @@ only the hidden sibling (removed by the next write), never a truncated file or a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 from typing import Callable
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`write_file_atomically`): a failed write (a full
+    disk) removes its temporary, so nothing partial is left behind."""
+    write_file_atomically(path, lambda temporary: temporary.write_bytes(data))
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary sibling and ``os.replace``."""
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_file_atomically(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary)`` for a hidden sibling with ``path``'s suffix (Keras and matplotlib
+    pick the format from it), then rename it to ``path``; a failed write removes the temporary."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        temporary.write_text(text, encoding="utf-8")
+        write(temporary)
         os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)  # a full disk leaves no partial temporary behind
+        temporary.unlink(missing_ok=True)
         raise
+    return path
 
 
 def write_directory_atomically(target: Path, write: Callable[[Path], None]) -> Path:
@@ -48,3 +62,16 @@ def write_directory_atomically(target: Path, write: Callable[[Path], None]) -> P
     os.rename(temporary, target)
     shutil.rmtree(aside, ignore_errors=True)
     return target
+
+
+def read_json_object(path: Path, *, remedy: str = "") -> dict:
+    """A JSON object file written by one of these writers; garbage, a non-object or undecodable bytes
+    raise a ValueError naming the file (and ``remedy``, e.g. "rebuild the index")."""
+    suffix = f"; {remedy}" if remedy else ""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error}){suffix}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}{suffix}")
+    return value

@@ -306,7 +306,7 @@ def _check_data_files(config) -> None:
     """The config's data files exist and are of the right kind (a file, or a directory for WANDS
     and ESCI): checked before TensorFlow loads and before the run directory is created."""
     from semmatch_tf.data.loaders import check_source
-    from semmatch_tf.training.trainer import resolve_data_path
+    from semmatch_tf.training.config import resolve_data_path
 
     data = config.data
     if data.format == "demo":

@@ -31,19 +31,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from semmatch_tf.atomic import atomic_write_text  # noqa: F401 (re-exported)
+from semmatch_tf.atomic import atomic_write_text, read_json_object, write_file_atomically  # noqa: F401 (re-exported)
 from semmatch_tf.data.schema import LabelScheme, PairDataset
 # models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
 # towers and preprocessors, so load_bi_encoder can deserialise them.
 from semmatch_tf.models.bi_encoder import TwoTowerEncoder, save_layer, text_list
-from semmatch_tf.models.heads import predicted_grades
+from semmatch_tf.models.bert import BertPreprocessor
+from semmatch_tf.models.heads import HEADS, predicted_grades
+from semmatch_tf.models.registry import register_keras_classes
 from semmatch_tf.text.preprocessor import PairPreprocessor
 
 CONFIG, LABELS, VOCABULARY = "config.yaml", "labels.json", "vocabulary.txt"
@@ -54,13 +55,8 @@ QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR = "query_preprocessor.keras", "product_
 
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:
-    temporary = path.with_name(f".{path.stem}.tmp.keras")
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    """``model.save`` to ``path`` (``.keras``) atomically."""
+    write_file_atomically(path, model.save)
 
 
 def preprocessor_model(preprocessor: PairPreprocessor) -> keras.Model:
@@ -129,8 +125,6 @@ class TrainedMatcher:
 
 def preprocessor_types() -> tuple[type, ...]:
     """The pair preprocessors a run may hold (BiLSTM ids, BERT packed segments)."""
-    from semmatch_tf.models.bert import BertPreprocessor
-
     return (PairPreprocessor, BertPreprocessor)
 
 
@@ -148,12 +142,27 @@ def load_run(run_dir: str | Path) -> TrainedMatcher:
     for name in (LABELS, PREPROCESSOR, MODEL):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished run directory ({name} is missing)")
-    meta = json.loads((run_dir / LABELS).read_text(encoding="utf-8"))
-    types = preprocessor_types()  # importing them registers the classes with Keras
+    meta, labels = read_labels(run_dir)
+    register_keras_classes()
+    types = preprocessor_types()
     wrapper = keras.saving.load_model(run_dir / PREPROCESSOR)
     preprocessor = next(layer for layer in wrapper.layers if isinstance(layer, types))
     model = keras.saving.load_model(run_dir / MODEL, compile=False)
-    return TrainedMatcher(preprocessor, model, LabelScheme.from_dict(meta), meta["head"], run_dir)
+    return TrainedMatcher(preprocessor, model, labels, meta["head"], run_dir)
+
+
+def read_labels(run_dir: Path) -> tuple[dict, LabelScheme]:
+    """``labels.json``: its record and label scheme; a damaged file is a ValueError naming the field."""
+    path = run_dir / LABELS
+    meta = read_json_object(path, remedy="the run is damaged: retrain it")
+    try:
+        if meta.get("head") not in HEADS:
+            raise ValueError(f"head: expected one of {list(HEADS)}, got {meta.get('head')!r}")
+        return meta, LabelScheme.from_dict(meta)
+    except KeyError as error:
+        raise ValueError(f"{path}: the field {error.args[0]!r} is missing; the run is damaged: retrain it") from None
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}; the run is damaged: retrain it") from None
 
 
 # -- bi-encoder runs (written by semmatch_tf.training.contrastive) -------------------------------
@@ -179,7 +188,8 @@ def load_bi_encoder(run_dir: str | Path):
     for name in (BI_ENCODER_META, QUERY_TOWER, QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished bi-encoder run ({name} is missing)")
-    meta = json.loads((run_dir / BI_ENCODER_META).read_text(encoding="utf-8"))
+    meta = read_json_object(run_dir / BI_ENCODER_META, remedy="the run is damaged: retrain it")
+    register_keras_classes()
     query_tower = keras.saving.load_model(run_dir / QUERY_TOWER, compile=False)
     product_tower = (query_tower if meta.get("shared_towers")
                      else keras.saving.load_model(run_dir / PRODUCT_TOWER, compile=False))

@@ -116,7 +116,7 @@ def test_monitor_accepts_what_the_model_logs(model, monitor):
 
 def test_monitor_table_matches_the_compiled_metrics():
     from semmatch_tf.models.heads import metrics_for
-    from semmatch_tf.training.losses import in_batch_metrics
+    from semmatch_tf.losses import in_batch_metrics
 
     for head, names in HEAD_METRICS.items():
         assert tuple(m.name for m in metrics_for(head)) == names, head

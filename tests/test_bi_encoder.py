@@ -11,11 +11,11 @@ import pytest
 import tensorflow as tf
 
 from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
-from semmatch_tf.models.bi_encoder import BiEncoder, TwoTowerEncoder, build_towers
+from semmatch_tf.models.bi_encoder import TwoTowerModel, TwoTowerEncoder, build_towers
 from semmatch_tf.text import learn_vocabulary
 from semmatch_tf.training import contrastive
 from semmatch_tf.training.config import RunConfig
-from semmatch_tf.training.losses import (CosineRegressionLoss, InBatchSoftmaxLoss, cosine_regression_loss,
+from semmatch_tf.losses import (CosineRegressionLoss, InBatchSoftmaxLoss, cosine_regression_loss,
                                          in_batch_softmax_loss)
 
 SCHEME = LabelScheme(("irrelevant", "partial", "exact"), (0.0, 1.0, 2.0), (0.0, 2.0))
@@ -94,7 +94,7 @@ def test_bi_encoder_outputs_and_keras_round_trip(vocabulary, tmp_path, shared):
     config = tiny_config(shared_towers=shared)
     towers = build_towers(config.model, config.text, vocabulary=vocabulary)
     assert towers.shared is shared
-    model = BiEncoder(towers.query_tower, None if shared else towers.product_tower, temperature=0.1)
+    model = TwoTowerModel(towers.query_tower, None if shared else towers.product_tower, temperature=0.1)
     inputs = {"query": towers.query_preprocessor(tf.constant(["red shoes", "blue hat", "bag"])),
               "product": towers.product_preprocessor(tf.constant(["Red shoes classic", "blue hat", "a bag"])),
               "negatives": tf.reshape(towers.product_preprocessor(tf.constant(["x", "y", "z", "w", "v", "u"])),
@@ -107,7 +107,7 @@ def test_bi_encoder_outputs_and_keras_round_trip(vocabulary, tmp_path, shared):
     loaded = keras.saving.load_model(path)
     assert loaded.shared is shared and loaded.temperature == pytest.approx(0.1)
     np.testing.assert_array_equal(loaded(inputs).numpy(), similarities.numpy())
-    cosine = BiEncoder(towers.query_tower, towers.product_tower, output="cosine")(inputs)
+    cosine = TwoTowerModel(towers.query_tower, towers.product_tower, output="cosine")(inputs)
     np.testing.assert_allclose(cosine.numpy(), np.diag(similarities.numpy()[:, :3]) * 0.1, rtol=1e-5, atol=1e-6)
 
 
@@ -268,7 +268,7 @@ def dict_tower(vocabulary_size: int, length: int) -> keras.Model:
 
 def test_dict_input_towers_train_with_hard_negatives(vocabulary):
     from semmatch_tf.models.bi_encoder import Towers
-    from semmatch_tf.training.losses import in_batch_metrics
+    from semmatch_tf.losses import in_batch_metrics
 
     keras.utils.set_random_seed(1)
     preprocessor, tower = DictPreprocessor(vocabulary, 10), dict_tower(len(vocabulary), 10)
@@ -280,7 +280,7 @@ def test_dict_input_towers_train_with_hard_negatives(vocabulary):
     dataset = contrastive.softmax_dataset(examples, towers, batches)
     features, _ = next(iter(dataset))
     assert features["negatives"]["token_ids"].shape == (8, 2, 10)
-    model = BiEncoder(tower, temperature=0.1)
+    model = TwoTowerModel(tower, temperature=0.1)
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss=InBatchSoftmaxLoss(), metrics=in_batch_metrics())
     history = model.fit(dataset, epochs=5, steps_per_epoch=steps, verbose=0).history
     assert model(features).shape == (8, 8 + 16)
@@ -306,7 +306,7 @@ def test_cosent_penalises_only_misordered_pairs():
     the cosine of the better-graded pair."""
     import tensorflow as tf
 
-    from semmatch_tf.training.losses import CoSENTLoss, cosent_loss
+    from semmatch_tf.losses import CoSENTLoss, cosent_loss
 
     grades = tf.constant([1.0, 0.5, 0.0])
     ordered = float(cosent_loss(grades, tf.constant([0.9, 0.8, 0.7])))

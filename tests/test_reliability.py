@@ -265,3 +265,43 @@ def test_killed_and_resumed_run_ends_exactly_like_an_unkilled_one(tmp_path):
     assert (run_dir / "vocabulary.txt").stat().st_mtime_ns == vocabulary.st_mtime_ns, "written once"
     assert (run_dir / "vocabulary.txt").read_bytes() == (tmp_path / "unkilled" / "vocabulary.txt").read_bytes()
     assert not (run_dir / "backup").exists() and not (run_dir / "run.lock").exists()
+
+
+def test_weights_built_in_memory_load_like_save_weights(tmp_path):
+    """Checkpoints are built in memory and written with one plain write (a full disk fails there
+    cleanly instead of inside h5py); the file must be an ordinary weights file."""
+    import numpy as np
+
+    from semmatch_tf.training.callbacks import save_weights_atomically
+
+    model = tiny_model()
+    model.fit(np.ones((16, 4)), np.ones(16), epochs=1, verbose=0)
+    save_weights_atomically(model, tmp_path / "a.weights.h5")
+    fresh = tiny_model()
+    fresh.load_weights(tmp_path / "a.weights.h5")
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model.weights, fresh.weights))
+    assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model.weights, tiny_model().weights))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.weights.h5"]
+
+
+def test_a_run_refused_before_its_first_epoch_leaves_nothing(tmp_path):
+    """What the refused run wrote goes; what was there before stays; a resumable run is untouched."""
+    import pytest
+
+    from semmatch_tf.training.run_lock import discard_unstarted_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="too few"):
+        with discard_unstarted_run(run):
+            (run / "config.yaml").write_text("x")
+            (run / "logs").mkdir()
+            raise ValueError("too few positives")
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+    (run / "backup").mkdir()
+    with pytest.raises(OSError):
+        with discard_unstarted_run(run):
+            (run / "history.csv").write_text("epoch\n0\n")
+            raise OSError(28, "No space left on device")
+    assert sorted(p.name for p in run.iterdir()) == ["backup", "history.csv", "notes.txt"]

@@ -7,13 +7,14 @@ switched, so importing this module changes no global state.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from semmatch_tf.atomic import write_file_atomically
 
 
 def _figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], squeeze: bool = True):
@@ -24,12 +25,8 @@ def _figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], squ
 
 
 def _save(figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    os.replace(temporary, path)
-    return path
+    return write_file_atomically(Path(path), lambda temporary: figure.savefig(temporary, dpi=110,
+                                                                                bbox_inches="tight"))
 
 
 def plot_training_curves(history: Mapping[str, Sequence[float | None]], path: str | Path) -> Path:

@@ -4,12 +4,12 @@ ranking, and the same per language. JSON-serialisable; written atomically."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from semmatch_tf.atomic import atomic_write_text
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.evaluation.classification import classification_report
 from semmatch_tf.evaluation.ranking import DEFAULT_KS, ranking_metrics
@@ -69,10 +69,7 @@ def _blocks(dataset: PairDataset, predicted_class: np.ndarray, predicted_grade: 
 def save_report(report: dict, path: str | Path) -> Path:
     """Write the report as JSON atomically (temporary file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=_json_default), encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(report, indent=2, ensure_ascii=False, default=_json_default))
     return path
 
 

@@ -8,7 +8,7 @@ TF Recommenders' two-tower recipe, kept small and composable:
   ``int32 [B, L]`` or BERT's ``{"token_ids", "padding_mask"}``) and a *tower* (a Keras model: that
   input -> ``float32 [B, D]`` unit vectors). Any such pair plugs in (dict inputs included, as a
   BERT tower's would be); :func:`build_bilstm_tower` builds the BiLSTM one;
-* :class:`BiEncoder`, the training model over ``{"query": q_inputs, "product": p_inputs
+* :class:`TwoTowerModel`, the training model over ``{"query": q_inputs, "product": p_inputs
   [, "negatives": n_inputs [B, H, ...]]}`` returning the temperature-scaled similarity matrix
   (in-batch softmax) or the per-pair cosine (cosine regression), with shared or separate towers;
 * :class:`TwoTowerEncoder`, the inference view (preprocessors + towers) that embeds lists of texts
@@ -28,7 +28,9 @@ import pandas as pd
 import tensorflow as tf
 from keras import ops
 
+from semmatch_tf.atomic import write_file_atomically
 from semmatch_tf.models.encoders import BiLSTMEncoder
+from semmatch_tf.models.registry import BI_ENCODER, family
 
 OUTPUTS = ("similarities", "cosine")
 #: Special tokens of the WordPiece ([PAD] ...) and SentencePiece (<s> ...) vocabularies we load.
@@ -75,23 +77,29 @@ class Towers:
 
 
 def build_towers(model_config, text_config, *, vocabulary: list[str] | None) -> Towers:
-    """The towers of a ``*_bi_encoder`` family, shared or separate as ``bi_encoder.shared_towers``.
+    """The towers of the bi-encoder family ``model_config.family`` (its registry builder)."""
+    entry = family(model_config.family)
+    if entry.kind != BI_ENCODER:
+        raise ValueError(f"model family {entry.name!r} is not a bi-encoder")
+    return entry.build(model_config, text_config, vocabulary=vocabulary)
 
-    BiLSTM: one vocabulary, queries cut to ``text.query_length`` and titles to
-    ``text.product_length``. A new family adds its ``(preprocessor, tower)`` builder here.
-    """
+
+def build_bilstm_towers(model_config, text_config, *, vocabulary: list[str]) -> Towers:
+    """The ``bilstm_bi_encoder`` family: one vocabulary, queries cut to ``text.query_length`` and
+    titles to ``text.product_length``; shared or separate towers as ``bi_encoder.shared_towers``."""
     shared = model_config.bi_encoder.shared_towers
-    if model_config.family == "bilstm_bi_encoder":
-        query_pre, query_tower = build_bilstm_tower(vocabulary, text_config, model_config,
-                                                    sequence_length=text_config.query_length,
-                                                    name="tower" if shared else "query_tower")
-        product_pre, product_tower = build_bilstm_tower(vocabulary, text_config, model_config,
-                                                        sequence_length=text_config.product_length,
-                                                        name="product_tower")
-        return Towers(query_pre, query_tower, product_pre, query_tower if shared else product_tower)
-    if model_config.family == "bert_bi_encoder":
-        return _bert_towers(model_config, text_config, vocabulary, shared)
-    raise ValueError(f"model family {model_config.family!r} is not a bi-encoder")
+    query_pre, query_tower = build_bilstm_tower(vocabulary, text_config, model_config,
+                                                sequence_length=text_config.query_length,
+                                                name="tower" if shared else "query_tower")
+    product_pre, product_tower = build_bilstm_tower(vocabulary, text_config, model_config,
+                                                    sequence_length=text_config.product_length,
+                                                    name="product_tower")
+    return Towers(query_pre, query_tower, product_pre, query_tower if shared else product_tower)
+
+
+def build_bert_towers(model_config, text_config, *, vocabulary: list[str] | None) -> Towers:
+    """The ``bert_bi_encoder`` family (see :func:`_bert_towers`)."""
+    return _bert_towers(model_config, text_config, vocabulary, model_config.bi_encoder.shared_towers)
 
 
 def _bert_towers(model_config, text_config, vocabulary: list[str] | None, shared: bool) -> Towers:
@@ -124,7 +132,7 @@ def _merge_leading(inputs):
 
 
 @keras.saving.register_keras_serializable(package="semmatch_tf")
-class BiEncoder(keras.Model):
+class TwoTowerModel(keras.Model):
     """Two towers over ``{"query", "product"[, "negatives"]}`` inputs.
 
     ``output="similarities"``: ``[B, B + B*H]`` cosines divided by ``temperature``; row ``i``
@@ -173,7 +181,7 @@ class BiEncoder(keras.Model):
                 "temperature": self.temperature, "output": self.output_kind}
 
     @classmethod
-    def from_config(cls, config: dict) -> "BiEncoder":
+    def from_config(cls, config: dict) -> "TwoTowerModel":
         config = dict(config)
         config["query_tower"] = keras.saving.deserialize_keras_object(config["query_tower"])
         if config.get("product_tower") is not None:
@@ -305,7 +313,7 @@ def _progbar(steps: Sequence):
 class TwoTowerEncoder:
     """A trained bi-encoder for inference: ``embed_queries`` / ``embed_products`` -> unit vectors.
 
-    Attribute names match what ``semmatch_tf.export.BiEncoder`` needs (towers as
+    Attribute names match what ``semmatch_tf.export.BiEncoderParts`` needs (towers as
     ``query_encoder`` / ``product_encoder`` via the properties below).
     """
 
@@ -360,12 +368,9 @@ class TwoTowerEncoder:
 
 def save_layer(layer, path: Path) -> None:
     """Save a preprocessor layer on its own as ``.keras`` (atomically); it has no weights to build."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp.keras")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*has not yet been built.*")
-        keras.saving.save_model(layer, temporary)
-    temporary.replace(path)
+        write_file_atomically(Path(path), lambda temporary: keras.saving.save_model(layer, temporary))
 
 
 def pretrained_encoder(checkpoint: str = "multilingual-e5-small", *, query_length: int = 64,

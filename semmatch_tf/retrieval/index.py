@@ -39,6 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from semmatch_tf import atomic
 from semmatch_tf.atomic import write_directory_atomically  # noqa: F401 (re-exported: bm25 and callers)
 
 FORMAT_VERSION = 1
@@ -132,13 +133,7 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json_object(path: Path) -> dict:
     """A JSON object file of an index; garbage, a non-object or undecodable bytes name the file."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error}); the index is corrupt: rebuild it") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}; the index is corrupt: rebuild it")
-    return value
+    return atomic.read_json_object(path, remedy="the index is corrupt: rebuild it")
 
 
 def read_parquet_file(path: Path) -> pd.DataFrame:

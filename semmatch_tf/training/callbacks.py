@@ -3,13 +3,16 @@ early stopping with best-weights restore."""
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src.saving import saving_lib  # the H5 store behind save_weights: see weights_h5_bytes
+
+from semmatch_tf.atomic import atomic_write_bytes, atomic_write_text
 
 
 HISTORY_CSV = "history.csv"
@@ -55,13 +58,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
                 self._improved(row.get(self.monitor))
         if not self._improved((logs or {}).get(self.monitor)):
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".tmp-{self.path.name}")  # keeps the .weights.h5/.keras ending
-        if self.path.suffix == ".keras":
-            self.model.save(temporary)
-        else:
-            self.model.save_weights(temporary)
-        os.replace(temporary, self.path)
+        save_weights_atomically(self.model, self.path)
 
     def _improved(self, value) -> bool:
         """Record ``value`` if it beats the best so far (strictly, and finite)."""
@@ -154,16 +151,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         backup.mkdir(parents=True, exist_ok=True)
         tag = f"epoch-{self._current_epoch}-batch-{self._last_batch_seen}"
         weights, state = backup / f"{tag}.weights.h5", backup / f"{tag}.rng_state.npz"
-        self.model.save_weights(filepath=str(backup / f".tmp-{weights.name}"), overwrite=True)  # .weights.h5 ending
-        os.replace(backup / f".tmp-{weights.name}", weights)
-        with open(backup / f".tmp-{state.name}", "wb") as handle:
-            np.savez(handle, **variable_arrays(self.model.non_trainable_variables))
-        os.replace(backup / f".tmp-{state.name}", state)
-        metadata = Path(self._training_metadata_path)
-        temporary = metadata.with_name(f".{metadata.name}.tmp")
-        temporary.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                                         "weights": weights.name, "rng_state": state.name}))
-        os.replace(temporary, metadata)  # the commit
+        save_weights_atomically(self.model, weights)
+        arrays = io.BytesIO()
+        np.savez(arrays, **variable_arrays(self.model.non_trainable_variables))
+        atomic_write_bytes(state, arrays.getvalue())
+        atomic_write_text(Path(self._training_metadata_path), json.dumps({  # the commit
+            "epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": weights.name,
+            "rng_state": state.name}))
         for old in backup.glob("epoch-*"):
             if old.name not in (weights.name, state.name):
                 old.unlink(missing_ok=True)
@@ -227,11 +221,29 @@ def fit_once(model, directory: str | Path, fit) -> bool:
         model.load_weights(marker)
         return False
     fit()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    temporary = marker.with_name(f".tmp-{marker.name}")
-    model.save_weights(temporary)
-    os.replace(temporary, marker)
+    save_weights_atomically(model, marker)
     return True
+
+
+def weights_h5_bytes(model) -> bytes:
+    """The bytes of the ``.weights.h5`` file ``model.save_weights`` would write, built in memory.
+
+    Why not ``save_weights(path)``: on a full disk h5py fails inside its close and its object
+    deallocators ("Exception ignored ... errno = 28" tracebacks, then a segfault at exit, leaving a
+    partial file). Built in memory, only one plain file write can fail, with one clear OSError.
+    Uses Keras' own H5 store and state walk (``keras.src.saving.saving_lib``, the code behind
+    ``save_weights``), so ``model.load_weights`` reads the result like any weights file.
+    """
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    store.close()
+    return buffer.getvalue()
+
+
+def save_weights_atomically(model, path: str | Path) -> None:
+    """Write the model's weights file at ``path`` atomically; nothing partial on a failure."""
+    atomic_write_bytes(Path(path), weights_h5_bytes(model))
 
 
 def start_fresh(directory: str | Path) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import reprlib
 import types
 import typing
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from semmatch_tf.models.registry import family, family_names
 
 
 class ConfigError(ValueError):
@@ -44,7 +47,7 @@ MAX_SEED = 2**32 - 1
 
 #: Metric names each model compiles with, as Keras logs them (``val_`` + name on validation):
 #: cross-encoders ``semmatch_tf.models.heads.metrics_for(head)``, bi-encoders
-#: ``semmatch_tf.training.losses.in_batch_metrics()`` for the in-batch softmax, none otherwise.
+#: ``semmatch_tf.losses.in_batch_metrics()`` for the in-batch softmax, none otherwise.
 #: Kept here so a config is checked without importing Keras; tests/test_bad_input.py checks both.
 HEAD_METRICS = {"classification": ("accuracy",), "regression": ("rmse",)}
 BI_ENCODER_METRICS = {"in_batch_softmax": ("in_batch_accuracy",), "cosine_regression": (), "cosent": ()}
@@ -123,7 +126,7 @@ class TextConfig:
                "text.length_buckets", f"must be positive, strictly increasing token counts, got {buckets}")
 
 
-FAMILIES = ("bilstm", "bilstm_bi_encoder", "bert", "bert_bi_encoder")
+FAMILIES = family_names()  # the registry's (semmatch_tf.models.registry)
 BERT_SIZES = ("tiny", "mini", "small", "medium", "base")
 
 
@@ -300,7 +303,7 @@ def _check_class_weights(weights: dict) -> None:
 
 def monitor_choices(model: ModelConfig) -> tuple[str, ...]:
     """The values ``training.monitor`` may name for this model: its losses and validation metrics."""
-    if model.family.endswith("_bi_encoder"):
+    if family(model.family).is_bi_encoder:
         metrics = BI_ENCODER_METRICS.get(model.bi_encoder.loss, ())
     else:
         metrics = HEAD_METRICS.get(model.head, ())
@@ -321,20 +324,21 @@ class RunConfig:
             section.validate()
         _check(self.training.class_weights is None or self.model.head == "classification",
                "training.class_weights", "apply to the classification head only")
-        _check(not self.training.mined_negatives or not self.model.family.endswith("_bi_encoder"),
+        entry = family(self.model.family)
+        _check(not self.training.mined_negatives or not entry.is_bi_encoder,
                "training.mined_negatives", "are for cross-encoders; bi-encoders mine theirs with "
                "model.bi_encoder.hard_negatives")
-        _check(self.training.token_dropout == 0 or self.model.family == "bilstm", "training.token_dropout",
-               "is implemented for the bilstm family only")
-        _check(not self.text.length_buckets or self.model.family == "bilstm", "text.length_buckets",
-               "are implemented for the bilstm family only")
+        _check(self.training.token_dropout == 0 or entry.supports_token_dropout, "training.token_dropout",
+               f"is not implemented for the {entry.name} family")
+        _check(not self.text.length_buckets or entry.supports_length_buckets, "text.length_buckets",
+               f"are not implemented for the {entry.name} family")
         _one_of(self.training.monitor, "training.monitor", monitor_choices(self.model))
         self._check_lengths()
         return self
 
     def _check_lengths(self) -> None:
         """BERT families read at most 512 positions; the text section's 4096 cap is for the BiLSTM."""
-        if not self.model.family.startswith("bert"):
+        if family(self.model.family).backbone != "bert":
             return
         cap = MAX_LENGTH["bert"]
         for key in ("query_length", "product_length"):
@@ -575,3 +579,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def resolve_data_path(path: str) -> str:
+    """Expand ``$SEMMATCH_DATA_DIR`` (default ``../shared/data``) and other variables in a path."""
+    default = os.environ.get("SEMMATCH_DATA_DIR", "../shared/data")
+    return os.path.expandvars(path.replace("$SEMMATCH_DATA_DIR", default).replace("${SEMMATCH_DATA_DIR}", default))

@@ -12,13 +12,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from semmatch_tf.data.schema import PairDataset
+from semmatch_tf import runs
+from semmatch_tf.evaluation.report import save_report
+from semmatch_tf.losses import CoSENTLoss, CosineRegressionLoss, InBatchSoftmaxLoss, in_batch_metrics
+from semmatch_tf.models.bi_encoder import TwoTowerModel, TwoTowerEncoder, build_towers
+from semmatch_tf.models.cross_encoders import uses_own_vocabulary
+from semmatch_tf.text import learn_vocabulary
+from semmatch_tf.training.optimizers import build_optimizer
+from semmatch_tf.training.run_lock import discard_unstarted_run, run_lock
+from semmatch_tf.training.runtime import distribution_strategy, resolve_jit, seed_everything
 # The F401 imports below are re-exports: their names lived here until the split, and old import
 # paths (semmatch_tf.training.contrastive.load_bi_encoder, pair_cosines, ...) keep working.
 from semmatch_tf.runs import BI_ENCODER_FAMILY as FAMILY
@@ -32,6 +40,9 @@ from semmatch_tf.training.bi_encoder_examples import (Examples, add_hard_negativ
                                                       judged_candidates, model_candidates, pack_batches,
                                                       positive_examples, positive_threshold, regression_dataset,
                                                       softmax_dataset, text_key)
+from semmatch_tf.training.callbacks import (HISTORY_CSV, build_callbacks, completed_epochs, fit_once, read_history_csv,
+                                           remove_backup, save_weights_atomically, start_fresh,
+                                           write_embedding_projector)
 from semmatch_tf.training.hparams import flat_hparams, plain_history
 from semmatch_tf.training.vocab import settle_vocabulary, training_texts
 
@@ -90,10 +101,6 @@ def _regression_phase(config, towers, train_set, validation_set, *, epochs: int,
 
 
 def _compile(model, config, total_steps: int) -> None:
-    from semmatch_tf.training.losses import CoSENTLoss, CosineRegressionLoss, InBatchSoftmaxLoss, in_batch_metrics
-    from semmatch_tf.training.optimizers import build_optimizer
-    from semmatch_tf.training.runtime import resolve_jit
-
     bi = config.model.bi_encoder
     softmax = bi.loss == "in_batch_softmax"
     losses = {"in_batch_softmax": InBatchSoftmaxLoss, "cosine_regression": CosineRegressionLoss,
@@ -107,14 +114,10 @@ def _compile(model, config, total_steps: int) -> None:
 
 def _completed_epochs(directory: Path) -> int:
     """Epochs a killed run already finished (from the backup's metadata), to skip their batches."""
-    from semmatch_tf.training.callbacks import completed_epochs
-
     return completed_epochs(directory)
 
 
 def _fit(model, phase: _Phase, directory: Path, config, epochs: int, hparams: dict, verbose: int) -> dict:
-    from semmatch_tf.training.callbacks import HISTORY_CSV, build_callbacks, fit_once, read_history_csv, start_fresh
-
     directory.mkdir(parents=True, exist_ok=True)
     history_csv = directory / HISTORY_CSV
     start_fresh(directory)  # not a resume: an earlier run's history and best checkpoint must not be read
@@ -142,25 +145,16 @@ def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, Pai
     vocabulary written once and checked on a resume (``vocab.settle_vocabulary``), and
     ``backup/`` removed only after every file of the run is written.
     """
-    from semmatch_tf.training.run_lock import run_lock
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir):
-        return _train_bi_encoder(config, run_dir, splits, verbose=verbose)
+    with run_lock(run_dir), discard_unstarted_run(run_dir):
+        return fit_bi_encoder(config, run_dir, splits, verbose=verbose)
 
 
-def _train_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairDataset, PairDataset], *,
+def fit_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairDataset, PairDataset], *,
                       verbose: int = 1) -> dict:
-    """The body of :func:`train_bi_encoder`; the caller holds the run directory's lock."""
-    from semmatch_tf import runs
-    from semmatch_tf.evaluation.report import save_report
-    from semmatch_tf.models import uses_own_vocabulary
-    from semmatch_tf.models.bi_encoder import BiEncoder, TwoTowerEncoder, build_towers
-    from semmatch_tf.training.callbacks import remove_backup
-    from semmatch_tf.text import learn_vocabulary
-    from semmatch_tf.training.runtime import distribution_strategy, seed_everything
-
+    """The body of :func:`train_bi_encoder`, for a caller that holds the run directory's lock
+    (``trainer.train`` after loading the splits)."""
     train_set, validation_set, test_set = splits
     bi, training = config.model.bi_encoder, config.training
     seed_everything(training.seed, training.deterministic)
@@ -175,7 +169,7 @@ def _train_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairData
     strategy = distribution_strategy(training.distribution)
     with strategy.scope():
         towers = build_towers(config.model, config.text, vocabulary=vocabulary)
-        model = BiEncoder(towers.query_tower, None if towers.shared else towers.product_tower,
+        model = TwoTowerModel(towers.query_tower, None if towers.shared else towers.product_tower,
                           temperature=bi.temperature, output="similarities" if softmax else "cosine",
                           name="bi_encoder")
     resuming = (run_dir / "backup").exists() or (run_dir / "warmup" / "backup").exists()
@@ -214,8 +208,6 @@ def _train_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairData
 
 def _train_softmax(model, towers, config, train_set, validation_set, threshold, run_dir, hparams, verbose, strategy):
     """In-batch softmax training; with ``model``-mined negatives, a warm-up phase first."""
-    from semmatch_tf.models.bi_encoder import TwoTowerEncoder
-
     bi, epochs = config.model.bi_encoder, config.training.epochs
     if not (bi.hard_negatives and bi.hard_negative_source == "model"):
         phase = _softmax_phase(config, towers, train_set, validation_set, threshold, hard=bi.hard_negatives,
@@ -235,8 +227,7 @@ def _train_softmax(model, towers, config, train_set, validation_set, threshold, 
         first = plain_history(_read_csv(warm_dir))
     else:
         first = _fit(model, warm, warm_dir, config, warm_epochs, hparams, verbose)
-        model.save_weights(warm_weights.with_name(f".tmp-{warm_weights.name}"))
-        os.replace(warm_weights.with_name(f".tmp-{warm_weights.name}"), warm_weights)
+        save_weights_atomically(model, warm_weights)
     encoder = TwoTowerEncoder.from_towers(towers)
     phase = _softmax_phase(config, towers, train_set, validation_set, threshold, hard=bi.hard_negatives,
                            source="model", encoder=encoder, epochs=rest, skip_epochs=_completed_epochs(run_dir))
@@ -245,16 +236,12 @@ def _train_softmax(model, towers, config, train_set, validation_set, threshold, 
 
 
 def _read_csv(directory: Path) -> dict:
-    from semmatch_tf.training.callbacks import HISTORY_CSV, read_history_csv
-
     path = directory / HISTORY_CSV
     return read_history_csv(path) if path.exists() else {}
 
 
 def _write_projector(encoder, catalogue: pd.DataFrame, run_dir: Path, limit: int = 2000) -> None:
     """Some product embeddings, labelled by title, for TensorBoard's projector."""
-    from semmatch_tf.training.callbacks import write_embedding_projector
-
     sample = catalogue.head(limit)
     vectors = encoder.embed_products(sample["title"].tolist())
     write_embedding_projector(run_dir / "logs" / "projector", vectors, sample["title"].tolist(),

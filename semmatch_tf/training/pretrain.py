@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from semmatch_tf.atomic import write_directory_atomically
 from semmatch_tf.training.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -131,19 +130,16 @@ def write_preset(backbone, tokenizer, output: str | Path, *, report: dict | None
     from semmatch_tf.models.bert import OUR_TOKENIZER_FILE
     from semmatch_tf.text.vocabulary import save_vocabulary
 
-    output = Path(output)
-    temporary = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    backbone.save_to_preset(str(temporary))
-    if hasattr(tokenizer, "save_to_preset"):
-        tokenizer.save_to_preset(str(temporary))
-    else:
-        save_vocabulary(tokenizer.vocabulary, temporary / "vocabulary.txt")
-        facts = {"vocabulary": "vocabulary.txt", "lowercase": tokenizer.lowercase,
-                 "strip_accents": tokenizer.strip_accents}
-        (temporary / OUR_TOKENIZER_FILE).write_text(json.dumps(facts, indent=2), encoding="utf-8")
-    if report is not None:
-        (temporary / PRETRAIN_REPORT).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    os.replace(temporary, output)
-    return output
+    def write(temporary: Path) -> None:
+        backbone.save_to_preset(str(temporary))
+        if hasattr(tokenizer, "save_to_preset"):
+            tokenizer.save_to_preset(str(temporary))
+        else:
+            save_vocabulary(tokenizer.vocabulary, temporary / "vocabulary.txt")
+            facts = {"vocabulary": "vocabulary.txt", "lowercase": tokenizer.lowercase,
+                     "strip_accents": tokenizer.strip_accents}
+            (temporary / OUR_TOKENIZER_FILE).write_text(json.dumps(facts, indent=2), encoding="utf-8")
+        if report is not None:
+            (temporary / PRETRAIN_REPORT).write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+    return write_directory_atomically(Path(output), write)

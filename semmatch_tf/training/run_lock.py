@@ -18,6 +18,7 @@ import datetime
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -46,6 +47,28 @@ def run_lock(run_dir: str | Path) -> Iterator[dict]:
         yield owner
     finally:
         release(path, owner)
+
+
+@contextlib.contextmanager
+def discard_unstarted_run(run_dir: str | Path, resumable_markers: tuple[str, ...] = ("backup", "warmup/backup")
+                          ) -> Iterator[None]:
+    """On an error before any epoch finished, remove what the body added to ``run_dir``.
+
+    A run refused after it wrote ``config.yaml`` and ``vocabulary.txt`` (too few positives for one
+    batch, a bad monitor, a full disk in the first epoch) would otherwise leave a run directory
+    that looks started and blocks the corrected re-run. Entries that existed before are kept, and
+    nothing is removed once a backup (a resumable epoch) exists. ``run.lock`` is the lock's own.
+    """
+    run_dir = Path(run_dir)
+    before = {entry.name for entry in run_dir.iterdir()} if run_dir.is_dir() else set()
+    try:
+        yield
+    except Exception:
+        if not any((run_dir / marker).exists() for marker in resumable_markers):
+            for entry in run_dir.iterdir() if run_dir.is_dir() else ():
+                if entry.name not in before and entry.name != LOCK_NAME:
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        raise
 
 
 def acquire(path: Path) -> dict:

@@ -8,10 +8,30 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from semmatch_tf import runs
+from semmatch_tf.data.demo import load_demo
+from semmatch_tf.data.loaders import load_dataset
+from semmatch_tf.data.pipeline import PipelineOptions, make_dataset, make_epoch_stream
 from semmatch_tf.data.schema import PairDataset
-from semmatch_tf.training.config import DataConfig, RunConfig, save_config
+from semmatch_tf.data.splits import split_by_query, subsample_queries
+from semmatch_tf.evaluation.plots import plot_confusion_matrix, plot_training_curves
+from semmatch_tf.evaluation.report import evaluate_predictions, save_report
+from semmatch_tf.models.bert import find_backbone, merge_lora
+from semmatch_tf.models.cross_encoders import build_cross_encoder, uses_own_vocabulary
+from semmatch_tf.models.heads import loss_for, metrics_for
+from semmatch_tf.models.registry import family
+from semmatch_tf.text import learn_vocabulary
+from semmatch_tf.training.callbacks import (HISTORY_CSV, build_callbacks, completed_epochs, fit_once, read_history_csv,
+                                           remove_backup, start_fresh, write_embedding_projector)
+from semmatch_tf.training.config import DataConfig, RunConfig, load_config, resolve_data_path, save_config  # noqa: F401
+from semmatch_tf.training.contrastive import fit_bi_encoder
 from semmatch_tf.training.hparams import flat_hparams, plain_history
+from semmatch_tf.training.negatives import with_mined_negatives
+from semmatch_tf.training.optimizers import build_optimizer
+from semmatch_tf.training.run_lock import discard_unstarted_run, run_lock
+from semmatch_tf.training.runtime import distribution_strategy, resolve_jit, seed_everything, set_precision
 from semmatch_tf.training.vocab import settle_vocabulary, training_texts  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -26,15 +46,12 @@ def load_splits(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDatas
     splits = _split(config)
     if not config.subsample:
         return splits
-    from semmatch_tf.data.splits import subsample_queries
 
     caps = [config.subsample.get(name) for name in ("train", "validation", "test")]
     return tuple(subsample_queries(s, cap, seed=config.seed) if cap else s for s, cap in zip(splits, caps))
 
 
 def _split(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDataset]:
-    from semmatch_tf.data.splits import split_by_query
-
     data = _load(config, config.path)
     given = {"validation": config.validation_path, "test": config.test_path}
     if all(given.values()):
@@ -49,26 +66,15 @@ def _split(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDataset]:
     return train, validation, test
 
 
-def resolve_data_path(path: str) -> str:
-    """Expand ``$SEMMATCH_DATA_DIR`` (default ``../shared/data``) and other variables in a path."""
-    default = os.environ.get("SEMMATCH_DATA_DIR", "../shared/data")
-    return os.path.expandvars(path.replace("$SEMMATCH_DATA_DIR", default).replace("${SEMMATCH_DATA_DIR}", default))
-
-
 def _load(config: DataConfig, path: str | None) -> PairDataset:
     if config.format == "demo":
-        from semmatch_tf.data.demo import load_demo
-
         data = load_demo()
         return data.head(config.limit) if config.limit else data
-    from semmatch_tf.data.loaders import load_dataset
 
     return load_dataset(config.format, resolve_data_path(path), limit=config.limit, **config.options)
 
 
 def _concat(first: PairDataset, second: PairDataset) -> PairDataset:
-    import pandas as pd
-
     return PairDataset(pd.concat([first.frame, second.frame], ignore_index=True), first.labels, first.name)
 
 
@@ -98,19 +104,14 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     ``backup/`` is removed only after every file of the run is written, so a kill at any moment
     resumes rather than retraining. One process at a time per run directory (``run.lock``).
     """
-    from semmatch_tf.training.run_lock import run_lock
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir):
+    with run_lock(run_dir), discard_unstarted_run(run_dir):
         return _train(config, run_dir, verbose)
 
 
 def _train(config: RunConfig, run_dir: Path, verbose: int) -> dict:
     """The body of :func:`train`, run while holding the run directory's lock."""
-    from semmatch_tf import runs
-    from semmatch_tf.training.runtime import seed_everything, set_precision
-
     seed_everything(config.training.seed, config.training.deterministic)
     policy = set_precision(config.training.precision)
     _check_resumable(config, run_dir)
@@ -118,13 +119,9 @@ def _train(config: RunConfig, run_dir: Path, verbose: int) -> dict:
     _check_sizes(train_set, validation_set, config)
     save_config(config, run_dir / runs.CONFIG)
     log.info("splits: train %d, validation %d, test %d pairs", len(train_set), len(validation_set), len(test_set))
-    if config.model.family.endswith("_bi_encoder"):
-        from semmatch_tf.training.contrastive import _train_bi_encoder
-
-        return _train_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
+    if family(config.model.family).is_bi_encoder:
+        return fit_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
     if config.training.mined_negatives:
-        from semmatch_tf.training.negatives import with_mined_negatives
-
         before = len(train_set)
         train_set = with_mined_negatives(train_set, count=config.training.mined_negatives,
                                          depth=config.training.mined_negative_depth, seed=config.training.seed)
@@ -134,10 +131,6 @@ def _train(config: RunConfig, run_dir: Path, verbose: int) -> dict:
 
 def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, verbose: int) -> dict:
     """Build, fit (or resume), save and evaluate a cross-encoder; removes ``backup/`` last."""
-    from semmatch_tf import runs
-    from semmatch_tf.models.bert import merge_lora
-    from semmatch_tf.training.callbacks import HISTORY_CSV, fit_once, read_history_csv, remove_backup, start_fresh
-
     train_set, validation_set, test_set = splits
     preprocessor, model = _build_cross_encoder(config, run_dir, train_set)
     train_data, steps, validation_data = _cross_encoder_data(config, run_dir, preprocessor, train_set, validation_set)
@@ -164,11 +157,6 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
 
 def _build_cross_encoder(config: RunConfig, run_dir: Path, train_set: PairDataset):
     """Preprocessor and compiled model; the vocabulary is learned (or the checkpoint's) and settled."""
-    from semmatch_tf.models import build_cross_encoder, loss_for, metrics_for, uses_own_vocabulary
-    from semmatch_tf.text import learn_vocabulary
-    from semmatch_tf.training.optimizers import build_optimizer
-    from semmatch_tf.training.runtime import distribution_strategy, resolve_jit
-
     text, training = config.text, config.training
     vocabulary = None
     if uses_own_vocabulary(config.model):
@@ -188,12 +176,10 @@ def _build_cross_encoder(config: RunConfig, run_dir: Path, train_set: PairDatase
 
 def _cross_encoder_data(config: RunConfig, run_dir: Path, preprocessor, train_set, validation_set):
     """``(train stream from the first unfinished epoch, steps per epoch, validation batches or None)``."""
-    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset, make_epoch_stream
-    from semmatch_tf.training.callbacks import completed_epochs
-
     text, training = config.text, config.training
     target = "class" if config.model.head == "classification" else "grade"
-    buckets = tuple(text.length_buckets) if text.length_buckets and config.model.family == "bilstm" else None
+    buckets = (tuple(text.length_buckets) if text.length_buckets and family(config.model.family).supports_length_buckets
+               else None)
     train_data, steps = make_epoch_stream(train_set, preprocessor, PipelineOptions(
         batch_size=training.batch_size, target=target, shuffle=True, drop_remainder=True,
         token_dropout=training.token_dropout, length_buckets=buckets, seed=training.seed),
@@ -204,8 +190,6 @@ def _cross_encoder_data(config: RunConfig, run_dir: Path, preprocessor, train_se
 
 
 def _cross_encoder_callbacks(config: RunConfig, run_dir: Path, policy: str, has_validation: bool) -> list:
-    from semmatch_tf.training.callbacks import build_callbacks
-
     monitor = config.training.monitor if has_validation else "loss"
     return build_callbacks(run_dir, monitor=monitor, patience=config.training.early_stopping_patience,
                            hparams={"precision": policy, **flat_hparams(config)})
@@ -213,10 +197,6 @@ def _cross_encoder_callbacks(config: RunConfig, run_dir: Path, policy: str, has_
 
 def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None) -> dict:
     """Score ``dataset``, write report.json and plots; returns the report."""
-    from semmatch_tf import runs
-    from semmatch_tf.evaluation.plots import plot_confusion_matrix, plot_training_curves
-    from semmatch_tf.evaluation.report import evaluate_predictions, save_report
-
     outputs = matcher.predict_dataset(dataset)
     if matcher.head == "classification":
         report = evaluate_predictions(dataset, probabilities=outputs)
@@ -235,9 +215,7 @@ def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict
 
 def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5000) -> None:
     """Token embeddings (the most frequent ``limit`` pieces) for TensorBoard's projector."""
-    from semmatch_tf.training.callbacks import write_embedding_projector
 
-    from semmatch_tf.models.bert import find_backbone
 
     encoder, backbone = getattr(model, "encoder", None), find_backbone(model)
     if backbone is not None:
@@ -252,9 +230,6 @@ def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5
 def _check_resumable(config: RunConfig, run_dir: Path) -> None:
     """A resume state (``backup/``) is only valid for the config that wrote it: resuming a different
     model would fail deep inside Keras, or silently mix two runs."""
-    from semmatch_tf import runs
-    from semmatch_tf.training.config import load_config
-
     if not (run_dir / "backup").exists() or not (run_dir / runs.CONFIG).is_file():
         return
     try:

@@ -1,0 +1,116 @@
+"""The public face: CrossEncoder / BiEncoder tasks own fit, load, predict, rank, encode, evaluate and
+export; the family registry replaces name tests; `import semmatch_tf` stays free of TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+CROSS = {
+    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 1200},
+    "text": {"vocab_size": 600, "min_frequency": 1, "query_length": 8, "product_length": 16},
+    "model": {"family": "bilstm", "embedding_dim": 16, "lstm_units": 16, "hidden_units": 16, "dropout": 0.1},
+    "training": {"epochs": 4, "batch_size": 64, "learning_rate": 0.005, "early_stopping_patience": None, "seed": 5},
+}
+BI = {
+    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 1200},
+    "text": {"vocab_size": 600, "min_frequency": 1, "query_length": 8, "product_length": 16},
+    "model": {"family": "bilstm_bi_encoder", "embedding_dim": 16, "lstm_units": 16, "pooling": "max",
+              "bi_encoder": {"embedding_size": 16}},
+    "training": {"epochs": 3, "batch_size": 16, "learning_rate": 0.01, "early_stopping_patience": None},
+}
+
+
+def config_of(sections: dict):
+    from semmatch_tf import RunConfig
+
+    return RunConfig.from_dict(sections).validate()
+
+
+def test_import_is_light_and_the_public_names_resolve():
+    code = ("import sys, semmatch_tf\n"
+            "assert 'tensorflow' not in sys.modules\n"
+            "assert semmatch_tf.load_config('configs/lcqmc_bilstm.yaml').model.family == 'bilstm'\n"
+            "assert 'tensorflow' not in sys.modules  # config validation reads the registry without TF\n"
+            "missing = [n for n in semmatch_tf.__all__ if not hasattr(semmatch_tf, n)]\n"
+            "assert not missing, missing\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-1500:]
+
+
+def test_registry_drives_config_checks():
+    from semmatch_tf.models.registry import Family, family, family_names, register_family
+
+    assert set(family_names()) >= {"bilstm", "bert", "bilstm_bi_encoder", "bert_bi_encoder"}
+    assert [family(n).is_bi_encoder for n in ("bilstm", "bilstm_bi_encoder")] == [False, True]
+    with pytest.raises(ValueError, match="unknown model family 'nope'; known"):
+        family("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        register_family(Family("bilstm", "cross_encoder", "bilstm", "x:y"))
+    with pytest.raises(ValueError, match="training.token_dropout: is not implemented for the bert family"):
+        config_of({"model": {"family": "bert"}, "training": {"token_dropout": 0.1}})
+
+
+@pytest.fixture(scope="module")
+def cross_encoder(tmp_path_factory):
+    from semmatch_tf import CrossEncoder
+
+    return CrossEncoder.fit(config_of(CROSS), tmp_path_factory.mktemp("cross") / "run", verbose=0)
+
+
+def test_cross_encoder_fit_predict_rank_evaluate_export(cross_encoder, tmp_path):
+    from semmatch_tf import CrossEncoder, load_demo
+
+    demo = load_demo()
+    row = demo.frame.iloc[0]
+    pairs = [(row["query"], row["product"]), (row["query"], "zzzz qqqq")]
+    grades = cross_encoder.predict(pairs)
+    low, high = cross_encoder.labels.grade_range
+    assert grades.shape == (2,) and np.all((grades >= low) & (grades <= high))
+    probabilities = cross_encoder.predict_proba(pairs)
+    assert probabilities.shape == (2, cross_encoder.labels.num_classes)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+    ranked = cross_encoder.rank(row["query"], [p for _, p in pairs], top_k=2)
+    assert [r["score"] for r in ranked] == sorted(grades.tolist(), reverse=True)
+    assert {r["corpus_id"] for r in ranked} == {0, 1} and ranked[0]["text"] == pairs[int(np.argmax(grades))][1]
+
+    again = CrossEncoder.load(cross_encoder.run_dir)  # what fit wrote is what load reads
+    np.testing.assert_allclose(again.predict(pairs), grades, rtol=1e-6)
+    report = cross_encoder.evaluate(demo.head(300))
+    assert 0.0 <= report["classification"]["accuracy"] <= 1.0 and report["counts"]["pairs"] == 300
+
+    version = cross_encoder.export(tmp_path / "serving", name="demo")
+    assert version.name == "1" and (version / "saved_model.pb").is_file()
+
+
+def test_fit_refuses_the_other_kind_of_family(tmp_path):
+    from semmatch_tf import BiEncoder, CrossEncoder
+
+    with pytest.raises(ValueError, match="is a bi-encoder: use BiEncoder.fit"):
+        CrossEncoder.fit(config_of(BI), tmp_path / "a")
+    with pytest.raises(ValueError, match="is a cross-encoder: use CrossEncoder.fit"):
+        BiEncoder.fit(config_of(CROSS), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_bi_encoder_fit_encode_rank(tmp_path):
+    from semmatch_tf import BiEncoder
+
+    model = BiEncoder.fit(config_of(BI), tmp_path / "run", verbose=0)
+    queries = model.encode(["red dress", "usb cable"])
+    products = model.encode(["red dress", "usb cable"], side="product")
+    assert queries.shape == (2, model.dims) == products.shape
+    np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, rtol=1e-5)
+    cosines = model.similarity(["red dress", "usb cable"], ["red dress", "usb cable"])
+    np.testing.assert_allclose(cosines, np.sum(queries * products, axis=1), rtol=1e-5)
+    ranked = model.rank("red dress", ["usb cable", "red dress"])
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    with pytest.raises(ValueError, match="side must be"):
+        model.encode(["x"], side="both")
+    assert (BiEncoder.load(tmp_path / "run").encode(["red dress"]) == queries[:1]).all()
