@@ -367,8 +367,9 @@ def fingerprint(run_dir: Path) -> dict:
     """What must be identical between a killed-and-resumed run and an unkilled one."""
     import keras
 
-    import semmatch_tf.runs  # noqa: F401 - registers the Keras classes
+    from semmatch_tf.models.registry import register_keras_classes
 
+    register_keras_classes()  # keras.saving.load_model must know the families' classes
     run_dir = Path(run_dir)
     models = [name for name in ("model.keras", "query_tower.keras", "product_tower.keras") if (run_dir / name).is_file()]
     weights = {}
