@@ -190,3 +190,87 @@ def test_e5_sentencepiece_words_and_cjk_characters(e5):
     assert [w.text for w in explanation.product.words] == ["Funda", "Spigen", "para", "iPhone", "15"]
     again = e5.explain("苹果手机壳", "Funda Spigen para iPhone 15")
     assert again.to_dict() == explanation.to_dict()
+
+
+# -- structure on every family: the path replays the model, pieces land on their words ----------------
+def _random_bert_cross_encoder(vocabulary, **bert):
+    import keras
+
+    from semmatch_tf.data.demo import DEMO_LABELS
+    from semmatch_tf.models import build_cross_encoder
+    from semmatch_tf.runs import TrainedMatcher
+    from semmatch_tf.training.config import RunConfig
+
+    keras.utils.set_random_seed(0)
+    config = RunConfig.from_dict({"model": {"family": "bert", "bert": {"dropout": 0.0, **bert}}})
+    preprocessor, model = build_cross_encoder(config.model, config.text, vocabulary=vocabulary, num_classes=3)
+    return TrainedMatcher(preprocessor, model, DEMO_LABELS, "classification")
+
+
+def _assert_replays(path, expected: float) -> None:
+    replayed = float(path.forward([tf.constant(x[None]) for x in path.inputs])[0])
+    assert replayed == pytest.approx(expected, abs=1e-5)
+
+
+def test_bert_cross_encoder_path_replays_the_model_and_maps_pieces(bilstm):
+    """Structure only (these weights are random: no behaviour is asserted on them)."""
+    from semmatch_tf.explain.paths import bert_cross_encoder_path
+
+    run_dir, _ = bilstm
+    vocabulary = (run_dir / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    for pooling in ("mean", "cls"):
+        matcher = _random_bert_cross_encoder(vocabulary, size="tiny", sequence_length=32, pooling=pooling)
+        query, product = "Café drills 苹果", "Makita 18V Cordless Drill Driver Kit"
+        path = bert_cross_encoder_path(matcher, query, product)
+        _assert_replays(path, float(matcher.score([query], [product])[0]))
+        tokenizer = matcher.preprocessor.tokenizer
+        for side, text in (("query", query), ("product", product)):
+            ids = tokenizer(tf.constant([text]))
+            ids = (ids.to_list() if hasattr(ids, "to_list") else ids)[0]
+            assert path.sides[side].tokens == [vocabulary[i] for i in ids]
+        explanation = Explainer(matcher).explain(query, product)
+        assert explanation.baseline == "[MASK]" and explanation.max_relative_gap <= COMPLETENESS_BOUND
+        assert [w.text for w in explanation.query.words] == ["Café", "drills", "苹", "果"]
+        assert explanation.to_dict() == Explainer(matcher).explain(query, product).to_dict()
+
+
+def test_bilstm_bi_encoder_towers_replay_the_vectors(bilstm):
+    import keras
+
+    from semmatch_tf.explain.paths import bi_encoder_paths
+    from semmatch_tf.models.bi_encoder import TwoTowerEncoder, build_towers
+    from semmatch_tf.training.config import RunConfig
+
+    run_dir, _ = bilstm
+    vocabulary = (run_dir / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    keras.utils.set_random_seed(0)
+    config = RunConfig.from_dict({"model": {"family": "bilstm_bi_encoder", "embedding_dim": 16, "lstm_units": 16,
+                                            "pooling": "max", "dropout": 0.0, "bi_encoder": {"embedding_size": 16}}})
+    encoder = TwoTowerEncoder.from_towers(build_towers(config.model, config.text, vocabulary=vocabulary))
+    query, product = "nike hoodie", "Nike Men's Fleece Pullover Hoodie, Grey"
+    cosine = float(encoder.embed_queries([query])[0] @ encoder.embed_products([product])[0])
+    paths = bi_encoder_paths(encoder, query, product)
+    for side in ("query", "product"):
+        _assert_replays(paths[side], cosine)
+    explanation = Explainer(encoder).explain(query, product)
+    assert explanation.baseline == "padding" and explanation.score == pytest.approx(cosine, abs=1e-5)
+    assert explanation.max_relative_gap <= COMPLETENESS_BOUND
+    assert [w.text for w in explanation.product.words] == ["Nike", "Men", "'", "s", "Fleece", "Pullover", "Hoodie",
+                                                           ",", "Grey"]
+
+
+@pytest.mark.slow
+def test_e5_cross_encoder_skips_prefixes_and_separators(e5):
+    """The e5 pair packing ``<s> query: q </s></s> passage: p </s>``: only q's and p's pieces vary."""
+    from semmatch_tf.explain.paths import bert_cross_encoder_path
+
+    matcher = _random_bert_cross_encoder(None, source="huggingface", path="multilingual-e5-small",
+                                         sequence_length=48, pooling="mean")
+    query, product = "苹果手机壳", "Funda Spigen para iPhone 15"
+    path = bert_cross_encoder_path(matcher, query, product)
+    assert path.sides["query"].tokens == ["\u2581", "苹果", "手机", "壳"]
+    assert path.sides["product"].tokens == ["\u2581Funda", "\u2581Spi", "gen", "\u2581para", "\u2581iPhone", "\u258115"]
+    _assert_replays(path, float(matcher.score([query], [product])[0]))
+    explanation = Explainer(matcher).explain(query, product)
+    assert [w.text for w in explanation.product.words] == ["Funda", "Spigen", "para", "iPhone", "15"]
+    assert explanation.max_relative_gap <= COMPLETENESS_BOUND

@@ -107,3 +107,50 @@ def test_bad_query_shows_one_line_error(browser, server):
     browser.get(server.url + "/?q=" + "x" * 2100)
     WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "error").text)
     assert "more than 2000" in browser.find_element(By.ID, "error").text
+
+
+@pytest.mark.slow
+def test_the_readme_demo_page_in_every_language(browser, screenshots, tmp_path_factory):
+    """What the README's command gives: the demo index (multilingual-e5-small + BM25, hybrid) and the
+    demo's BiLSTM re-ranker, served by `semmatch-tf serve` as a real process; the demo's own query
+    in each language finds products of that language with stage scores and highlights."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from conftest import REPO
+    from semmatch_tf.retrieval.search import DEMO_QUERIES, demo_index
+    from semmatch_tf.serve.server import free_port
+
+    index_dir = tmp_path_factory.mktemp("demo") / "index"
+    meta, note = demo_index(index_dir)
+    if note:
+        pytest.skip(note)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "semmatch_tf.cli", "serve", "--index", str(index_dir),
+                                "--rerank", str(demo_bilstm_run(tmp_path_factory)), "--stage-weight", "0.3",
+                                "--port", str(port)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=5)
+                break
+            except OSError:
+                time.sleep(1)
+        for query, language in zip(DEMO_QUERIES, ("zh", "es", "ja", "en")):
+            browser.get(f"http://127.0.0.1:{port}/")
+            WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button.example"))
+            button = next(b for b in browser.find_elements(By.CSS_SELECTOR, "button.example") if b.text == query)
+            button.click()
+            WebDriverWait(browser, 300).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#title-5 .hl"))
+            browser.save_screenshot(str(screenshots / f"demo_{language}.png"))
+            headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#results-head th")]
+            assert headers == ["#", "product", "grade", "bm25", "dense", "fused", "rerank", "final"]
+            tags = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "tr.result .lang")]
+            assert tags[0] == language and tags.count(language) >= 3
+            assert browser.find_elements(By.CSS_SELECTOR, "#title-1 .hl-pos")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
