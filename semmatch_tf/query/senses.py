@@ -18,7 +18,7 @@ from typing import Sequence
 
 
 def find_senses(categories: Sequence[str | None], titles: Sequence[str] | None = None, *, depth: int = 30,
-                min_share: float = 0.2, examples: int = 2) -> list[dict]:
+                min_share: float = 0.2, examples: int = 2, weights: Sequence[float] | None = None) -> list[dict]:
     """The senses of one ranked result list: ``[{"sense", "share", "examples"}]``, largest first.
 
     Args:
@@ -27,6 +27,8 @@ def find_senses(categories: Sequence[str | None], titles: Sequence[str] | None =
         depth: how many results vote.
         min_share: the share of votes that makes a category a sense.
         examples: example titles per sense.
+        weights: each result's weight in [0, 1] (e.g. its score over the best score), multiplying its
+            rank weight, so that weak matches deep in the list ("5G" phones for "200 g") barely vote.
 
     Examples:
         >>> find_senses(["phones", "phones", "groceries", "phones", "groceries"], depth=5)
@@ -37,7 +39,8 @@ def find_senses(categories: Sequence[str | None], titles: Sequence[str] | None =
     for rank, category in enumerate(categories[:depth]):
         if category is None or (isinstance(category, float) and math.isnan(category)) or category == "":
             continue
-        votes[str(category)] = votes.get(str(category), 0.0) + 1.0 / math.log2(rank + 2)
+        weight = 1.0 if weights is None else max(0.0, float(weights[rank]))
+        votes[str(category)] = votes.get(str(category), 0.0) + weight / math.log2(rank + 2)
         if titles is not None and len(shown.setdefault(str(category), [])) < examples:
             shown[str(category)].append(str(titles[rank]))
     total = sum(votes.values())

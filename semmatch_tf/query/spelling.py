@@ -11,10 +11,18 @@ Japanese and other scripts pass through: there is no pinyin or character-confusi
 Otherwise the corrector considers
 
 * symspellpy's candidates within ``max_edit_distance`` (Damerau-Levenshtein), and
-* splitting the word into two catalogue words ("deckover" -> "deck over", "drywall" stays as it is
-  when the catalogue has it),
+* splitting the word into two catalogue words that the titles also write side by side ("deckover"
+  -> "deck over", "kitchenfaucet" -> "kitchen faucet"; "drywall" stays as it is when the catalogue
+  has it, and "coversion" is not "covers ion": a confident distance-1 correction comes first),
 
-and applies the best one only when it is confident: ``confidence`` is the best candidate's share of
+A catalogue word seen in at most ``rare_count`` titles is treated as a possible typo *in a title*
+("ceder", "nickle" occur in a few Home Depot titles): it may still be corrected, at distance 1, to
+a word at least ``rare_ratio`` times as frequent.
+
+Context comes first: when some of the nearest candidates form a pair the titles write with the
+word's neighbour in the query ("collor clamp" -> "collar clamp", not "color clamp"; "door dtop" -> "door stop"), the
+choice is among those. The corrector applies the best candidate only when it is confident:
+``confidence`` is the best candidate's share of
 the catalogue counts of all candidates at its distance, scaled down for distance 2, and must reach
 ``min_confidence`` with at least ``min_count`` catalogue titles behind the correction.
 
@@ -33,6 +41,7 @@ from typing import Iterable, Mapping
 WORD = re.compile(r"[a-z]+")
 #: Query tokens: runs of Latin letters and digits; only all-letter tokens are ever corrected.
 LATIN_TOKEN = re.compile(r"[A-Za-z0-9\u00c0-\u024f]+")
+SPLIT_UNITS = frozenset({"ft", "in", "mm", "cm", "oz", "lb"})
 SPLIT_MIN_COUNT = 4  # each part of a split needs this many times min_count titles
 ENGLISH_WORDS_FILE = "frequency_dictionary_en_82_765.txt"
 INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"),
@@ -79,16 +88,20 @@ class SpellingConfig:
         min_length_distance2: words shorter than this are only corrected at distance 1.
         query_weight: weight of a training query's word count added to a catalogue word's count.
         protect_english: never correct a word of the English word list (see the module docstring).
+        rare_count / rare_ratio: a catalogue word in at most ``rare_count`` titles may be corrected to
+            a word ``rare_ratio`` times as frequent (0: catalogue words are never corrected).
     """
 
     max_edit_distance: int = 2
     min_length: int = 4
     min_count: int = 3
-    min_confidence: float = 0.6
+    min_confidence: float = 0.9
     distance2_factor: float = 0.8
     min_length_distance2: int = 6
     query_weight: float = 1.0
     protect_english: bool = True
+    rare_count: int = 2
+    rare_ratio: float = 50.0
 
     def __post_init__(self) -> None:
         if self.max_edit_distance not in (1, 2):
@@ -101,8 +114,23 @@ class SpellingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"spelling.{name} must be in [0, 1], got {value!r}")
+        if isinstance(self.rare_count, bool) or not isinstance(self.rare_count, int) or self.rare_count < 0:
+            raise ValueError(f"spelling.rare_count must be an integer >= 0, got {self.rare_count!r}")
+        if isinstance(self.rare_ratio, bool) or not isinstance(self.rare_ratio, (int, float)) or self.rare_ratio < 1:
+            raise ValueError(f"spelling.rare_ratio must be >= 1, got {self.rare_ratio!r}")
         if isinstance(self.query_weight, bool) or not isinstance(self.query_weight, (int, float)) or self.query_weight < 0:
             raise ValueError(f"spelling.query_weight must be >= 0, got {self.query_weight!r}")
+
+
+def title_bigrams(texts: Iterable[str]) -> set[str]:
+    """Adjacent word pairs of the texts ("deck over"): the splits the catalogue itself writes."""
+    from semmatch_tf.query.units import fold
+
+    pairs: set[str] = set()
+    for text in texts:
+        words = WORD.findall(fold(str(text)))
+        pairs.update(f"{a} {b}" for a, b in zip(words, words[1:]))
+    return pairs
 
 
 def word_counts(texts: Iterable[str]) -> Counter:
@@ -134,12 +162,14 @@ class SpellingCorrector:
     """
 
     def __init__(self, counts: Mapping[str, int], *, protected: Iterable[str] = (),
-                 config: SpellingConfig | None = None) -> None:
+                 config: SpellingConfig | None = None, bigrams: Iterable[str] | None = None) -> None:
         from symspellpy import SymSpell
 
         self.config = config or SpellingConfig()
         self.counts = {str(w): int(c) for w, c in counts.items() if int(c) > 0}
         self.protected = frozenset(w.lower() for w in protected)
+        #: "left right" pairs the titles write side by side (None: any split of known words is allowed)
+        self.bigrams = frozenset(bigrams) if bigrams is not None else None
         self._english = english_words() if self.config.protect_english else frozenset()
         self._symspell = SymSpell(max_dictionary_edit_distance=self.config.max_edit_distance, prefix_length=7)
         for word, count in self.counts.items():
@@ -151,16 +181,21 @@ class SpellingCorrector:
                    config: SpellingConfig | None = None) -> "SpellingCorrector":
         """A corrector whose dictionary is the titles' words, weighted up by the queries' use of them."""
         config = config or SpellingConfig()
+        titles = list(titles)
         counts = word_counts(titles)
         for word, count in word_counts(queries).items():
             if word in counts:
                 counts[word] += int(round(config.query_weight * count))
-        return cls(counts, protected=protected, config=config)
+        return cls(counts, protected=protected, config=config, bigrams=title_bigrams(titles))
 
     def known(self, word: str) -> bool:
         """A catalogue word, an inflection of one, a protected word or an English word."""
         if word in self.counts or word in self.protected or word in self._english:
             return True
+        return self._inflection(word)
+
+    def _inflection(self, word: str) -> bool:
+        """An inflection of a catalogue word ("thermostats", "charming" for "charm", "batting" for "bat")."""
         for suffix, replacement in INFLECTIONS:
             if word.endswith(suffix) and len(word) - len(suffix) >= 3:
                 stem = word[: len(word) - len(suffix)]
@@ -168,17 +203,41 @@ class SpellingCorrector:
                     return True
         return False
 
-    def suggest(self, word: str) -> Correction | None:
-        """The confident correction of one folded word, or None (known, protected or unsure)."""
+    def suggest(self, word: str, before: str = "", after: str = "") -> Correction | None:
+        """The confident correction of one folded word, or None (known, protected or unsure).
+
+        ``before`` / ``after``: the neighbouring query words (folded), the context of the choice.
+        """
         config = self.config
-        if len(word) < config.min_length or not WORD.fullmatch(word) or self.known(word):
+        if len(word) < config.min_length or not WORD.fullmatch(word):
             return None
-        split = self._split(word)
-        if split is not None:
-            return split
+        if word in self.counts and not (word in self.protected or word in self._english or self._inflection(word)):
+            return self._rare(word) if self.counts[word] <= config.rare_count else None
+        if self.known(word):
+            return None
+        edit = self._edit(word, before, after)
+        if edit is not None and edit.distance == 1:
+            return edit
+        return self._split(word) or edit
+
+    def _edit(self, word: str, before: str = "", after: str = "") -> Correction | None:
+        """The confident symspellpy correction of an unknown word, if any (context first)."""
         from symspellpy import Verbosity
 
+        config = self.config
         distance_limit = config.max_edit_distance if len(word) >= config.min_length_distance2 else 1
+        if self.bigrams is not None and (before or after):
+            everything = self._symspell.lookup(word, Verbosity.ALL, max_edit_distance=distance_limit)
+            closest = min((s.distance for s in everything), default=0)
+            in_context = [s for s in everything if s.count >= config.min_count and s.distance == closest and
+                          ((before and f"{before} {s.term}" in self.bigrams) or (after and f"{s.term} {after}" in self.bigrams))]
+            if in_context:
+                nearest = min(s.distance for s in in_context)
+                tied = [s for s in in_context if s.distance == nearest]
+                best = max(tied, key=lambda s: (s.count, s.term))
+                confidence = best.count / sum(s.count for s in tied) * (config.distance2_factor if nearest == 2 else 1.0)
+                if confidence >= config.min_confidence:
+                    return Correction(word, best.term, round(confidence, 4), "context", int(nearest))
         suggestions = self._symspell.lookup(word, Verbosity.CLOSEST, max_edit_distance=distance_limit)
         if not suggestions:
             return None
@@ -189,12 +248,30 @@ class SpellingCorrector:
             return None
         return Correction(word, best.term, round(confidence, 4), "edit", int(best.distance))
 
+    def _rare(self, word: str) -> Correction | None:
+        """A distance-1 correction of a rare catalogue word to a far more frequent one, if any."""
+        from symspellpy import Verbosity
+
+        own = self.counts[word]
+        rivals = [s for s in self._symspell.lookup(word, Verbosity.ALL, max_edit_distance=1) if s.term != word]
+        if not rivals:
+            return None
+        best = max(rivals, key=lambda s: (s.count, s.term))
+        confidence = best.count / sum(s.count for s in rivals)
+        if best.count < max(self.config.min_count, self.config.rare_ratio * own) or confidence < self.config.min_confidence:
+            return None
+        return Correction(word, best.term, round(confidence, 4), "rare", int(best.distance))
+
     def _split(self, word: str) -> Correction | None:
         """The most frequent split of ``word`` into two catalogue words of >= 3 letters, if any."""
         best, best_score = None, 0
-        for cut in range(3, len(word) - 2):  # both parts >= 3 letters
+        for cut in range(2, len(word) - 1):  # both parts >= 3 letters, or a unit word ("4 ftawning")
             left, right = word[:cut], word[cut:]
+            if (len(left) < 3 and left not in SPLIT_UNITS) or (len(right) < 3 and right not in SPLIT_UNITS):
+                continue
             score = min(self.counts.get(left, 0), self.counts.get(right, 0))
+            if self.bigrams is not None and f"{left} {right}" not in self.bigrams:
+                continue
             if score >= SPLIT_MIN_COUNT * self.config.min_count and score > best_score:
                 best, best_score = f"{left} {right}", score
         return Correction(word, best, 1.0, "split", 1) if best else None
@@ -204,10 +281,13 @@ class SpellingCorrector:
         from semmatch_tf.query.units import fold
 
         found = []
-        for token in LATIN_TOKEN.findall(query):
+        tokens = [fold(t) for t in LATIN_TOKEN.findall(query)]
+        for position, token in enumerate(tokens):
             if not token.isalpha():
                 continue  # model numbers, sizes: kept whole
-            correction = self.suggest(fold(token))
+            before = tokens[position - 1] if position > 0 else ""
+            after = tokens[position + 1] if position + 1 < len(tokens) else ""
+            correction = self.suggest(token, before, after)
             if correction is not None:
                 found.append(correction)
         return found

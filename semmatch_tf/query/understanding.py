@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from semmatch_tf.query.attributes import ATTRIBUTES, AttributeExtractor, Gazetteer, agreement, key
-from semmatch_tf.query.spelling import Correction, SpellingConfig, SpellingCorrector, apply_corrections, word_counts
+from semmatch_tf.query.spelling import (Correction, SpellingConfig, SpellingCorrector, apply_corrections, title_bigrams,
+                                        word_counts)
 from semmatch_tf.query.units import normalize_units
 
 FORMAT_VERSION = 1
@@ -181,7 +182,7 @@ class QueryUnderstanding:
             if word in counts:
                 counts[word] += int(round(config.spelling.query_weight * count))
         protected = {w for phrase in gazetteer.brands for w in phrase.split()}
-        corrector = SpellingCorrector(counts, protected=protected, config=config.spelling)
+        corrector = SpellingCorrector(counts, protected=protected, config=config.spelling, bigrams=title_bigrams(titles))
         return cls(corrector, AttributeExtractor(gazetteer), config)
 
     # -- one query -----------------------------------------------------------------------------------
@@ -233,7 +234,8 @@ class QueryUnderstanding:
     # -- persistence ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"format_version": FORMAT_VERSION, "config": self.config.to_dict(), "counts": self.corrector.counts,
-                "protected": sorted(self.corrector.protected), "gazetteer": self.extractor.gazetteer.to_dict()}
+                "protected": sorted(self.corrector.protected), "gazetteer": self.extractor.gazetteer.to_dict(),
+                "bigrams": sorted(self.corrector.bigrams) if self.corrector.bigrams is not None else None}
 
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/query_understanding.json`` (atomically: a temporary sibling, renamed)."""
@@ -256,10 +258,12 @@ class QueryUnderstanding:
             counts = {str(w): int(c) for w, c in data["counts"].items()}
             gazetteer = Gazetteer.from_dict(data["gazetteer"])
             protected = [str(w) for w in data["protected"]]
+            bigrams = data.get("bigrams")
+            bigrams = None if bigrams is None else [str(b) for b in bigrams]
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: not a readable query-understanding file ({type(error).__name__}: "
                              f"{str(error)[:200]}); rebuild the index") from None
-        return cls(SpellingCorrector(counts, protected=protected, config=config.spelling),
+        return cls(SpellingCorrector(counts, protected=protected, config=config.spelling, bigrams=bigrams),
                    AttributeExtractor(gazetteer), config)
 
 

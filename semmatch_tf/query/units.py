@@ -10,7 +10,7 @@ The rules use only syntax that RE2 (TensorFlow's ``tf.strings.regex_replace``) a
 read alike (no look-arounds, ASCII classes), so :func:`normalize_units_graph` runs them inside a
 TensorFlow graph (``tf.data`` or an exported SavedModel) and :func:`normalize_units` runs the same
 rules in Python for the search path, where a query costs microseconds; a test checks the two agree
-on real Home Depot strings. A rule that must apply to overlapping matches (``2x4x8``) is listed three times and writes a marker
+on real Home Depot strings. A rule that must apply to overlapping matches (``2x4x8``) is listed twice and writes a marker
 (``×``) it does not match itself, turned into ``x`` at the end.
 Text in other scripts passes through unchanged (only ASCII digits and Latin unit words are touched).
 """
@@ -27,14 +27,16 @@ _END = r"([^a-z0-9]|$)"  # a unit word ends at a non-letter (RE2 has no look-ahe
 UNIT_RULES: tuple[tuple[str, str], ...] = (
     (r"([0-9]),([0-9][0-9][0-9])([^0-9]|$)", r"\1\2\3"),                      # 50,000 -> 50000
     (r"([0-9]),([0-9][0-9][0-9])([^0-9]|$)", r"\1\2\3"),                      # 1,000,000
+    (r"([0-9])\s*(?:''|\"|”)", r"\1 in "),                                   # 12" -> 12 in
+    (r"([0-9])\s*(?:'|’)([^s]|$)", r"\1 ft \2"),                              # 6' -> 6 ft (not 80's)
     # 2x4, 2 by 4 -> 2 × 4 (a marker the rule does not match, so a second pass finds 2x4x8's "4x8")
     (r"([0-9])\s*(?:x|\*|by)\s*([0-9])", r"\1 × \2"),
     (r"([0-9])\s*(?:x|\*|by)\s*([0-9])", r"\1 × \2"),
-    (r"([0-9])\s*(?:x|\*|by)\s*([0-9])", r"\1 × \2"),
+    (r"([a-z])([0-9]+(?:\.[0-9]+)? × [0-9])", r"\1 \2"),                     # mirror18x20 -> mirror 18 x 20
     (_NUMBER + r"(?:sq\.?\s*ft\.?|sq\.?\s*feet|square\s*feet|square\s*foot|sqft)" + _END, r"\1 sqft\2"),
     (_NUMBER + r"(?:cu\.?\s*ft\.?|cu\.?\s*feet|cubic\s*feet|cubic\s*foot|cuft)" + _END, r"\1 cuft\2"),
-    (_NUMBER + r"(?:inches|inch|in\.|in|''|\"|”)" + _END, r"\1 in\2"),
-    (_NUMBER + r"(?:feet|foot|ft\.|ft|'|’)" + _END, r"\1 ft\2"),
+    (_NUMBER + r"(?:inches|inch|in\.|in)" + _END, r"\1 in\2"),
+    (_NUMBER + r"(?:feet|foot|ft\.|ft)" + _END, r"\1 ft\2"),
     (_NUMBER + r"(?:gallons|gallon|gal\.|gal)" + _END, r"\1 gal\2"),
     (_NUMBER + r"(?:volts|volt|v)" + _END, r"\1 volt\2"),
     (_NUMBER + r"(?:watts|watt|w)" + _END, r"\1 watt\2"),
@@ -48,10 +50,12 @@ UNIT_RULES: tuple[tuple[str, str], ...] = (
     (_NUMBER + r"(?:degrees|degree|deg\.|deg|°)" + _END, r"\1 deg\2"),
     (_NUMBER + r"(?:horsepower|hp)" + _END, r"\1 hp\2"),
     (_NUMBER + r"(?:kilograms|kilogram|kg)" + _END, r"\1 kg\2"),
-    (_NUMBER + r"(?:grams|gram|g)" + _END, r"\1 g\2"),
+    (_NUMBER + r"(?:grams|gram)" + _END, r"\1 g\2"),
+    (r"([0-9][0-9])\s*g" + _END, r"\1 g\2"),                                  # 200g; not a phone's 5G
     (_NUMBER + r"(?:milliliters|milliliter|millilitres|ml)" + _END, r"\1 ml\2"),
     (_NUMBER + r"(?:liters|liter|litres|litre)" + _END, r"\1 l\2"),
     (r" × ", " x "),
+    (r"\b(in|ft|mm|cm) ?x ?([0-9])", r"\1 x \2"),                             # 3 ft x3 ft -> 3 ft x 3 ft
     (r"\s+", " "),
     (r"^ | $", ""),
 )

@@ -46,12 +46,14 @@ import pandas as pd
 from semmatch_tf.retrieval.bm25 import BM25Index
 from semmatch_tf.retrieval.fusion import RRF_K, interpolate_scores, reciprocal_rank_fusion, weighted_score_fusion
 from semmatch_tf.retrieval.index import EmbeddingIndex, check_catalogue, read_catalogue, read_json_object, write_json
+from semmatch_tf.retrieval.sharded import load_dense_index
 
 MODES = ("dense", "bm25", "hybrid")
 STAGE_COLUMNS = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}
 FUSIONS = ("rrf", "weighted")
 INDEX_META, DENSE_DIR, BM25_DIR = "index.json", "dense", "bm25"
 QUERY_DIR = "query"
+DIVERSIFY_MIN_SHARE = 0.05  # a category's share of the sense votes that earns it a place when diversifying
 
 
 class Searcher:
@@ -236,11 +238,18 @@ class Searcher:
         else:
             categories = [None] * len(ids)
         titles = [self._titles.get(p, "") for p in ids]
-        senses = find_senses(categories, titles, depth=depth, min_share=share)
+        # each result votes with its stage-1 score as a share of the best one: weak matches barely count
+        stage = frame[self.stage_column].to_numpy(np.float64) if len(frame) else np.zeros(0)
+        stage = np.where(np.isfinite(stage), stage, 0.0)
+        top = stage.max() if len(stage) else 0.0
+        weights = np.clip(stage / top, 0.0, 1.0) if top > 0 else np.ones(len(stage))
+        senses = find_senses(categories, titles, depth=depth, min_share=share, weights=weights)
         for sense in senses:
             sense["source"] = "category" if by_column else "product type"
         if by_column and len(senses) >= 2 and understood is not None and config.diversify:
-            order = diversify(categories, senses, k)
+            # every category with a real share keeps a place, not only the senses worth reporting
+            spread = find_senses(categories, depth=depth, min_share=DIVERSIFY_MIN_SHARE, weights=weights)
+            order = diversify(categories, spread, k)
             frame = frame.iloc[order].reset_index(drop=True)
         if understood is not None:
             info = understood.to_dict(senses)
@@ -430,8 +439,13 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
     return meta
 
 
-def _open_encoder(model_run_dir: str | Path | None, pretrained: str | None):
-    """The index's query/product encoder: a trained bi-encoder run, or a pretrained one zero-shot."""
+def _open_encoder(model_run_dir: str | Path | None, pretrained: str | None, export_dir: str | None = None):
+    """The index's query/product encoder: a trained bi-encoder run, a pretrained one zero-shot, or
+    the bi-encoder SavedModel an index built by ``semmatch-tf embed-batch`` names."""
+    if export_dir is not None:
+        from semmatch_tf.retrieval.sharded import ExportedEncoder
+
+        return ExportedEncoder(export_dir)
     if pretrained is not None:
         from semmatch_tf.models.bi_encoder import pretrained_encoder
 
@@ -471,8 +485,8 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
     meta = read_index_meta(index_dir)
     dense = encoder = bm25 = reranker = None
     if DENSE_DIR in meta["parts"]:
-        dense = EmbeddingIndex.load(index_dir / DENSE_DIR)
-        encoder = _open_encoder(meta.get("model_run_dir"), meta.get("pretrained"))
+        dense = load_dense_index(index_dir / DENSE_DIR)  # one EmbeddingIndex, or shards (sharded.json)
+        encoder = _open_encoder(meta.get("model_run_dir"), meta.get("pretrained"), meta.get("export_dir"))
     if BM25_DIR in meta["parts"]:
         bm25 = BM25Index.load(index_dir / BM25_DIR)
     if rerank_run_dir is not None:

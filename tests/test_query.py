@@ -1,0 +1,279 @@
+"""Query understanding (semmatch_tf/query): spelling, units, attributes, senses, and the search path.
+
+The Home Depot tests learn from the real catalogue (skipped when the data is absent) and check
+corrections, normalisations and extractions on its real strings and on the hand-checked fixtures
+of tests/fixtures/query/ (held-out test queries; see the README there).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import real_file
+from semmatch_tf import cli
+from semmatch_tf.query import (AttributeExtractor, Gazetteer, QueryConfig, QueryUnderstanding, SpellingConfig,
+                               SpellingCorrector, agreement, diversify, find_senses, normalize_units,
+                               normalize_units_graph)
+from semmatch_tf.query.attributes import key
+from semmatch_tf.retrieval.search import build_index, format_understanding, load_searcher, search_index
+
+FIXTURES = Path(__file__).parent / "fixtures" / "query"
+
+
+def read_jsonl(name: str) -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# -- units --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("Everbilt 1-1/2 in. x 12 ft. Hose", "everbilt 1-1/2 in x 12 ft hose"),
+    ("kitchen countertop 6'", "kitchen countertop 6 ft"),
+    ('12" tile', "12 in tile"),
+    ("30inch flourescent tubes", "30 in flourescent tubes"),
+    ("double oven 7cu. ft.", "double oven 7 cuft"),
+    ("2x6x10 pretreated lumber", "2 x 6 x 10 pretreated lumber"),
+    ("3'x3' corner bracket", "3 ft x 3 ft corner bracket"),
+    ("medicine cabinet mirror18x20", "medicine cabinet mirror 18 x 20"),
+    ("Dyna-Glo 50,000 - 80K LP Convection Heater", "dyna-glo 50000 - 80k lp convection heater"),
+    ("Milwaukee M18 18-Volt Lithium-Ion", "milwaukee m18 18 volt lithium-ion"),
+    ("40 gallon water heater", "40 gal water heater"),
+    ("G-Floor (40 sq. ft. / case)", "g-floor (40 sqft / case)"),
+    ("80's style peb2060smss", "80's style peb2060smss"),  # a decade and a model number are kept
+    ("苹果 20W充电头", "苹果 20 watt充电头"),
+])
+def test_units_are_written_one_way(text, expected):
+    assert normalize_units(text) == expected
+
+
+def test_graph_normaliser_equals_python_on_real_strings():
+    texts = [r["query"] for r in read_jsonl("spelling_home_depot.jsonl") + read_jsonl("attributes_home_depot.jsonl")]
+    texts += ["Simpson Strong-Tie 12-Gauge Angle", "BEHR Premium Textured DeckOver 1-gal. #SC-141 Tugboat",
+              "Husky 25 ft. x 1 in. Tape", "Ｆｕｌｌ-width ４ｆｔ", "ドリルビット 10mm", "café 5 Gal."]
+    import tensorflow as tf
+
+    graph = tf.function(normalize_units_graph, input_signature=[tf.TensorSpec([None], tf.string)])
+    assert [b.decode("utf-8") for b in graph(tf.constant(texts)).numpy()] == [normalize_units(t) for t in texts]
+
+
+def test_titles_and_queries_meet_after_normalisation():
+    assert set(normalize_units("4 foot level").split()) <= set(normalize_units("Empire 48 in. 4 ft. Level").split())
+    assert "12 in" in normalize_units('Rubbermaid 12" D Single Track Bracket')
+
+
+# -- the corrector ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_corrector() -> SpellingCorrector:
+    counts = {"cedar": 40, "fence": 90, "toilet": 60, "deck": 30, "over": 50, "seat": 70, "porcelain": 25, "tile": 80,
+              "kitchen": 90, "faucet": 60, "pudding": 12, "behr": 30}
+    return SpellingCorrector(counts, protected={"hdx"})
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("ceadar fence", "cedar fence"), ("toliet seat", "toilet seat"), ("TOLIET SEAT", "TOILET SEAT"),
+    ("porcelian tile", "porcelain tile"), ("kitchenfaucet", "kitchen faucet"), ("deckover", "deck over"),
+    ("toliet 2x4 peb2060smss", "toilet 2x4 peb2060smss"),  # tokens with digits stay whole
+    ("hdx fence", "hdx fence"),  # protected (brand) words stay
+    ("foam padding", "foam padding"),  # an English word is not a typo of the catalogue's "pudding"
+    ("seats", "seats"),  # an inflection of a catalogue word stays
+    ("tile", "tile"), ("abc", "abc"),  # short words are never corrected
+    ("苹果手机壳", "苹果手机壳"), ("ドリルビット", "ドリルビット"),  # CJK passes through unchanged
+])
+def test_corrector(small_corrector, query, expected):
+    assert small_corrector.correct(query) == expected
+
+
+def test_corrector_reports_confidence_and_kind(small_corrector):
+    (edit,), (split,) = small_corrector.corrections("ceadar"), small_corrector.corrections("kitchenfaucet")
+    assert (edit.replacement, edit.kind, edit.distance) == ("cedar", "edit", 1) and 0.6 <= edit.confidence <= 1
+    assert (split.replacement, split.kind) == ("kitchen faucet", "split")
+
+
+def test_spelling_config_is_validated():
+    with pytest.raises(ValueError, match="max_edit_distance"):
+        SpellingConfig(max_edit_distance=3)
+    with pytest.raises(ValueError, match="min_confidence"):
+        SpellingConfig(min_confidence=1.5)
+    with pytest.raises(ValueError, match="unknown key"):
+        QueryConfig.from_dict({"spelling": {}, "boost": 1})
+
+
+# -- attributes and senses -----------------------------------------------------------------------------------
+def test_gazetteer_learns_brands_from_title_prefixes_and_types_from_endings():
+    titles = ["Simpson Strong-Tie 12-Gauge Angle", "Simpson Strong-Tie Joist Hanger", "Simpson Strong-Tie 2x4 Angle",
+              "BEHR Premium Deck Stain", "BEHR 1-gal. Paint", "BEHR Premium Plus Paint", "White Vinyl Angle"]
+    gazetteer = Gazetteer.learn(titles, min_type_titles=2)
+    assert sorted(gazetteer.brands.values()) == ["BEHR", "Simpson Strong-Tie"]  # "White" is a colour
+    found = AttributeExtractor(gazetteer).extract("simpson strong tie 12 gauge angle white 4-pack")
+    assert found == {"brand": "Simpson Strong-Tie", "type": "angle", "colour": ["white"], "material": [],
+                     "size": ["12 gauge"], "quantity": 4}
+
+
+def test_agreement_features():
+    features = agreement({"brand": "BEHR", "colour": ["white"], "size": ["5 gal"], "type": "paint"},
+                         {"brand": "Glidden", "colour": ["white"], "size": ["1 gal"], "type": "interior paint"})
+    assert (features["brand_contradict"], features["colour_agree"], features["size_contradict"],
+            features["type_agree"], features["material_agree"]) == (1, 1, 1, 1, 0)
+
+
+def test_senses_and_diversification():
+    categories = ["phones"] * 8 + ["groceries"] * 4
+    senses = find_senses(categories, depth=12)
+    assert [s["sense"] for s in senses] == ["phones", "groceries"] and abs(sum(s["share"] for s in senses) - 1) < 1e-3
+    order = diversify(categories, senses, k=5)
+    assert sorted(order) == list(range(12)) and {categories[i] for i in order[:5]} == {"phones", "groceries"}
+    assert find_senses(["phones"] * 10) == [{"sense": "phones", "share": 1.0, "examples": []}]
+
+
+# -- bad input ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_understanding() -> QueryUnderstanding:
+    from semmatch_tf.data import load_demo_catalogue
+
+    return QueryUnderstanding.build(load_demo_catalogue(), ["scented candle", "toilet seat"])
+
+
+@pytest.mark.parametrize("query, message", [("", "empty"), ("   ", "empty"), ("a" * 10_000, "10000 characters"),
+                                            (None, "expected a string")])
+def test_bad_queries_get_one_clear_error(demo_understanding, query, message):
+    with pytest.raises(ValueError, match=message):
+        demo_understanding.analyse(query)
+
+
+def test_unknown_script_and_cjk_pass_through_with_a_note(demo_understanding):
+    for query in ("ᚠᚢᚦ ᚨᚱ", "苹果手机壳", "ドリルビット", "🙂🙂"):
+        found = demo_understanding.understand(query)
+        assert found["corrected"] == query and found["did_you_mean"] is None and found["notes"]
+    assert "Latin script only" in demo_understanding.understand("苹果")["notes"][0]
+
+
+def test_understanding_round_trips_and_refuses_a_corrupt_file(demo_understanding, tmp_path):
+    demo_understanding.save(tmp_path / "q")
+    loaded = QueryUnderstanding.load(tmp_path / "q")
+    for query in ("scented candel 200g", "apple iphone charger", "jaguar"):
+        assert loaded.understand(query) == demo_understanding.understand(query)
+    (tmp_path / "q" / "query_understanding.json").write_text('{"format_version": 1, "config": {}}')
+    with pytest.raises(ValueError, match="query_understanding.json: not a readable"):
+        QueryUnderstanding.load(tmp_path / "q")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        QueryUnderstanding.load(tmp_path / "nowhere")
+
+
+# -- the search path, the API and the CLI on the demo catalogue ------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_index(tmp_path_factory) -> Path:
+    index = tmp_path_factory.mktemp("query") / "index"
+    meta = build_index(None, "demo", index, query_understanding=True, training_queries=["scented candle"], progress=False)
+    assert meta["query_understanding"] == "query" and meta["bm25_unit_normalised"] is True
+    return index
+
+
+def test_searcher_understand_contract_and_sense_diversification(demo_index):
+    searcher = load_searcher(demo_index, mode="bm25")
+    found = searcher.understand("jaguar")
+    json.dumps(found)  # JSON-able, as the search page needs
+    assert {"original", "corrected", "did_you_mean", "attributes", "senses"} <= set(found)
+    assert found["ambiguous"] and {s["sense"] for s in found["senses"]} == {"toys", "automotive"}
+    top = searcher.search("jaguar", k=4)
+    categories = searcher._categories
+    assert {categories[p] for p in top["product_id"]} == {"toys", "automotive"}  # both senses in the top 4
+    plain = load_searcher(demo_index, mode="bm25", understand=False).search("jaguar", k=4)
+    assert [categories[p] for p in plain["product_id"]].count("automotive") <= 1
+
+
+def test_search_corrects_normalises_and_boosts(demo_index):
+    searcher = load_searcher(demo_index, mode="bm25")
+    results = searcher.search("scented candel 200 grams", k=3)
+    info = results.attrs["query_understanding"]
+    assert info["did_you_mean"] == "scented candle 200 grams" and info["search_text"] == "scented candle 200 g"
+    assert info["attributes"]["size"] == ["200 g"] and "attribute_boost" in results.columns
+    assert all("200g" in t for t in results["title"][:2]) and all("Scented Candle" in t for t in results["title"])
+    raw = load_searcher(demo_index, mode="bm25", understand=False).search("scented candel", k=3)
+    assert raw.attrs["query_understanding"]["did_you_mean"] is None
+
+
+def test_cli_search_prints_did_you_mean_and_senses(demo_index, capsys):
+    assert cli.main(["search", "scented candel", "--index", str(demo_index), "-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("did you mean: scented candle\nattributes: type=scented candle") and "Scented Candle" in out
+    assert cli.main(["search", "jaguar", "--index", str(demo_index), "-k", "3"]) == 0
+    assert "senses: toys" in capsys.readouterr().out
+    assert cli.main(["search", "x" * 10_000, "--index", str(demo_index)]) == 2
+    assert capsys.readouterr().err.strip().endswith("10000 characters, more than 2000")
+    assert cli.main(["index", "--catalogue", "demo", "--output", "unused", "--training-queries", "q.txt"]) == 2
+    assert "needs --query-understanding" in capsys.readouterr().err
+
+
+def test_format_understanding_is_empty_without_findings():
+    assert format_understanding(None) == ""
+    assert format_understanding({"did_you_mean": None, "attributes": {"brand": None}, "senses": [], "notes": []}) == ""
+
+
+# -- real Home Depot strings ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def home_depot_understanding() -> tuple[QueryUnderstanding, pd.DataFrame]:
+    from semmatch_tf.data import load_dataset, split_by_query
+
+    pairs = load_dataset("home_depot", real_file("home-depot-search-relevance/train.csv"))
+    train, _, _ = split_by_query(pairs, (0.8, 0.1, 0.1), seed=13)
+    frame = pairs.frame.drop_duplicates("product_id")
+    catalogue = pd.DataFrame({"product_id": frame["product_id"].astype(str), "title": frame["product"].astype(str)})
+    return QueryUnderstanding.build(catalogue, train.frame.drop_duplicates("query_id")["query"].tolist()), catalogue
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("portable air condtioners", "portable air conditioners"), ("tub floorong kit", "tub flooring kit"),
+    ("12 x 12 porcelian floor and wall tile", "12 x 12 porcelain floor and wall tile"),
+    ("modern bathroomvanity", "modern bathroom vanity"), ("celing fans hampton bay", "ceiling fans hampton bay"),
+    ("schilage electronic deadbolts locks", "schlage electronic deadbolts locks"),
+    ("microwave countertop ge peb2060smss", "microwave countertop ge peb2060smss"),
+    ("dewalt xr", "dewalt xr"), ("behr deckover", "behr deckover"), ("furnace thermostats", "furnace thermostats"),
+])
+def test_home_depot_corrections(home_depot_understanding, query, expected):
+    qu, _ = home_depot_understanding
+    assert qu.analyse(query).corrected == expected
+
+
+def test_home_depot_corrector_on_the_hand_labelled_sample(home_depot_understanding):
+    qu, _ = home_depot_understanding
+    changed = good_changes = misspelled = fixed = correct = correct_changed = 0
+    for row in read_jsonl("spelling_home_depot.jsonl"):
+        if row["intended"] is None:
+            continue
+        output, accepted = key(qu.analyse(row["query"]).corrected), {key(row["intended"]), *map(key, row["also_accepted"])}
+        was_changed, is_misspelled = output != key(row["query"]), key(row["intended"]) != key(row["query"])
+        changed += was_changed
+        good_changes += was_changed and output in accepted
+        misspelled += is_misspelled
+        fixed += is_misspelled and output in accepted
+        correct += not is_misspelled
+        correct_changed += was_changed and not is_misspelled
+    assert misspelled == 89 and correct == 165
+    # Measured (benchmarks/run_query.py, confidence threshold chosen on validation queries): precision
+    # 0.894 at recall 0.461, 1 of 165 correct queries changed; the issue's goal (0.9 at 0.6) is not met.
+    assert good_changes / changed >= 0.85 and fixed / misspelled >= 0.43 and correct_changed / correct < 0.02
+
+
+def test_home_depot_titles_and_attribute_sample(home_depot_understanding):
+    qu, catalogue = home_depot_understanding
+    title = catalogue.loc[catalogue["product_id"] == "100001", "title"].item()
+    assert title == "Simpson Strong-Tie 12-Gauge Angle"
+    assert qu.title_attributes(title) | {} == {"brand": "Simpson Strong-Tie", "type": "angle", "colour": [],
+                                               "material": [], "size": ["12 gauge"], "quantity": None}
+    deck = catalogue.loc[catalogue["title"].str.startswith("BEHR Premium Textured DeckOver 1-gal. #SC-141"), "title"].iloc[0]
+    assert qu.normalise_title(deck).startswith("behr premium textured deckover 1 gal #sc-141")
+    assert qu.title_attributes(deck)["brand"] == "BEHR" and qu.title_attributes(deck)["size"] == ["1 gal"]
+    rows = read_jsonl("attributes_home_depot.jsonl")
+    assert sum(len(v) if isinstance(v, list) else 1 for r in rows for v in r["attributes"].values()) >= 200
+    hits = predicted = gold = 0
+    for row in rows:
+        found = qu.extractor.extract(qu.analyse(row["query"]).corrected)
+        for name in ("brand", "colour", "material", "size"):
+            p = {key(str(v)) for v in (found[name] if isinstance(found[name], list) else [found[name]]) if v}
+            g = {key(str(v)) for v in (row["attributes"].get(name) if isinstance(row["attributes"].get(name), list)
+                                       else [row["attributes"].get(name)]) if v}
+            hits, predicted, gold = hits + len(p & g), predicted + len(p), gold + len(g)
+    assert hits / predicted >= 0.8 and hits / gold >= 0.6
