@@ -457,7 +457,7 @@ def cmd_predict(args) -> int:
     matcher = load_run(args.model)
     queries, products = [p[0] for p in pairs], [p[1] for p in pairs]
     outputs = matcher.predict_outputs(queries, products, args.batch_size)
-    scores = matcher.score(queries, products, args.batch_size) if pairs else []
+    scores = matcher.grades_of(outputs) if pairs else []  # one pass through the model
     for (query, product), output, score in zip(pairs, outputs, scores):
         record = {"query": query, "product": product, "score": round(float(score), 6)}
         if matcher.head == "classification":

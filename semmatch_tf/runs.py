@@ -116,7 +116,12 @@ class TrainedMatcher:
 
     def score(self, queries, products, batch_size: int = 256) -> np.ndarray:
         """Predicted grade per pair: the relevance score used for ranking."""
-        return predicted_grades(self.predict_outputs(queries, products, batch_size), self.head, self.labels)
+        return self.grades_of(self.predict_outputs(queries, products, batch_size))
+
+    def grades_of(self, outputs: np.ndarray) -> np.ndarray:
+        """The predicted grade of each row of :meth:`predict_outputs` (expected grade under the class
+        probabilities, or the regression output on the grade scale)."""
+        return predicted_grades(outputs, self.head, self.labels)
 
     def predict_dataset(self, dataset: PairDataset, batch_size: int = 256) -> np.ndarray:
         return self.predict_outputs(dataset.frame["query"].tolist(), dataset.frame["product"].tolist(),
