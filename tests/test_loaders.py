@@ -230,3 +230,15 @@ def test_download_verifies_caches_and_cleans_up(server, tmp_path):
     with pytest.raises(OSError, match="/missing.bin"):
         download(f"{server}/missing.bin", None, tmp_path / "third")
     assert list((tmp_path / "third").iterdir()) == []
+
+
+def test_case_variants_of_a_query_share_one_id_and_one_split():
+    """One text identity (schema.text_key) for query ids and the batch packer: "Red Dress" and
+    "red  dress" are one query, so the query split cannot put them on both sides."""
+    from semmatch_tf.data.loaders import _query_ids
+    from semmatch_tf.data.schema import text_key
+
+    ids = _query_ids(["Red Dress", "red  dress", "RED DRESS ", "blue dress", "Straße", "STRASSE"])
+    assert ids[0] == ids[1] == ids[2] != ids[3]
+    assert ids[4] == ids[5]  # case folding, not lower(): ß folds to ss
+    assert text_key("  Red \t Dress ") == "red dress"

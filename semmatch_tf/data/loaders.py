@@ -40,7 +40,7 @@ import pandas as pd
 
 from semmatch_tf.data.errors import DataFormatError
 from semmatch_tf.data.language import detect_language
-from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
+from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame, text_key
 
 GRADED_3 = LabelScheme(("irrelevant", "partial", "exact"), (1.0, 2.0, 3.0), (1.0, 3.0))
 QBQTC_LABELS = LabelScheme(("poor", "somewhat", "high"), (0.0, 1.0, 2.0), (0.0, 2.0))
@@ -334,8 +334,9 @@ def load_home_depot(path: str | Path, *, limit: int | None = None) -> PairDatase
 
 
 def _query_ids(queries: Sequence[str]) -> list[str]:
-    """Stable ids for query strings: equal text, equal id (the sets give no query ids)."""
-    codes, _ = pd.factorize(pd.Series(queries).str.lower())
+    """Stable ids for query strings: equal :func:`~semmatch_tf.data.schema.text_key`, equal id (the
+    sets give no query ids)."""
+    codes, _ = pd.factorize(pd.Series([text_key(q) for q in queries]))
     return [f"q{c}" for c in codes]
 
 

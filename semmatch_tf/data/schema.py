@@ -76,6 +76,16 @@ class LabelScheme:
                    tuple(float(g) for g in data["grade_range"]))
 
 
+
+def text_key(text: str) -> str:
+    """The identity of a query or title: case-folded, whitespace collapsed.
+
+    One definition for every "is this the same query?" question: query ids made from query text
+    (so case variants of one query land in one split), duplicate checks in the bi-encoder's batch
+    packer. ``text_key("Red  Dress") == text_key("red dress")``.
+    """
+    return " ".join(str(text).casefold().split())
+
 @dataclasses.dataclass
 class PairDataset:
     """Judged pairs in the canonical schema plus the meaning of their labels.

@@ -38,17 +38,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from semmatch_tf.data.schema import PairDataset
+from semmatch_tf.data.schema import PairDataset, text_key  # noqa: F401 (text_key re-exported)
 from semmatch_tf.retrieval.bm25 import BM25Index
 from semmatch_tf.retrieval.index import EmbeddingIndex
 
 
 # -- positives ------------------------------------------------------------------------------------
-def text_key(text: str) -> str:
-    """Identity of a query or title for duplicate checks: case-folded, whitespace collapsed."""
-    return " ".join(str(text).casefold().split())
-
-
 def positive_threshold(dataset: PairDataset, positive_grade: float | None = None) -> float:
     """The grade from which a pair is a positive (see the module docstring)."""
     if positive_grade is not None:
