@@ -16,6 +16,11 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
+#: A category's share of the votes that earns it a place when diversifying (below the reporting share).
+DIVERSIFY_MIN_SHARE = 0.05
+
 
 def find_senses(categories: Sequence[str | None], titles: Sequence[str] | None = None, *, depth: int = 30,
                 min_share: float = 0.2, examples: int = 2, weights: Sequence[float] | None = None) -> list[dict]:
@@ -84,3 +89,33 @@ def diversify(categories: Sequence[str | None], senses: list[dict], k: int = 10)
         order.append(index)
         used.add(index)
     return order + [i for i in range(len(categories)) if i not in used]
+
+
+def rank_senses(categories: Sequence[str | None], titles: Sequence[str], scores: Sequence[float], *, k: int = 10,
+                depth: int = 30, min_share: float = 0.2, spread: bool = True,
+                source: str = "category") -> tuple[list[dict], list[int]]:
+    """The senses of one ranked result list and its (maybe diversified) order, as the search path uses them.
+
+    Each result votes with its first-stage score as a share of the best one (weak matches deep in the
+    list barely count); the senses reported are those with ``min_share``; when there are two or more
+    and ``spread`` is on, the top ``k`` (:func:`diversify`) gives a place to every category with
+    :data:`DIVERSIFY_MIN_SHARE` of the votes (not only the reported senses).
+
+    Examples:
+        >>> categories = ["toys", "toys", "toys", "cars", "cars", "toys"]
+        >>> senses, order = rank_senses(categories, list("abcdef"), [3, 3, 3, 3, 2, 0.1], k=3)
+        >>> [(s["sense"], s["share"]) for s in senses], order
+        ([('toys', 0.7568), ('cars', 0.2432)], [0, 1, 3, 2, 4, 5])
+    """
+    stage = np.asarray(scores, np.float64)
+    stage = np.where(np.isfinite(stage), stage, 0.0)
+    top = stage.max() if len(stage) else 0.0
+    weights = np.clip(stage / top, 0.0, 1.0) if top > 0 else np.ones(len(stage))
+    senses = find_senses(categories, titles, depth=depth, min_share=min_share, weights=weights)
+    for sense in senses:
+        sense["source"] = source
+    order = list(range(len(categories)))
+    if spread and len(senses) >= 2:
+        order = diversify(categories, find_senses(categories, depth=depth, min_share=DIVERSIFY_MIN_SHARE,
+                                                  weights=weights), k)
+    return senses, order

@@ -267,4 +267,28 @@ class QueryUnderstanding:
                    AttributeExtractor(gazetteer), config)
 
 
-__all__ = ["QueryConfig", "QueryUnderstanding", "Understood", "check_query", "key"]
+def format_understanding(info: dict | None) -> str:
+    """The lines a search prints above its results: did you mean, attributes, senses (or nothing).
+
+    Examples:
+        >>> print(format_understanding({"did_you_mean": "cedar fence", "attributes": {"type": "fence", "size": ["6 ft"]},
+        ...                             "senses": [], "ambiguous": False, "notes": []}))
+        did you mean: cedar fence
+        attributes: type=fence; size=6 ft
+    """
+    if not info:
+        return ""
+    lines = []
+    if info.get("did_you_mean"):
+        lines.append(f"did you mean: {info['did_you_mean']}")
+    attributes = {k: v for k, v in (info.get("attributes") or {}).items() if v not in (None, [], "")}
+    if attributes:
+        lines.append("attributes: " + "; ".join(f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}"
+                                                for k, v in attributes.items()))
+    if info.get("ambiguous"):
+        lines.append("senses: " + ", ".join(f"{s['sense']} {s['share']:.0%}" for s in info["senses"]))
+    lines += [f"note: {n}" for n in info.get("notes", []) if not n.startswith("no query understanding")]
+    return "\n".join(lines)
+
+
+__all__ = ["QueryConfig", "QueryUnderstanding", "Understood", "check_query", "format_understanding", "key"]

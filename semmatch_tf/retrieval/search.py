@@ -46,6 +46,7 @@ import pandas as pd
 from semmatch_tf.retrieval.bm25 import BM25Index
 from semmatch_tf.retrieval.fusion import RRF_K, interpolate_scores, reciprocal_rank_fusion, weighted_score_fusion
 from semmatch_tf.retrieval.index import EmbeddingIndex, check_catalogue, read_catalogue, read_json_object, write_json
+from semmatch_tf.query.understanding import format_understanding  # noqa: F401 (re-exported for the CLI)
 from semmatch_tf.retrieval.sharded import load_dense_index
 
 MODES = ("dense", "bm25", "hybrid")
@@ -53,7 +54,6 @@ STAGE_COLUMNS = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_
 FUSIONS = ("rrf", "weighted")
 INDEX_META, DENSE_DIR, BM25_DIR = "index.json", "dense", "bm25"
 QUERY_DIR = "query"
-DIVERSIFY_MIN_SHARE = 0.05  # a category's share of the sense votes that earns it a place when diversifying
 
 
 class Searcher:
@@ -225,7 +225,7 @@ class Searcher:
     def _senses(self, frame: pd.DataFrame, k: int, understood, query: str) -> tuple[pd.DataFrame, dict]:
         """The senses of a ranked frame and, when they come from a ``category`` column and the query is
         ambiguous, the frame re-ordered so its top ``k`` shows every sense (``diversify``)."""
-        from semmatch_tf.query.senses import diversify, find_senses
+        from semmatch_tf.query.senses import rank_senses
 
         config = self.understander.config if self.understander is not None else None
         depth, share = (config.sense_depth, config.sense_min_share) if config else (30, 0.2)
@@ -237,28 +237,17 @@ class Searcher:
             categories = [self.understander.title_attributes(self._titles.get(p, ""))["type"] for p in ids]
         else:
             categories = [None] * len(ids)
-        titles = [self._titles.get(p, "") for p in ids]
-        # each result votes with its stage-1 score as a share of the best one: weak matches barely count
-        stage = frame[self.stage_column].to_numpy(np.float64) if len(frame) else np.zeros(0)
-        stage = np.where(np.isfinite(stage), stage, 0.0)
-        top = stage.max() if len(stage) else 0.0
-        weights = np.clip(stage / top, 0.0, 1.0) if top > 0 else np.ones(len(stage))
-        senses = find_senses(categories, titles, depth=depth, min_share=share, weights=weights)
-        for sense in senses:
-            sense["source"] = "category" if by_column else "product type"
-        if by_column and len(senses) >= 2 and understood is not None and config.diversify:
-            # every category with a real share keeps a place, not only the senses worth reporting
-            spread = find_senses(categories, depth=depth, min_share=DIVERSIFY_MIN_SHARE, weights=weights)
-            order = diversify(categories, spread, k)
-            frame = frame.iloc[order].reset_index(drop=True)
+        senses, order = rank_senses(categories, [self._titles.get(p, "") for p in ids],
+                                    frame[self.stage_column].to_numpy(np.float64), k=k, depth=depth, min_share=share,
+                                    spread=by_column and understood is not None and config.diversify,
+                                    source="category" if by_column else "product type")
+        frame = frame.iloc[order].reset_index(drop=True)
         if understood is not None:
-            info = understood.to_dict(senses)
-        else:
-            info = {"original": query, "corrected": query, "did_you_mean": None, "search_text": query,
-                    "corrections": [], "attributes": {}, "senses": senses, "ambiguous": len(senses) >= 2,
-                    "notes": ["no query understanding in this index" if self.understander is None
-                              else "query understanding switched off"]}
-        return frame, info
+            return frame, understood.to_dict(senses)
+        return frame, {"original": query, "corrected": query, "did_you_mean": None, "search_text": query,
+                       "corrections": [], "attributes": {}, "senses": senses, "ambiguous": len(senses) >= 2,
+                       "notes": ["no query understanding in this index" if self.understander is None
+                                 else "query understanding switched off"]}
 
     def understand(self, query: str, k: int = 10) -> dict:
         """What the searcher makes of ``query``, JSON-able: ``original``, ``corrected``, ``did_you_mean``
@@ -576,23 +565,6 @@ def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir:
                "stage_weight": stage_weight, "understand": understand}
     searcher = cache.get(index_dir, **options) if cache is not None else load_searcher(index_dir, **options)
     return searcher.search(query, k=k, candidates=candidates)
-
-
-def format_understanding(info: dict | None) -> str:
-    """The lines a search prints above its results: did you mean, attributes, senses (or nothing)."""
-    if not info:
-        return ""
-    lines = []
-    if info.get("did_you_mean"):
-        lines.append(f"did you mean: {info['did_you_mean']}")
-    attributes = {k: v for k, v in (info.get("attributes") or {}).items() if v not in (None, [], "")}
-    if attributes:
-        lines.append("attributes: " + "; ".join(f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}"
-                                                for k, v in attributes.items()))
-    if info.get("ambiguous"):
-        lines.append("senses: " + ", ".join(f"{s['sense']} {s['share']:.0%}" for s in info["senses"]))
-    lines += [f"note: {n}" for n in info.get("notes", []) if not n.startswith("no query understanding")]
-    return "\n".join(lines)
 
 
 def _width(text: str) -> int:
