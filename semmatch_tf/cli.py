@@ -269,6 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--candidates", type=int, default=100, help="first-stage depth before re-ranking")
     serve.set_defaults(handler=cmd_serve)
 
+    for name, text in (("score-batch", "score query/product records with a cross-encoder export on Apache Beam"),
+                       ("embed-batch", "embed a catalogue with a bi-encoder export on Apache Beam (+ index shards)")):
+        batch = commands.add_parser(name, help=text, epilog="Beam flags go after --, e.g. -- --runner=FlinkRunner "
+                                    "--flink_master=HOST:8081 (default: DirectRunner, this machine)")
+        batch.add_argument("--export", required=True, type=Path, help="SavedModel version directory BASE/NAME/VERSION")
+        batch.add_argument("--input", required=True, help="file or glob: .jsonl, .parquet or .tfrecord")
+        batch.add_argument("--output", help="output prefix (Beam writes PREFIX-00000-of-0000N.SUFFIX)")
+        batch.add_argument("--input-format", choices=["jsonl", "parquet", "tfrecord"])
+        batch.add_argument("--output-format", choices=["jsonl", "parquet", "tfrecord"], default="jsonl")
+        batch.add_argument("--output-shards", type=int, default=0, help="output files (0: the runner decides)")
+        batch.add_argument("--batch-size", type=int, default=256)
+        if name == "embed-batch":
+            batch.add_argument("--index-output", type=Path, help="also write a sharded index directory for search")
+            batch.add_argument("--shards", type=int, default=8, help="index shards")
+            batch.add_argument("--text-field", default="title")
+        batch.add_argument("beam_args", nargs=argparse.REMAINDER, help="-- then Beam pipeline flags")
+        batch.set_defaults(handler=cmd_batch)
+
     weights = commands.add_parser("weights", help="build (or locate) offline pretrained weights as a checkpoint directory")
     weights.add_argument("name", choices=["multilingual-e5-small", "all-minilm-l6-v2"])
     weights.add_argument("--output", type=Path, help="directory to write (default: the cache, $SEMMATCH_CACHE_DIR/weights)")
@@ -550,6 +568,30 @@ def cmd_serve(args) -> int:
     print(f"serving {args.index} on http://{args.host}:{args.port}/  (JSON: /search?q=..., /explain; Ctrl-C stops)",
           flush=True)
     serve(service, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_batch(args) -> int:
+    """score-batch / embed-batch: a Beam pipeline (semmatch_tf.batch) on the runner the flags name."""
+    if not args.verbose:  # Beam logs import notes and each failed element's traceback; the error is one line
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: "apache_beam" not in record.pathname)
+    try:
+        from semmatch_tf.batch import BatchJob, embed_batch, score_batch
+    except ImportError as error:
+        raise ValueError(f"{args.command} needs Apache Beam: pip install 'semmatch-tf[beam]' ({error})") from None
+    beam_args = tuple(args.beam_args[1:] if args.beam_args[:1] == ["--"] else args.beam_args)
+    job = BatchJob(str(args.export), args.input, args.output, input_format=args.input_format,
+                   output_format=args.output_format, batch_size=args.batch_size, output_shards=args.output_shards,
+                   pipeline_args=beam_args)
+    if args.command == "score-batch":
+        score_batch(job)
+    else:
+        embed_batch(job, index_dir=str(args.index_output) if args.index_output else None, shards=args.shards,
+                    text_field=args.text_field)
+    written = [f"{args.output}-*" if args.output else None, getattr(args, "index_output", None)]
+    print(f"{args.command}: wrote " + ", ".join(str(w) for w in written if w))
     return 0
 
 

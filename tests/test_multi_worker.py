@@ -24,14 +24,14 @@ import yaml
 from conftest import REPO
 
 BILSTM = {
-    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 900},
+    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 600},
     "text": {"vocab_size": 500, "min_frequency": 1, "query_length": 8, "product_length": 16},
     "model": {"family": "bilstm", "embedding_dim": 16, "lstm_units": 16, "hidden_units": 16, "dropout": 0.1},
     "training": {"epochs": 3, "batch_size": 64, "optimizer": "adam", "learning_rate": 0.005,
                  "early_stopping_patience": None, "seed": 5, "distribution": "multi_worker"},
 }
 BERT = {
-    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 400},
+    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 240},
     "text": {"vocab_size": 500, "min_frequency": 1},
     "model": {"family": "bert", "bert": {"size": "tiny", "sequence_length": 24}},
     "training": {"epochs": 1, "batch_size": 32, "optimizer": "adamw", "learning_rate": 1e-3,

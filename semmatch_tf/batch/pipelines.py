@@ -1,0 +1,325 @@
+"""Beam pipelines: score (query, product) pairs, embed a catalogue, write index shards.
+
+``score_batch``: records with ``query`` and ``product`` -> the cross-encoder export's
+``serving_default`` -> the records plus ``score``, ``label`` and ``probabilities``.
+``embed_batch``: records with ``product_id`` and ``title`` -> the bi-encoder export's
+``embed_product`` -> the records plus ``embedding`` (files) and/or index shards (``index_dir``):
+an index directory that ``semmatch-tf search --index`` and :func:`~semmatch_tf.retrieval.search.load_searcher`
+load, its dense part a :class:`~semmatch_tf.retrieval.sharded.ShardedIndex` (one shard per
+``crc32(product_id) % shards``, rows sorted by id; the queries are embedded by the export's
+``embed_query``).
+
+Both run on whatever runner ``pipeline_args`` name (DirectRunner by default; e.g.
+``--runner=FlinkRunner --flink_master=host:8081``, ``--runner=SparkRunner``,
+``--runner=DataflowRunner --project=... --region=... --temp_location=gs://...``). Files are read
+and written with Beam's IO (local paths, ``gs://``, ``s3://``, ``hdfs://``); index shards are
+written with local file APIs, so on a distributed runner ``index_dir`` must be a file system every
+worker mounts.
+
+Examples:
+    >>> from semmatch_tf.batch import BatchJob
+    >>> BatchJob("serving/semmatch_bi/1", "catalogue.jsonl", "out/embeddings", output_format="parquet").output_format
+    'parquet'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+import zlib
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+FORMATS = ("jsonl", "parquet", "tfrecord")
+SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+            ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchJob:
+    """What a batch pipeline reads, runs and writes.
+
+    Args:
+        export_dir: the SavedModel version directory (``BASE/NAME/VERSION``).
+        input: a file or glob (``data/part-*.parquet``); its format from ``input_format`` or the suffix.
+        output: output file prefix (Beam writes ``PREFIX-00000-of-0000N.SUFFIX``), or None (embed: shards only).
+        input_format / output_format: ``jsonl``, ``parquet`` or ``tfrecord`` (tf.train.Example of bytes features).
+        batch_size: largest batch handed to the model.
+        output_shards: number of output files (0: the runner decides).
+        pipeline_args: Beam pipeline flags (runner and its options).
+    """
+
+    export_dir: str
+    input: str
+    output: str | None
+    input_format: str | None = None
+    output_format: str = "jsonl"
+    batch_size: int = 256
+    output_shards: int = 0
+    pipeline_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        fmt = self.input_format or SUFFIXES.get(Path(self.input.replace("*", "x")).suffix.lower())
+        if fmt not in FORMATS:
+            raise ValueError(f"{self.input}: unknown input format; name one of {FORMATS} (--input-format)")
+        object.__setattr__(self, "input_format", fmt)
+        if self.output_format not in FORMATS:
+            raise ValueError(f"output format must be one of {FORMATS}, got {self.output_format!r}")
+        if self.batch_size < 1 or self.output_shards < 0:
+            raise ValueError("batch_size must be positive and output_shards not negative")
+
+
+class BatchInputError(ValueError):
+    """A record the pipeline cannot use (a missing or non-text field), named by file and record."""
+
+
+# -- reading and writing ------------------------------------------------------------------------------
+def read_records(pipeline, job: BatchJob, fields: Sequence[str]):
+    """The input file(s) as dict records holding (at least) ``fields`` as strings."""
+    import apache_beam as beam
+
+    label, fields = f"Read {job.input_format}", tuple(fields)
+    if job.input_format == "parquet":
+        return (pipeline | label >> beam.io.ReadFromParquet(job.input)
+                | "Check fields" >> beam.Map(check_record, fields, job.input))
+    if job.input_format == "tfrecord":
+        return (pipeline | label >> beam.io.ReadFromTFRecord(job.input)
+                | "Parse examples" >> beam.Map(lambda data: check_record(parse_example(data), fields, job.input)))
+    return (pipeline | label >> beam.io.ReadFromText(job.input)
+            | "Parse JSON lines" >> beam.Map(lambda line: check_record(parse_json_line(line, job.input), fields,
+                                                                       job.input)))
+
+
+def parse_json_line(line: str, source: str) -> dict:
+    try:
+        record = json.loads(line)
+    except ValueError as error:
+        raise BatchInputError(f"{source}: a line is not JSON ({error}): {line[:80]!r}") from None
+    if not isinstance(record, dict):
+        raise BatchInputError(f"{source}: a line is not a JSON object: {line[:80]!r}")
+    return record
+
+
+def parse_example(serialized: bytes) -> dict:
+    """A tf.train.Example of bytes (or int/float) features as a dict of Python values."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example.FromString(serialized)
+    record = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        values = list(getattr(feature, kind).value) if kind else []
+        values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+        record[name] = values[0] if len(values) == 1 else values
+    return record
+
+
+def check_record(record: dict, fields: tuple[str, ...], source: str) -> dict:
+    for field in fields:
+        value = record.get(field)
+        if not isinstance(value, str) or not value.strip():
+            name = record.get("product_id", record.get("id"))
+            where = f" (product_id {name!r})" if name is not None else ""
+            problem = "missing" if value is None else f"not a non-empty string ({type(value).__name__})"
+            raise BatchInputError(f"{source}: field {field!r} is {problem}{where}")
+    return record
+
+
+def write_records(records, job: BatchJob, schema_fields: dict):
+    """Write dict records to ``job.output`` in ``job.output_format``. ``schema_fields``: name -> arrow type."""
+    import apache_beam as beam
+
+    shards = {"num_shards": job.output_shards} if job.output_shards else {}
+    if job.output_format == "parquet":
+        import pyarrow as pa
+
+        schema = pa.schema(list(schema_fields.items()))
+        return (records | "Keep schema fields" >> beam.Map(lambda r: {k: r.get(k) for k in schema.names})
+                | "Write parquet" >> beam.io.WriteToParquet(job.output, schema, file_name_suffix=".parquet",
+                                                            **shards))
+    if job.output_format == "tfrecord":
+        return (records | "To examples" >> beam.Map(to_example)
+                | "Write tfrecord" >> beam.io.WriteToTFRecord(job.output, file_name_suffix=".tfrecord", **shards))
+    return (records | "To JSON lines" >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False))
+            | "Write jsonl" >> beam.io.WriteToText(job.output, file_name_suffix=".jsonl", **shards))
+
+
+def to_example(record: dict) -> bytes:
+    """A dict record as a serialised tf.train.Example (strings: bytes, floats: float lists)."""
+    from tensorflow.core.example import example_pb2, feature_pb2
+
+    features = {}
+    for name, value in record.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if all(isinstance(v, str) for v in values):
+            features[name] = feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[v.encode() for v in values]))
+        elif all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            features[name] = feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=[int(v) for v in values]))
+        else:
+            features[name] = feature_pb2.Feature(float_list=feature_pb2.FloatList(value=[float(v) for v in values]))
+    return example_pb2.Example(features=feature_pb2.Features(feature=features)).SerializeToString()
+
+
+# -- model outputs to records ---------------------------------------------------------------------------
+def scored_record(result) -> dict:
+    record, outputs = dict(result.example), result.inference
+    record["score"] = float(outputs["scores"])
+    record["label"] = outputs["label"].decode("utf-8") if isinstance(outputs["label"], bytes) else str(outputs["label"])
+    record["probabilities"] = [float(p) for p in np.ravel(outputs["probabilities"])]
+    return record
+
+
+def embedded_record(result) -> dict:
+    """The input record plus ``embedding`` (a float32 array; a list of floats only when written to a file)."""
+    record = dict(result.example)
+    record["embedding"] = np.asarray(result.inference["embedding"], np.float32)
+    return record
+
+
+def listed_embedding(record: dict) -> dict:
+    return {**record, "embedding": [float(v) for v in record["embedding"]]}
+
+
+# -- index shards ---------------------------------------------------------------------------------------
+def shard_of(product_id: str, shards: int) -> int:
+    """Stable across processes and runners (unlike ``hash``): crc32 of the UTF-8 id."""
+    return zlib.crc32(str(product_id).encode("utf-8")) % shards
+
+
+def write_index_shard(item, directory: str, shards: int, meta: dict) -> dict:
+    from semmatch_tf.retrieval.sharded import shard_name, write_shard
+    import pandas as pd
+
+    number, records = item
+    records = list(records)
+    vectors = np.stack([r["embedding"] for r in records]).astype(np.float32, copy=False)
+    catalogue = pd.DataFrame([{k: v for k, v in r.items() if k != "embedding"} for r in records])
+    return {**write_shard(directory, shard_name(number, shards), vectors, catalogue, meta), "dims": vectors.shape[1]}
+
+
+def write_index_manifest(entries: Iterable[dict], index_dir: str, meta: dict) -> dict:
+    """``dense/sharded.json`` and the index's ``index.json`` (parts: dense), written last."""
+    from semmatch_tf.retrieval.index import write_json
+    from semmatch_tf.retrieval.sharded import write_manifest
+
+    entries = list(entries)
+    if not entries:
+        raise BatchInputError(f"{meta.get('input')}: no records to index")
+    meta = {**meta, "dims": int(entries[0]["dims"])}
+    write_manifest(Path(index_dir) / "dense", entries, meta)
+    facts = {"catalogue": meta.get("input"), "count": sum(e["count"] for e in entries), "parts": ["dense"],
+             "export_dir": meta["export_dir"], "dims": meta.get("dims"), "shards": len(entries)}
+    write_json(Path(index_dir) / "index.json", facts)
+    return facts
+
+
+# -- the two pipelines ----------------------------------------------------------------------------------
+def _options(job: BatchJob):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return PipelineOptions(list(job.pipeline_args))
+
+
+def _handler(job: BatchJob, signature: str, inputs: dict):
+    from semmatch_tf.batch.handler import SignatureModelHandler
+
+    # Fixed-size batches: BatchElements otherwise starts at 1 element and grows, slow for a bounded file.
+    return SignatureModelHandler(job.export_dir, signature, inputs, min_batch_size=job.batch_size,
+                                 max_batch_size=job.batch_size)
+
+
+def score_batch(job: BatchJob) -> None:
+    """Score every (query, product) record with a cross-encoder export; see the module docstring."""
+    import apache_beam as beam
+    import pyarrow as pa
+    from apache_beam.ml.inference.base import RunInference
+
+    if check_export(job.export_dir, "serving_default").get("kind") not in (None, "cross_encoder"):
+        raise ValueError(f"{job.export_dir}: a bi-encoder export; score-batch needs a cross-encoder export")
+    if job.output is None:
+        raise ValueError("score-batch needs an output prefix")
+    with cleaned_up_on_failure(job.output, None):
+        with beam.Pipeline(options=_options(job)) as pipeline:
+            records = read_records(pipeline, job, ("query", "product"))
+            scored = (records | "Score" >> RunInference(_handler(job, "serving_default",
+                                                                 {"query": "query", "product": "product"}))
+                      | "To records" >> beam.Map(scored_record))
+            write_records(scored, job, {"query": pa.string(), "product": pa.string(), "score": pa.float32(),
+                                        "label": pa.string(), "probabilities": pa.list_(pa.float32())})
+
+
+def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8, text_field: str = "title") -> None:
+    """Embed every catalogue record with a bi-encoder export into files and/or index shards."""
+    import apache_beam as beam
+    import pyarrow as pa
+    from apache_beam.ml.inference.base import RunInference
+
+    if job.output is None and index_dir is None:
+        raise ValueError("embed-batch needs an output prefix, an index directory, or both")
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    metadata = check_export(job.export_dir, "embed_product")
+    if index_dir is not None:
+        prepare_index_dir(index_dir)
+    meta = {"export_dir": str(Path(job.export_dir).resolve()), "input": job.input, "text_field": text_field,
+            "built_by": "semmatch_tf.batch.embed_batch"}
+    with cleaned_up_on_failure(job.output, index_dir), beam.Pipeline(options=_options(job)) as pipeline:
+        records = read_records(pipeline, job, ("product_id", text_field))
+        embedded = (records | "Embed" >> RunInference(_handler(job, "embed_product", {"text": text_field}))
+                    | "To records" >> beam.Map(embedded_record))
+        if job.output is not None:
+            write_records(embedded | "Embedding to list" >> beam.Map(listed_embedding), job, {"product_id": pa.string(), text_field: pa.string(),
+                                          "embedding": pa.list_(pa.float32())})
+        if index_dir is not None:
+            dense = str(Path(index_dir) / "dense")
+            (embedded
+             | "Key by shard" >> beam.Map(lambda r: (shard_of(r["product_id"], shards),
+                                                     {"product_id": str(r["product_id"]), "title": r[text_field],
+                                                      "embedding": r["embedding"]}))
+             | "Group shards" >> beam.GroupByKey()
+             | "Write shards" >> beam.Map(write_index_shard, dense, shards, {"export_dir": meta["export_dir"]})
+             | "All shards" >> beam.combiners.ToList()
+             | "Write manifest" >> beam.Map(write_index_manifest, index_dir, meta))
+
+
+@contextlib.contextmanager
+def cleaned_up_on_failure(output: str | None, index_dir: str | None):
+    """A failed pipeline leaves nothing half-written: Beam's ``beam-temp-*`` folder beside a local
+    output prefix and the index directory this run created are removed (finished output files are
+    only renamed into place by Beam at the end, so there are none)."""
+    try:
+        yield
+    except BaseException:
+        if output is not None and "://" not in output:
+            prefix = Path(output)
+            for temporary in prefix.parent.glob(f"beam-temp-{prefix.name}-*"):
+                shutil.rmtree(temporary, ignore_errors=True)
+        if index_dir is not None:
+            shutil.rmtree(index_dir, ignore_errors=True)
+        raise
+
+
+def check_export(export_dir: str, signature: str) -> dict:
+    """Refuse, before any pipeline starts, a directory that is not an export with ``signature``."""
+    directory = Path(export_dir)
+    if not (directory / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"{directory}: not a SavedModel version directory (no saved_model.pb)")
+    meta_path = directory / "assets.extra" / "semmatch_metadata.json"
+    metadata = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    signatures = metadata.get("signatures") or {}
+    if signatures and signature not in signatures:
+        raise ValueError(f"{directory}: the export has no {signature!r} signature (it has {sorted(signatures)}); "
+                         + ("score-batch needs a cross-encoder export" if signature == "serving_default"
+                            else "embed-batch needs a bi-encoder export"))
+    return metadata
+
+
+def prepare_index_dir(index_dir: str) -> None:
+    directory = Path(index_dir)
+    if directory.exists():
+        raise FileExistsError(f"{directory}: already exists; give a new --index-output")
+    (directory / "dense").mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,178 @@
+"""Batch scoring and catalogue embedding on Apache Beam (DirectRunner), from exported SavedModels.
+
+Tiny models trained on the embedded demo in a module fixture (~1 min), exported, then run through
+``semmatch_tf.batch`` and the ``score-batch`` / ``embed-batch`` commands: every output equals the
+in-process model's, the index shards load into ``semmatch-tf search``, bad input is one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+
+beam = pytest.importorskip("apache_beam", reason="apache-beam is not installed (pip install 'semmatch-tf[beam]')")
+
+DATA = {"format": "demo", "split": [0.8, 0.1, 0.1], "seed": 13, "limit": 800}
+TEXT = {"vocab_size": 800, "min_frequency": 1, "query_length": 8, "product_length": 16}
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    from semmatch_tf.export import export_bi_encoder, export_model
+    from semmatch_tf.runs import load_bi_encoder, load_run
+    from semmatch_tf.training.config import RunConfig
+    from semmatch_tf.training.trainer import train
+
+    tmp = tmp_path_factory.mktemp("beam_exports")
+    bi = RunConfig.from_dict({"data": DATA, "text": TEXT, "model": {
+        "family": "bilstm_bi_encoder", "embedding_dim": 16, "lstm_units": 16, "pooling": "max", "dropout": 0.0,
+        "bi_encoder": {"embedding_size": 16}},
+        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 0.01, "early_stopping_patience": None}})
+    train(bi, tmp / "bi_run", verbose=0)
+    cross = RunConfig.from_dict({"data": DATA, "text": TEXT, "model": {
+        "family": "bilstm", "embedding_dim": 16, "lstm_units": 16, "hidden_units": 16},
+        "training": {"epochs": 1, "batch_size": 32, "early_stopping_patience": None}})
+    train(cross, tmp / "cross_run", verbose=0)
+    return {"bi": export_bi_encoder(load_bi_encoder(tmp / "bi_run"), tmp / "serving", name="bi"),
+            "cross": export_model(load_run(tmp / "cross_run"), tmp / "serving", name="cross"),
+            "cross_run": tmp / "cross_run"}
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> pd.DataFrame:
+    from semmatch_tf.data.demo import load_demo_catalogue
+
+    return load_demo_catalogue()[["product_id", "title", "language"]]
+
+
+def write_jsonl(path: Path, frame: pd.DataFrame) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in frame.to_dict("records"):
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_outputs(prefix: Path, fmt: str) -> pd.DataFrame:
+    from semmatch_tf.batch.pipelines import parse_example
+
+    files = sorted(prefix.parent.glob(f"{prefix.name}-*-of-*.{fmt}"))
+    assert files, f"no {fmt} output under {prefix}"
+    if fmt == "parquet":
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    if fmt == "jsonl":
+        return pd.DataFrame([json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines()])
+    import tensorflow as tf
+
+    return pd.DataFrame([parse_example(r.numpy()) for f in files for r in tf.data.TFRecordDataset(str(f))])
+
+
+def in_process_embeddings(export_dir: Path, texts: list[str]) -> np.ndarray:
+    from semmatch_tf.retrieval.sharded import ExportedEncoder
+
+    return ExportedEncoder(export_dir).embed_products(texts)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "semmatch_tf.cli", *args], capture_output=True, text=True,
+                          timeout=300, cwd=REPO, env=env)
+
+
+def test_embed_batch_writes_the_in_process_vectors_and_index_shards_search_loads(exports, catalogue, tmp_path):
+    from semmatch_tf.batch import BatchJob, embed_batch
+    from semmatch_tf.retrieval.index import EmbeddingIndex
+    from semmatch_tf.retrieval.search import load_searcher
+    from semmatch_tf.retrieval.sharded import ShardedIndex
+
+    source = write_jsonl(tmp_path / "catalogue.jsonl", catalogue)
+    embed_batch(BatchJob(str(exports["bi"]), str(source), str(tmp_path / "emb"), output_format="parquet"),
+                index_dir=str(tmp_path / "index"), shards=3)
+    out = read_outputs(tmp_path / "emb", "parquet").set_index("product_id").loc[catalogue["product_id"]]
+    assert list(out.columns) == ["title", "embedding"] and len(out) == len(catalogue)
+    vectors = np.stack(out["embedding"].to_numpy()).astype(np.float32)
+    expected = in_process_embeddings(exports["bi"], catalogue["title"].tolist())
+    # Beam batches rows differently; the only difference is float32 rounding of the padded batch width
+    np.testing.assert_allclose(vectors, expected, rtol=0, atol=1e-6)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+    index = ShardedIndex.load(tmp_path / "index" / "dense")
+    assert len(index.shards) == 3 and len(index) == len(catalogue) and sorted(index.ids) == sorted(catalogue.product_id)
+    for shard in index.shards:
+        assert list(shard.ids) == sorted(shard.ids), "rows sorted by id within a shard: reproducible"
+    searcher = load_searcher(tmp_path / "index")
+    results = searcher.search("apple charger", k=5)
+    # the same products and scores as an exact search over one in-process index of the catalogue
+    single = EmbeddingIndex(expected, catalogue)
+    query = searcher.encoder.embed_queries(["apple charger"])
+    reference = single.search(query, 5)[0]
+    assert results["product_id"].tolist() == [catalogue["product_id"].iloc[i] for i in reference.indices]
+    np.testing.assert_allclose(results["score"], reference.scores, atol=1e-5)
+    meta = json.loads((tmp_path / "index" / "index.json").read_text())
+    assert meta["count"] == len(catalogue) and meta["shards"] == 3 and meta["parts"] == ["dense"]
+
+
+def test_score_batch_equals_the_trained_run_in_every_file_format(exports, tmp_path):
+    from semmatch_tf.batch import BatchJob, score_batch
+    from semmatch_tf.batch.pipelines import to_example
+    from semmatch_tf.runs import load_run
+
+    pairs = pd.DataFrame({"query": ["apple charger", "苹果", "vela aromática", "drill bit"] * 5,
+                          "product": ["Apple USB-C 20W Power Adapter", "红富士苹果 5斤", "Vela de vainilla 200 g",
+                                      "ドリルビット セット 10本"] * 5})
+    pairs["pair_id"] = [f"p{i}" for i in range(len(pairs))]
+    expected = np.asarray(load_run(exports["cross_run"]).score(pairs["query"].tolist(), pairs["product"].tolist()))
+    pairs.to_parquet(tmp_path / "pairs.parquet")
+    write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(tmp_path / "pairs.tfrecord")) as writer:
+        for record in pairs.to_dict("records"):
+            writer.write(to_example(record))
+    for source, fmt in (("pairs.parquet", "jsonl"), ("pairs.jsonl", "parquet"), ("pairs.tfrecord", "tfrecord")):
+        prefix = tmp_path / f"scores_{fmt}"
+        score_batch(BatchJob(str(exports["cross"]), str(tmp_path / source), str(prefix), output_format=fmt))
+        out = read_outputs(prefix, fmt)
+        assert len(out) == len(pairs), (source, fmt)
+        if "pair_id" in out.columns:  # jsonl and tfrecord keep every input field
+            out = out.set_index("pair_id").loc[pairs["pair_id"]].reset_index()
+        else:
+            out = out.set_index(["query", "product"]).loc[pd.MultiIndex.from_frame(pairs[["query", "product"]])]
+            out = out[~out.index.duplicated()].reindex(pd.MultiIndex.from_frame(pairs[["query", "product"]])).reset_index()
+        np.testing.assert_allclose(out["score"].astype(float), expected, atol=1e-5, err_msg=f"{source} -> {fmt}")
+        probabilities = np.stack([np.asarray(p, float) for p in out["probabilities"]])
+        assert probabilities.shape == (len(pairs), 3) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+        assert set(out["label"]) <= {"irrelevant", "partial", "exact"}
+
+
+def test_cli_embed_batch_then_search_and_bad_input_is_one_line(exports, catalogue, tmp_path):
+    source = write_jsonl(tmp_path / "catalogue.jsonl", catalogue)
+    result = cli("embed-batch", "--export", str(exports["bi"]), "--input", str(source), "--index-output",
+                 str(tmp_path / "index"), "--shards", "2", "--", "--runner=DirectRunner")
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = cli("search", "apple charger", "--index", str(tmp_path / "index"), "-k", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len([l for l in result.stdout.splitlines() if l.strip()[:1].isdigit()]) == 3
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"product_id": "a", "title": "ok"}\n{"product_id": "b"}\n', encoding="utf-8")
+    result = cli("embed-batch", "--export", str(exports["bi"]), "--input", str(bad), "--output",
+                 str(tmp_path / "out"), "--index-output", str(tmp_path / "bad_index"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "field 'title' is missing" in result.stderr
+    assert "product_id 'b'" in result.stderr
+    assert not (tmp_path / "bad_index").exists() and not list(tmp_path.glob("beam-temp-*"))
+    assert not list(tmp_path.glob("out-*")), "nothing half-written"
+    result = cli("score-batch", "--export", str(exports["bi"]), "--input", str(source), "--output",
+                 str(tmp_path / "s"))
+    assert result.returncode == 2 and "needs a cross-encoder export" in result.stderr
+    result = cli("embed-batch", "--export", str(tmp_path), "--input", str(source), "--output", str(tmp_path / "e"))
+    assert result.returncode == 2 and "not a SavedModel version directory" in result.stderr
