@@ -61,8 +61,8 @@ class QueryConfig:
     normalise_units: bool = True
     brand_min_titles: int = 3
     type_min_titles: int = 3
-    agree_boost: float = 0.1
-    contradict_penalty: float = 0.1
+    agree_boost: float = 0.2  # the weights benchmarks/run_query.py chose on Home Depot validation queries
+    contradict_penalty: float = 0.0
     boost_attributes: tuple[str, ...] = ("brand", "type", "colour", "material", "size")
     sense_depth: int = 30
     sense_min_share: float = 0.2
