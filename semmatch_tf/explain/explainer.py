@@ -49,9 +49,9 @@ class Explainer:
 
     @property
     def baseline(self) -> str:
-        bert = self.family == "bert_cross_encoder" or (self.family == "bi_encoder" and self.style == "sentencepiece") \
-            or self._bert_towers()
-        return "[MASK]" if bert else "padding"
+        """What the text tokens start from (see :mod:`semmatch_tf.explain.paths`): ``[MASK]`` for a
+        bi-encoder's BERT tower, padding otherwise."""
+        return "[MASK]" if self._bert_towers() else "padding"
 
     def _bert_towers(self) -> bool:
         if self.family != "bi_encoder":

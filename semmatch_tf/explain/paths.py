@@ -7,8 +7,11 @@ embeddings to the score, deterministically (dropout off). Special tokens (``[CLS
 text prefixes (e5's ``"query: "``), positions and segments stay as they are, so the attributions
 sum to what the text's tokens changed.
 
-Baselines: the padding embedding for the BiLSTM (its LSTM still runs over the positions: the
-mask is the input's), ``[MASK]`` for BERT. The BiLSTM cross-encoder's per-token input is its
+Baselines: the padding embedding for the cross-encoders (the BiLSTM's LSTM and BERT's attention
+still run over the positions: the masks are the input's) and ``[MASK]`` for a bi-encoder's BERT
+tower. A cross-encoder is not given ``[MASK]``: both texts all-``[MASK]`` are two identical texts,
+which a trained matcher reads as a perfect match (the demo's MiniLM cross-encoder scores that pair
+1.98 of 2, the padding pair 1.25), so every real word would look like it *lowered* the score. The BiLSTM cross-encoder's per-token input is its
 embedding *and* its exact-match flag (DrQA's feature: does this piece occur on the other side);
 both move to the baseline (padding, flag 0) together, so a matched word's attribution includes
 what matching it was worth.
@@ -167,9 +170,10 @@ def _prefix_count(tokenizer, prefix: str) -> int:
     return prefix_token_count(tokenizer, prefix)
 
 
-def _mask_embedding(backbone, preprocessor) -> np.ndarray:
-    mask_id = preprocessor.special_token_ids["mask"]
-    return backbone.token_embedding(tf.constant([mask_id])).numpy()[0]
+def _special_embedding(backbone, preprocessor, role: str) -> np.ndarray:
+    """The token embedding of a special token (``"mask"``, ``"pad"``)."""
+    token_id = preprocessor.special_token_ids[role]
+    return backbone.token_embedding(tf.constant([token_id])).numpy()[0]
 
 
 def bert_cross_encoder_path(matcher, query: str, product: str) -> Path:
@@ -187,8 +191,10 @@ def bert_cross_encoder_path(matcher, query: str, product: str) -> Path:
     p_positions, _ = _text_region(ids, p_start, separator, _prefix_count(preprocessor.tokenizer,
                                                                          preprocessor.product_prefix))
     embeddings = backbone.token_embedding(tf.constant(ids[None])).numpy()[0].astype(np.float32)
+    # Padding, not [MASK]: a pair of all-[MASK] texts is two identical texts, which a trained matcher
+    # scores as a perfect match (the MiniLM demo cross-encoder: grade 1.98 of 2; padding: 1.25).
     baseline = _varying_baseline(embeddings, np.concatenate([q_positions, p_positions]),
-                                 _mask_embedding(backbone, preprocessor))
+                                 _special_embedding(backbone, preprocessor, "pad"))
     names = {layer.name for layer in model.layers}
     pooling = model.get_layer("mean_pooling") if "mean_pooling" in names else None
     head_layer = next(layer for layer in model.layers if layer.name in ("probabilities", "grade"))
@@ -215,7 +221,7 @@ def _bert_tower_text(preprocessor, tower, text: str):
     positions, _ = _text_region(ids, 1, preprocessor.special_token_ids["sep"],
                                 _prefix_count(preprocessor.tokenizer, preprocessor.prefix))
     embeddings = backbone.token_embedding(tf.constant(ids[None])).numpy()[0].astype(np.float32)
-    baseline = _varying_baseline(embeddings, positions, _mask_embedding(backbone, preprocessor))
+    baseline = _varying_baseline(embeddings, positions, _special_embedding(backbone, preprocessor, "mask"))
     after = [layer for layer in tower.layers if layer.name in ("projection", "l2_normalise")]
     pooling = tower.get_layer("mean_pooling")
 
