@@ -585,6 +585,41 @@ assert on_validation[chosen] >= on_validation[0.0]"""),
 ]
 
 
+# Issue 16: why a result ranks where it does (token attributions) and the search service behind the page.
+NOTEBOOKS["04_search"] += [
+    md("""## Why this result? Token attributions
+`semmatch_tf.explain` attributes a score to the words of the query and the title by integrated gradients on the
+input embeddings (baseline: padding embeddings for cross-encoders, `[MASK]` for BERT bi-encoder towers), pieces merged back into
+the words of the original text, CJK per character. The attributions sum to the score's change from the baseline;
+the *completeness gap* says how far the numerical integral misses that sum. The same on the command line:
+`semmatch-tf explain --model RUN "query" "title"` (coloured, or `--json`)."""),
+    code("""from semmatch_tf.explain import Explainer, format_explanation
+from semmatch_tf.runs import load_bi_encoder, load_run
+
+cross = Explainer(load_run(work / "cross_encoder"))
+why = cross.explain("apple iphone charger", "Apple 20W USB-C Power Adapter for iPhone")
+print(format_explanation(why, color=False))
+bi = Explainer(load_bi_encoder(work / "bi_encoder"))          # a bi-encoder: which words make the cosine
+print(format_explanation(bi.explain("苹果手机壳", "Spigen 苹果 iPhone 15 手机壳 透明"), color=False))"""),
+    code("""assert why.completeness["pair"]["relative_gap"] <= 0.02
+assert abs(sum(w.attribution for w in why.query.words + why.product.words)
+           - why.completeness["pair"]["score_difference"]) <= 0.02 * abs(why.completeness["pair"]["score_difference"])"""),
+    md("""## The search page's service
+`semmatch-tf serve --index DIR --rerank RUN` serves a page and a JSON API; the service under it can be used
+directly. Each result carries every stage's score and the rank that stage gave it among the candidates."""),
+    code("""from semmatch_tf.serve import ServiceConfig, load_service
+
+service = load_service(work / "index", rerank_run_dir=work / "cross_encoder", stage_weight=0.3,
+                       config=ServiceConfig(k=5, candidates=30))
+answer = service.search("nike hoodie")
+pd.DataFrame([{"rank": r["rank"], "title": r["title"], "grade": r["grade"],
+               **{f"{stage} (rank)": f"{v['score']:.3f} (#{v['rank']})" for stage, v in r["stages"].items()}}
+              for r in answer["results"]])"""),
+    code("""print("nDCG@10 of this query against the demo's judgements:", answer["ndcg@10"])
+assert answer["results"][0]["stages"]["final"]["rank"] == 1 and answer["judged"]"""),
+]
+
+
 def write_all(folder: Path = HERE) -> list[Path]:
     written = []
     for name, cells in NOTEBOOKS.items():
