@@ -133,6 +133,7 @@ class ShardedIndex:
             raise ValueError(f"kind must be one of {ANN_KINDS}, got {kind!r}")
         started = time.perf_counter()
         if kind == "hnsw":
+            self._ivf = None  # the approximate search uses the IVF whenever there is one
             for shard in self.shards:
                 shard.build_ann(m=m, ef_construction=ef_construction, ef_search=ef_search)
             settings = {"m": m, "ef_construction": ef_construction, "ef_search": ef_search}
