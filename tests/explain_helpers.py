@@ -47,3 +47,16 @@ def bm25_demo_index(tmp_path_factory) -> Path:
         if not (index_dir / "index.json").is_file():
             build_index(None, "demo", index_dir, progress=False)
     return index_dir
+
+
+def understood_demo_index(tmp_path_factory) -> Path:
+    """The demo catalogue with BM25 and the query understanding of issue 17 (spelling, attributes)."""
+    from semmatch_tf.retrieval.search import build_index
+
+    root = tmp_path_factory.getbasetemp()
+    index_dir = root / "demo_understood_index"
+    with open(root / "demo_understood_index.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (index_dir / "index.json").is_file():
+            build_index(None, "demo", index_dir, progress=False, query_understanding=True)
+    return index_dir

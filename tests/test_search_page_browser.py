@@ -109,6 +109,24 @@ def test_bad_query_shows_one_line_error(browser, server):
     assert "more than 2000" in browser.find_element(By.ID, "error").text
 
 
+def test_spelling_suggestion_and_attributes_of_the_query_understanding(browser, screenshots, tmp_path_factory):
+    from explain_helpers import understood_demo_index
+    from semmatch_tf.serve import BackgroundServer, load_service
+
+    service = load_service(understood_demo_index(tmp_path_factory), rerank_run_dir=demo_bilstm_run(tmp_path_factory))
+    with BackgroundServer(service) as server:
+        browser.get(server.url + "/?q=nikee+hoodie")
+        WebDriverWait(browser, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#title-3 .hl"))
+        browser.save_screenshot(str(screenshots / "understanding.png"))
+        assert browser.find_element(By.ID, "did-you-mean").text == "nike hoodie"
+        assert "brand: Nike" in [a.text for a in browser.find_elements(By.CSS_SELECTOR, ".attribute")]
+        # the highlights explain what the re-ranker scored: the corrected query
+        words = [w.text for w in browser.find_elements(By.CSS_SELECTOR, "#query-highlight .hl")]
+        assert words == ["nike", "hoodie"]
+        browser.find_element(By.ID, "did-you-mean").click()
+        WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "q").get_attribute("value") == "nike hoodie")
+
+
 @pytest.mark.slow
 def test_the_readme_demo_page_in_every_language(browser, screenshots, tmp_path_factory):
     """What the README's command gives: the demo index (multilingual-e5-small + BM25, hybrid) and the
