@@ -544,6 +544,12 @@ def _training_queries(path: Path | None, enabled: bool) -> list[str]:
 
 
 def cmd_explain(args) -> int:
+    for name, text in (("query", args.query), ("product", args.product)):  # before TensorFlow loads
+        if not text.strip():
+            raise ValueError(f"{name}: empty text (nothing to explain)")
+    if args.model.strip() not in ("multilingual-e5-small", "all-minilm-l6-v2") and not Path(args.model).is_dir():
+        raise FileNotFoundError(f"--model {args.model}: not a run directory (nor multilingual-e5-small / "
+                                "all-minilm-l6-v2)")
     from semmatch_tf.explain import IntegratedGradientsConfig, format_explanation, load_explainer
 
     config = IntegratedGradientsConfig(steps=args.steps, max_steps=max(256, args.steps), tolerance=args.tolerance)
@@ -560,6 +566,8 @@ def cmd_serve(args) -> int:
     from semmatch_tf.serve.server import check_port
 
     check_port(args.port)  # before any model loads
+    if not (args.index / "index.json").is_file():
+        raise FileNotFoundError(f"--index {args.index}: not an index directory (index.json is missing)")
     from semmatch_tf.serve import ServiceConfig, load_service
     from semmatch_tf.serve.server import serve
 

@@ -153,7 +153,7 @@ def test_cli_explain_json_colour_and_bad_input(bilstm):
     bad = subprocess.run([*command, "   ", "Makita Cordless Drill"], capture_output=True, text=True, env=env,
                          cwd=REPO, timeout=300)
     assert bad.returncode == 2 and bad.stdout == ""
-    assert bad.stderr.strip().splitlines() == ["semmatch-tf explain: error: query 0: empty query (nothing to search for)"]
+    assert bad.stderr.strip().splitlines() == ["semmatch-tf explain: error: query: empty text (nothing to explain)"]
     missing = subprocess.run([sys.executable, "-m", "semmatch_tf.cli", "explain", "--model", str(run_dir / "nope"),
                               "a", "b"], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
