@@ -47,7 +47,7 @@ config = load_config(sys.argv[1])
 report = train_multi_worker(config, sys.argv[2], verbose=0, keep_scratch=True)
 print("OUTPUT", worker_output_dir(sys.argv[2]), flush=True)
 """
-WORKER_TIMEOUT = 240
+WORKER_TIMEOUT = 600  # per two-worker run; ~1-2 min on an idle 2-core machine, several when it is shared
 
 
 def write_config(path: Path, config: dict) -> Path:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import zlib
 from pathlib import Path
@@ -220,16 +219,12 @@ def write_index_manifest(entries: Iterable[dict], index_dir: str, meta: dict) ->
 
 # -- the two pipelines ----------------------------------------------------------------------------------
 def _options(job: BatchJob):
-    """Beam options from the job's flags. Without a runner flag the job runs on the DirectRunner,
-    by default with one thread per CPU core (TensorFlow releases the GIL while it computes, so
-    threads overlap the model with Beam's per-element work: 1.4x one worker on 50k titles,
-    benchmarks/run_scale.py); ``--direct_running_mode`` / ``--direct_num_workers`` override."""
+    """Beam options from the job's flags; without a runner flag, Beam's DirectRunner defaults (one
+    in-memory worker). Not ``--direct_running_mode=multi_threading``: with two threads it was 1.4x
+    faster on 50k titles but its index lacked records (benchmarks/run_scale.py counts them)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    flags = list(job.pipeline_args)
-    if not any(f.startswith(("--runner", "--direct_running_mode", "--direct_num_workers")) for f in flags):
-        flags += ["--direct_running_mode=multi_threading", f"--direct_num_workers={max(1, os.cpu_count() or 1)}"]
-    return PipelineOptions(flags)
+    return PipelineOptions(list(job.pipeline_args))
 
 
 def _handler(job: BatchJob, signature: str, inputs: dict):
