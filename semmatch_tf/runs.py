@@ -38,6 +38,8 @@ import numpy as np
 import tensorflow as tf
 
 from semmatch_tf.atomic import atomic_write_text, read_json_object, write_file_atomically  # noqa: F401 (re-exported)
+from semmatch_tf.data.padding import trim_packed_padding
+from semmatch_tf.data.pipeline import length_sorted_batches
 from semmatch_tf.data.schema import LabelScheme, PairDataset
 # models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
 # towers and preprocessors, so load_bi_encoder can deserialise them.
@@ -86,8 +88,6 @@ class TrainedMatcher:
         through one traced function (preprocessor, padding trim, model): no Keras ``predict`` loop,
         and BERT batches carry little padding. Outputs come back in input order.
         """
-        from semmatch_tf.data.pipeline import length_sorted_batches
-
         queries, products = text_list(queries), text_list(products)
         n = len(queries)
         if n != len(products):
@@ -109,8 +109,6 @@ class TrainedMatcher:
         return self._outputs(queries, products)
 
     def _graph(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
-        from semmatch_tf.data.padding import trim_packed_padding
-
         features = trim_packed_padding(self.preprocessor({"query": queries, "product": products}))
         return tf.cast(self.model(features, training=False), tf.float32)
 

@@ -75,13 +75,13 @@ TRAIN_OR_DIE = """
 import hashlib, json, os, sys
 import keras
 from semmatch_tf import runs
-from semmatch_tf.training import callbacks as callback_module
+from semmatch_tf.training import fit as fit_module
 from semmatch_tf.training.config import load_config
 from semmatch_tf.training.trainer import train
 
 config_path, run_dir = sys.argv[1], sys.argv[2]
 die_at = sys.argv[3] if len(sys.argv) > 3 else None
-standard, save_model = callback_module.build_callbacks, runs.atomic_save_model
+standard, save_model = fit_module.build_callbacks, runs.atomic_save_model
 
 class Die(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):  # after the backup: it comes earlier in the list
@@ -93,7 +93,7 @@ def save_or_die(model, path):
         os._exit(3)
     save_model(model, path)
 
-callback_module.build_callbacks = lambda *a, **k: standard(*a, **k) + [Die()]
+fit_module.build_callbacks = lambda *a, **k: standard(*a, **k) + [Die()]
 runs.atomic_save_model = save_or_die
 report = train(load_config(config_path), run_dir, verbose=0)
 model = keras.saving.load_model(os.path.join(run_dir, "model.keras"), compile=False)

@@ -1,5 +1,7 @@
 """Deterministic generator of the embedded demo catalogue (``semmatch_tf/data/demo/``).
 
+A build-time tool, not part of the installed package: the wheel ships the files it wrote.
+
 The demo data is MADE UP by this module: shop-style product titles in English, Chinese, Japanese
 and Spanish, search queries, and graded (query, product) judgements in the WANDS style
 (0 irrelevant, 1 partial, 2 exact). Nothing here comes from a real shop.
@@ -22,7 +24,7 @@ How it works, top to bottom:
    iphone charger", listed with the fixed queries), hard negatives (most character overlap with
    the query), same-category ones and random ones.
 
-Run ``python -m semmatch_tf.data.demo_build`` to rewrite the shipped files (byte-identical when
+Run ``python tools/demo_build.py`` to rewrite the shipped files (byte-identical when
 nothing here changed) or ``--out DIR`` to write elsewhere.
 """
 
@@ -1089,7 +1091,7 @@ Products by category:
 
 ## How it was generated
 
-`python -m semmatch_tf.data.demo_build` wrote these files, deterministically (seeded `random.Random`;
+`python tools/demo_build.py` wrote these files, deterministically (seeded `random.Random`;
 running it again gives byte-identical files, which the tests check):
 
 1. {kinds} product kinds (smartphone, phone case, fresh apples, juice, running shoes, frying pan,
@@ -1106,7 +1108,7 @@ running it again gives byte-identical files, which the tests check):
    for "fresh apples", mouse traps for "wireless mouse"); the {hard} others with most character-bigram
    overlap with the query (hard negatives); {category} from the same category; {random} at random.
 
-To change the data, edit the tables in `semmatch_tf/data/demo_build.py` and run it again.
+To change the data, edit the tables in `tools/demo_build.py` and run it again.
 """
 
 
@@ -1136,7 +1138,7 @@ def write(out_dir: str | Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "demo",
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "semmatch_tf" / "data" / "demo",
                         help="output folder (default: the packaged semmatch_tf/data/demo)")
     args = parser.parse_args(argv)
     for path in write(args.out):

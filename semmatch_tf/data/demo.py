@@ -1,7 +1,7 @@
 """The embedded demo catalogue: made-up multilingual e-commerce products, queries and judgements.
 
 The files ship inside the package (``semmatch_tf/data/demo/``, written by
-:mod:`semmatch_tf.data.demo_build`), so the demo runs with no download. The data is invented for
+``tools/demo_build.py``), so the demo runs with no download. The data is invented for
 demonstrations and tests; see ``semmatch_tf/data/demo/README.md``.
 """
 

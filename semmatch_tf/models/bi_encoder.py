@@ -29,8 +29,14 @@ import tensorflow as tf
 from keras import ops
 
 from semmatch_tf.atomic import write_file_atomically
+from semmatch_tf.data.padding import trim_packed_padding
+from semmatch_tf.data.pipeline import length_sorted_batches
 from semmatch_tf.models.encoders import BiLSTMEncoder
 from semmatch_tf.models.registry import BI_ENCODER, family
+from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpoint_prefixes, checkpoint_tokenizer,
+                                     fine_tunable_backbone, prefix_token_count, pretrained_backbone,
+                                     resolve_checkpoint_path, side_prefixes)
+from semmatch_tf.text import WordPieceTokenizer
 
 OUTPUTS = ("similarities", "cosine")
 #: Special tokens of the WordPiece ([PAD] ...) and SentencePiece (<s> ...) vocabularies we load.
@@ -48,8 +54,6 @@ def build_bilstm_tower(vocabulary: list[str], text_config, model_config, *, sequ
     the final states). The projection to ``bi_encoder.embedding_size`` is linear: the cosine is
     taken on its L2-normalised output, in float32 even under mixed precision.
     """
-    from semmatch_tf.text import WordPieceTokenizer
-
     tokenizer = WordPieceTokenizer(vocabulary, sequence_length=sequence_length or text_config.product_length,
                                    lowercase=text_config.lowercase, strip_accents=text_config.strip_accents)
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -105,9 +109,6 @@ def build_bert_towers(model_config, text_config, *, vocabulary: list[str] | None
 def _bert_towers(model_config, text_config, vocabulary: list[str] | None, shared: bool) -> Towers:
     """BERT towers: mean pooling + L2 over a keras-hub backbone; queries packed to
     ``text.query_length`` tokens, titles to ``model.bert.sequence_length``."""
-    from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, fine_tunable_backbone,
-                                         prefix_token_count, side_prefixes)
-
     bert = model_config.bert
     query_prefix, product_prefix = side_prefixes(bert)
 
@@ -206,8 +207,6 @@ class TextEmbedder:
                                   reduce_retracing=True)
 
     def _graph(self, texts: tf.Tensor) -> tf.Tensor:
-        from semmatch_tf.data.padding import trim_packed_padding
-
         features = trim_packed_padding(self.preprocessor(texts))  # BERT towers: no all-padding columns
         return tf.cast(self.tower(features, training=False), tf.float32)
 
@@ -249,7 +248,6 @@ class TextEmbedder:
             raise TypeError("TextEmbedder batches in Python and returns NumPy, so it cannot run inside a "
                             "tf.function (there its texts are a symbolic tensor); call embed_tensor() there (for a "
                             "TwoTowerEncoder: query_embedder.embed_tensor / product_embedder.embed_tensor)")
-        from semmatch_tf.data.pipeline import length_sorted_batches
 
         texts = text_list(texts)
         vectors = np.zeros((len(texts), self.dims), np.float32)
@@ -397,9 +395,6 @@ def pretrained_encoder(checkpoint: str = "multilingual-e5-small", *, query_lengt
         >>> (queries @ products.T).argmax(axis=1).tolist()                  # doctest: +SKIP
         [0, 1]
     """
-    from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpoint_prefixes,
-                                         checkpoint_tokenizer, pretrained_backbone, resolve_checkpoint_path)
-
     path = resolve_checkpoint_path(checkpoint)
     known = checkpoint_prefixes(path)
     query_prefix = known.get("query", "") if query_prefix is None else query_prefix

@@ -8,6 +8,7 @@ checked for type and range when the config is built, before any data is read.
 from __future__ import annotations
 
 import dataclasses
+from importlib import resources
 import math
 import os
 import reprlib
@@ -458,8 +459,12 @@ def _elements(values: list | tuple, hint: Any, key: str) -> list:
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     """Read a YAML config (and optional dotted overrides such as {"training.epochs": 2} or
     {"model.bert.lora_rank": 8}). Every problem, from an unreadable file to an out-of-range value,
-    is a one-line :class:`ConfigError` that starts with the file name."""
-    path = Path(path)
+    is a one-line :class:`ConfigError` that starts with the file name.
+
+    A bare name with no such file (``"demo_bilstm"``) names a config shipped inside the package
+    (``semmatch_tf/configs/NAME.yaml``), so installed users have one without a checkout.
+    """
+    path = _packaged_or_path(path)
     try:
         raw = _read_yaml(path)
         _check(raw is None or isinstance(raw, dict), "config",
@@ -471,6 +476,19 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
         return RunConfig.from_dict(raw)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped inside the package (usable as ``load_config(name)``)."""
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("semmatch_tf").joinpath("configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def _packaged_or_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.exists() or path.suffix or len(path.parts) != 1 or str(path) not in packaged_configs():
+        return path
+    return Path(str(resources.files("semmatch_tf").joinpath("configs", f"{path}.yaml")))
 
 
 def _read_yaml(path: Path) -> Any:

@@ -40,9 +40,9 @@ from semmatch_tf.training.bi_encoder_examples import (Examples, add_hard_negativ
                                                       judged_candidates, model_candidates, pack_batches,
                                                       positive_examples, positive_threshold, regression_dataset,
                                                       softmax_dataset, text_key)
-from semmatch_tf.training.callbacks import (HISTORY_CSV, build_callbacks, completed_epochs, fit_once, read_history_csv,
-                                           remove_backup, save_weights_atomically, start_fresh,
-                                           write_embedding_projector)
+from semmatch_tf.training.callbacks import (HISTORY_CSV, completed_epochs, read_history_csv, remove_backup,
+                                           save_weights_atomically, write_embedding_projector)
+from semmatch_tf.training.fit import fit_resumably
 from semmatch_tf.training.hparams import flat_hparams, plain_history
 from semmatch_tf.training.vocab import settle_vocabulary, training_texts
 
@@ -118,23 +118,8 @@ def _completed_epochs(directory: Path) -> int:
 
 
 def _fit(model, phase: _Phase, directory: Path, config, epochs: int, hparams: dict, verbose: int) -> dict:
-    directory.mkdir(parents=True, exist_ok=True)
-    history_csv = directory / HISTORY_CSV
-    start_fresh(directory)  # not a resume: an earlier run's history and best checkpoint must not be read
-    monitor = config.training.monitor
-    if phase.validation is None:  # too few validation positives for one batch: watch the training value
-        monitor = monitor.removeprefix("val_")
-    callbacks = build_callbacks(directory, monitor=monitor, patience=config.training.early_stopping_patience,
-                                hparams=hparams)
-    fitted: dict = {}
-    fit_once(model, directory, lambda: fitted.update(model.fit(
-        phase.data, validation_data=phase.validation, epochs=epochs, steps_per_epoch=phase.steps,
-        callbacks=callbacks, verbose=verbose, shuffle=False).history))  # batches are packed already
-    try:  # the CSV spans resumed processes; this process's History does not
-        return read_history_csv(history_csv)
-    except (OSError, ValueError) as error:
-        log.warning("could not read %s (%s): keeping this process's history only", history_csv, error)
-        return fitted
+    return fit_resumably(model, directory, data=phase.data, validation=phase.validation, epochs=epochs,
+                         steps_per_epoch=phase.steps, training=config.training, hparams=hparams, verbose=verbose)
 
 
 def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, PairDataset, PairDataset], *,

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from semmatch_tf.atomic import write_directory_atomically
+from semmatch_tf.models.cross_encoders import uses_own_vocabulary
+from semmatch_tf.models.bert import BertPreprocessor, OUR_TOKENIZER_FILE, load_backbone
+from semmatch_tf.text import learn_vocabulary
+from semmatch_tf.text.vocabulary import save_vocabulary
+from semmatch_tf.training.optimizers import build_optimizer
 from semmatch_tf.training.config import RunConfig
+from semmatch_tf.training.runtime import seed_everything, set_precision
+from semmatch_tf.training.trainer import load_splits, training_texts
 
 log = logging.getLogger(__name__)
 PRETRAIN_REPORT = "pretraining.json"
@@ -26,8 +33,6 @@ PRETRAIN_REPORT = "pretraining.json"
 
 def unlabelled_texts(config: RunConfig) -> list[str]:
     """Distinct queries and product texts of the training split (deterministic order)."""
-    from semmatch_tf.training.trainer import load_splits, training_texts
-
     train_set, _, _ = load_splits(config.data)
     return [t for t in dict.fromkeys(training_texts(train_set)) if t.strip()]
 
@@ -72,11 +77,6 @@ def pretrain(config: RunConfig, output: str | Path, *, mask_rate: float = 0.15, 
     import keras
     import keras_hub
 
-    from semmatch_tf.models import uses_own_vocabulary
-    from semmatch_tf.models.bert import BertPreprocessor, load_backbone
-    from semmatch_tf.text import learn_vocabulary
-    from semmatch_tf.training.optimizers import build_optimizer
-    from semmatch_tf.training.runtime import seed_everything, set_precision
 
     if not 0 < mask_rate < 1:
         raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate}")
@@ -127,9 +127,6 @@ def write_preset(backbone, tokenizer, output: str | Path, *, report: dict | None
     tokenizer is saved its own way, ours as ``vocabulary.txt`` + ``semmatch_tokenizer.json``
     (which :func:`semmatch_tf.models.bert.checkpoint_tokenizer` reads back).
     """
-    from semmatch_tf.models.bert import OUR_TOKENIZER_FILE
-    from semmatch_tf.text.vocabulary import save_vocabulary
-
     def write(temporary: Path) -> None:
         backbone.save_to_preset(str(temporary))
         if hasattr(tokenizer, "save_to_preset"):

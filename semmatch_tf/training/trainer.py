@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 
@@ -23,10 +23,10 @@ from semmatch_tf.models.cross_encoders import build_cross_encoder, uses_own_voca
 from semmatch_tf.models.heads import loss_for, metrics_for
 from semmatch_tf.models.registry import family
 from semmatch_tf.text import learn_vocabulary
-from semmatch_tf.training.callbacks import (HISTORY_CSV, build_callbacks, completed_epochs, fit_once, read_history_csv,
-                                           remove_backup, start_fresh, write_embedding_projector)
+from semmatch_tf.training.callbacks import completed_epochs, remove_backup, write_embedding_projector
 from semmatch_tf.training.config import DataConfig, RunConfig, load_config, resolve_data_path, save_config  # noqa: F401
 from semmatch_tf.training.contrastive import fit_bi_encoder
+from semmatch_tf.training.fit import fit_resumably
 from semmatch_tf.training.hparams import flat_hparams, plain_history
 from semmatch_tf.training.negatives import with_mined_negatives
 from semmatch_tf.training.optimizers import build_optimizer
@@ -106,8 +106,12 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir), discard_unstarted_run(run_dir):
-        return _train(config, run_dir, verbose)
+    policy = keras.mixed_precision.global_policy()  # training.precision sets it: restored after
+    try:
+        with run_lock(run_dir), discard_unstarted_run(run_dir):
+            return _train(config, run_dir, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
 
 
 def _train(config: RunConfig, run_dir: Path, verbose: int) -> dict:
@@ -134,14 +138,10 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
     train_set, validation_set, test_set = splits
     preprocessor, model = _build_cross_encoder(config, run_dir, train_set)
     train_data, steps, validation_data = _cross_encoder_data(config, run_dir, preprocessor, train_set, validation_set)
-    start_fresh(run_dir)  # not a resume: an earlier run's history and best checkpoint must not be read
-    history_csv = run_dir / HISTORY_CSV
-    callbacks = _cross_encoder_callbacks(config, run_dir, policy, validation_data is not None)
-    fit_once(model, run_dir, lambda: model.fit(
-        train_data, validation_data=validation_data, epochs=config.training.epochs, steps_per_epoch=steps,
-        callbacks=callbacks, class_weight=class_weights(train_set, config.training.class_weights),
-        verbose=verbose, shuffle=False))  # the stream shuffles each epoch itself
-    history = read_history_csv(history_csv)
+    history = fit_resumably(model, run_dir, data=train_data, validation=validation_data,
+                            epochs=config.training.epochs, steps_per_epoch=steps, training=config.training,
+                            hparams={"precision": policy, **flat_hparams(config)}, verbose=verbose,
+                            class_weight=class_weights(train_set, config.training.class_weights))
 
     model = merge_lora(model)  # adapters folded into plain weights: an ordinary model to save and serve
     runs.atomic_save_model(model, run_dir / runs.MODEL)
@@ -187,12 +187,6 @@ def _cross_encoder_data(config: RunConfig, run_dir: Path, preprocessor, train_se
     validation_data = make_dataset(validation_set, preprocessor, PipelineOptions(
         batch_size=training.batch_size, target=target, length_buckets=buckets)) if len(validation_set) else None
     return train_data, steps, validation_data
-
-
-def _cross_encoder_callbacks(config: RunConfig, run_dir: Path, policy: str, has_validation: bool) -> list:
-    monitor = config.training.monitor if has_validation else "loss"
-    return build_callbacks(run_dir, monitor=monitor, patience=config.training.early_stopping_patience,
-                           hparams={"precision": policy, **flat_hparams(config)})
 
 
 def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None) -> dict:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from semmatch_tf import runs
 from semmatch_tf.data.schema import PairDataset
+from semmatch_tf.text.vocabulary import load_vocabulary, vocabulary_hash
 
 
 def training_texts(dataset: PairDataset) -> list[str]:
@@ -28,11 +30,6 @@ def settle_vocabulary(run_dir: Path, vocabulary: list[str], *, resuming: bool | 
     ids that no longer mean what the weights learned). Learning is deterministic, so an unchanged
     run always passes.
     """
-    # Local, not module-level: both load TensorFlow, and importing semmatch_tf.training.trainer
-    # (which re-exports this function) does not load TensorFlow.
-    from semmatch_tf import runs
-    from semmatch_tf.text.vocabulary import load_vocabulary, vocabulary_hash
-
     path = run_dir / runs.VOCABULARY
     if not (resuming if resuming is not None else (run_dir / "backup").exists()):
         runs.atomic_write_text(path, "".join(f"{token}\n" for token in vocabulary))
