@@ -346,6 +346,13 @@ TINY_CROSS = {
                  "warmup_fraction": 0.1, "weight_decay": 0.0001, "early_stopping_patience": None,
                  "token_dropout": 0.1, "seed": 5, "deterministic": True},
 }
+TINY_BERT = {  # a tiny BERT from scratch over the run's own vocabulary: the keras-hub path, dropout on
+    "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 300},
+    "text": {"vocab_size": 300, "min_frequency": 1, "query_length": 8, "product_length": 12},
+    "model": {"family": "bert", "bert": {"source": "scratch", "size": "tiny", "sequence_length": 24, "dropout": 0.1}},
+    "training": {"epochs": 3, "batch_size": 32, "learning_rate": 0.001, "early_stopping_patience": None,
+                 "seed": 5, "deterministic": True},
+}
 TINY_BI = {
     "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 1200},
     "text": {"vocab_size": 400, "min_frequency": 1, "query_length": 8, "product_length": 12},
@@ -404,6 +411,7 @@ def reference_run(context: Context, config: dict, name: str) -> dict:
 FIXTURES: dict[str, Callable[[Context], object]] = {
     "cross": lambda c: reference_run(c, TINY_CROSS, "cross"),
     "bi": lambda c: reference_run(c, TINY_BI, "bi"),
+    "bert": lambda c: reference_run(c, TINY_BERT, "bert"),
     "run": lambda c: c.fixture("cross")["run"],
     "bi_run": lambda c: c.fixture("bi")["run"],
 }
@@ -1412,6 +1420,13 @@ def kill_resume_cases() -> list[Case]:
                   quick=name == "after_epoch_1", kill=True) for name, points in cross]
     cases += [Case("kill_resume", f"bi_encoder/{name}", _kill_case("bi", points), needs=frozenset({"subprocess", "tf"}),
                    kill=True) for name, points in bi]
+    bert = [
+        ("after_epoch_1", [("epoch 1 committed", epoch_committed(1), 0.0)]),
+        ("mid_epoch_2", [("during epoch 2", epoch_committed(1), 0.4)]),
+        ("final_writes_model", [("model.keras written", file_appears("model.keras"), 0.0)]),
+    ]
+    cases += [Case("kill_resume", f"bert/{name}", _kill_case("bert", points), needs=frozenset({"subprocess", "tf"}),
+                   kill=True) for name, points in bert]
     cases.append(Case("kill_resume", "bilstm/two_trains_one_output", _concurrent_train_case,
                       needs=frozenset({"subprocess", "tf"}), kill=True))
     cases.append(Case("kill_resume", "bilstm/resume_with_another_config", _resume_other_config_case,

@@ -4,7 +4,7 @@ Every loader returns a :class:`PairDataset` in the canonical schema. Bad input n
 data: an empty or header-only file, a UTF-16/32 file, a missing column, an unknown label, an empty
 text or id, a JSON number or list where text belongs, undecodable bytes or a malformed line raise
 :class:`DataFormatError` naming the file, the 1-based data row, the field and (when not UTF-8) the
-encoding. All text files go through one reader (``_read_text``); ``PairDataset.source`` records
+encoding. All text files go through one reader (``read_text``); ``PairDataset.source`` records
 each file read and its encoding.
 
 Formats (``load_dataset(format, path, **options)``):
@@ -26,12 +26,8 @@ generic        any CSV/TSV/JSONL/Parquet with a column mapping
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
-import json
 import logging
-import reprlib
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -40,7 +36,10 @@ import pandas as pd
 
 from semmatch_tf.data.errors import DataFormatError
 from semmatch_tf.data.language import detect_language
-from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame, text_key
+from semmatch_tf.data.readers import WIDE_BOMS  # noqa: F401 (re-exported: the CLI's own reader uses it)
+from semmatch_tf.data.readers import (class_column, describe_value, id_column, number_column, pair_dataset,
+                                      read_delimited, read_jsonl, read_parquet, require_columns, text_column)
+from semmatch_tf.data.schema import LabelScheme, PairDataset, text_key
 
 GRADED_3 = LabelScheme(("irrelevant", "partial", "exact"), (1.0, 2.0, 3.0), (1.0, 3.0))
 QBQTC_LABELS = LabelScheme(("poor", "somewhat", "high"), (0.0, 1.0, 2.0), (0.0, 2.0))
@@ -55,267 +54,6 @@ ESCI_LOCALE_LANGUAGE = {"us": "en", "es": "es", "jp": "ja"}
 log = logging.getLogger(__name__)
 
 
-# -- reading ---------------------------------------------------------------------------------------
-#: Byte-order marks of the wide Unicode encodings, longest first (UTF-32-LE starts like UTF-16-LE).
-WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32-LE"), (b"\x00\x00\xfe\xff", "UTF-32-BE"),
-             (b"\xff\xfe", "UTF-16-LE"), (b"\xfe\xff", "UTF-16-BE"))
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes; a missing file, a directory or no permission is a DataFormatError."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError(path, "file not found") from None
-    except IsADirectoryError:
-        raise DataFormatError(path, "is a directory, expected a file") from None
-    except NotADirectoryError:
-        raise DataFormatError(path, f"{path.parent} is a file, expected a directory") from None
-    except PermissionError:
-        raise DataFormatError(path, "permission denied") from None
-    except OSError as error:  # a symlink loop, an I/O error
-        raise DataFormatError(path, f"cannot read: {error.strerror or error}") from None
-
-
-def _check_not_wide(path: Path, data: bytes, encoding: str) -> None:
-    """Refuse UTF-16/32 text read as an 8-bit encoding: it would decode to NUL-riddled nonsense
-    (every column name "missing") or, as latin-1, to silent mojibake."""
-    if encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32")):
-        return
-    for bom, name in WIDE_BOMS:
-        if data.startswith(bom):
-            raise DataFormatError(path, f"file is {name} (byte-order mark {bom.hex(' ')}), not {encoding}; "
-                                        f"convert it, e.g. iconv -f {name} -t UTF-8", encoding=name)
-    if b"\x00" in data[:4096]:
-        raise DataFormatError(path, f"NUL bytes in the first 4 KiB: probably UTF-16 or UTF-32 without a "
-                                    f"byte-order mark, not {encoding}; convert it to UTF-8")
-
-
-def _read_text(path: Path, encoding: str = "utf-8", fallback: str | None = None) -> tuple[str, str]:
-    """Whole file as text, and the encoding it was decoded with.
-
-    ``fallback`` (e.g. latin-1 for Home Depot) is used only when the bytes are not valid
-    ``encoding``; otherwise undecodable bytes are reported with their 1-based line. A leading
-    UTF-8 BOM is dropped; an empty (or whitespace-only) file is an error.
-    """
-    data = _read_bytes(path)
-    _check_not_wide(path, data, encoding)
-    try:
-        text, used = data.decode(encoding), encoding
-    except UnicodeDecodeError as error:
-        if fallback is None:
-            line = data[: error.start].count(b"\n") + 1
-            raise DataFormatError(path, f"bytes not valid {encoding} at offset {error.start} "
-                                        f"(line {line}): {data[error.start:error.start + 4]!r}",
-                                  row=line, encoding=encoding) from None
-        text, used = data.decode(fallback), fallback
-        log.info("%s: not valid %s (offset %d); read as %s", path, encoding, error.start, fallback)
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        raise DataFormatError(path, "empty file", encoding=used)
-    return text, used
-
-
-def _read_delimited(path: Path, *, sep: str, header: bool, names: Sequence[str] | None = None,
-                    encoding: str = "utf-8", fallback: str | None = None, limit: int | None = None) -> pd.DataFrame:
-    """CSV/TSV as strings, every field kept verbatim (no NA guessing); a BOM is dropped.
-
-    A header-only file is an error (it would load zero pairs). The frame's ``attrs`` record the
-    file and the encoding used (see :func:`_source`).
-    """
-    text, used = _read_text(path, encoding, fallback)
-    quoting = csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE
-    kind = "TSV" if sep == "\t" else "CSV"
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, header=0 if header else None, names=names, dtype=str,
-                            keep_default_na=False, quoting=quoting, nrows=limit, lineterminator=None,
-                            on_bad_lines="error", engine="python" if sep == "\t" else "c")
-    except (pd.errors.ParserError, csv.Error) as error:
-        raise DataFormatError(path, f"malformed {kind}: {' '.join(str(error).split())}", encoding=used) from None
-    if frame.empty and limit != 0:
-        raise DataFormatError(path, f"no data rows (only a header: {list(frame.columns)})", encoding=used)
-    if header:
-        _check_unique_header(path, text, sep, quoting, used)
-    frame = frame.map(lambda v: v.replace("\ufeff", "").rstrip("\r") if isinstance(v, str) else v)
-    frame.attrs.update(path=str(path), encoding=used)
-    return frame
-
-
-def _check_unique_header(path: Path, text: str, sep: str, quoting: int, encoding: str) -> None:
-    """A column named twice is an error: pandas would rename the second ``name.1`` and the loader
-    read the first, silently ignoring the other."""
-    names = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep, quoting=quoting), [])
-    names = [name.strip().rstrip("\r") for name in names]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise DataFormatError(path, f"duplicate column(s) {repeated} in the header", field=repeated[0],
-                              encoding=encoding)
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    """``object_pairs_hook`` for json.loads: a key twice in one object is an error (json keeps the last)."""
-    record = {}
-    for key, value in pairs:
-        if key in record:
-            raise ValueError(f"duplicate key {key!r}")
-        record[key] = value
-    return record
-
-
-def _read_jsonl(path: Path, limit: int | None = None) -> pd.DataFrame:
-    """JSON lines (UTF-8), one object per line; blank lines are skipped. The frame's index is
-    each record's 1-based line number, so that errors name the line even after blank lines."""
-    records, lines = [], []
-    text, used = _read_text(path)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line, object_pairs_hook=_unique_keys)
-        except json.JSONDecodeError as error:
-            raise DataFormatError(path, f"malformed JSON: {error.msg}", row=number) from None
-        except RecursionError:
-            raise DataFormatError(path, "malformed JSON: nested too deeply", row=number) from None
-        except ValueError as error:  # a duplicate key
-            raise DataFormatError(path, f"malformed JSON: {error}", row=number) from None
-        if not isinstance(record, dict):
-            raise DataFormatError(path, f"each line must be a JSON object, got {type(record).__name__}", row=number)
-        records.append(record)
-        lines.append(number)
-        if limit is not None and len(records) >= limit:
-            break
-    frame = pd.DataFrame.from_records(records, index=lines)
-    frame.attrs.update(path=str(path), encoding=used, numbered=True)
-    return frame
-
-
-def _read_parquet(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    if path.is_dir():
-        raise DataFormatError(path, "is a directory, expected a Parquet file")
-    try:
-        frame = pd.read_parquet(path, columns=list(columns) if columns else None)
-    except FileNotFoundError:
-        raise DataFormatError(path, "file not found") from None
-    except (ValueError, KeyError) as error:  # pyarrow's ArrowInvalid (not Parquet at all) is a ValueError too
-        what = f"cannot read Parquet columns {list(columns)}" if columns else "not a readable Parquet file"
-        raise DataFormatError(path, f"{what}: {error}") from None
-    except Exception as error:  # pyarrow raises its own error types for corrupt files
-        raise DataFormatError(path, f"not a readable Parquet file: {error}") from None
-    frame.attrs.update(path=str(path), encoding="parquet")
-    return frame
-
-
-# -- validation ------------------------------------------------------------------------------------
-def _row(frame: pd.DataFrame, position: int, row_offset: int = 1) -> int:
-    """The 1-based row of a frame's ``position``-th record (JSON lines: its line number)."""
-    return int(frame.index[position]) if frame.attrs.get("numbered") else position + row_offset
-
-
-def _fail(frame: pd.DataFrame, path: Path, message: str, position: int, field: str,
-          row_offset: int = 1) -> DataFormatError:
-    """The error for one bad value: file, 1-based row, field and the encoding the file was read in."""
-    return DataFormatError(path, message, row=_row(frame, position, row_offset), field=field,
-                           encoding=frame.attrs.get("encoding"))
-
-
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> None:
-    for column in columns:
-        if column not in frame.columns:
-            raise DataFormatError(path, f"missing column (found {list(frame.columns)})", field=column,
-                                  encoding=frame.attrs.get("encoding"))
-
-
-def _describe(value) -> str:
-    """A wrong value in a message: its type and a short repr (bounded: never the repr of a huge list)."""
-    shown = _REPR.repr(value)
-    return f"{type(value).__name__} {shown if len(shown) <= 40 else shown[:37] + '...'}"
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 40, 40
-
-
-def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
-
-
-def _texts(frame: pd.DataFrame, column: str, path: Path, row_offset: int = 1) -> list[str]:
-    """Stripped texts of a column. A missing or empty text names its row; so does a value that is
-    not a string (a JSON number, list or object is refused rather than stringified)."""
-    texts = []
-    for position, value in enumerate(frame[column].tolist()):
-        if not isinstance(value, str) and not _is_missing(value):
-            raise _fail(frame, path, f"expected text, got {_describe(value)}", position, column, row_offset)
-        text = value.strip() if isinstance(value, str) else ""
-        if not text:
-            raise _fail(frame, path, "empty text", position, column, row_offset)
-        texts.append(text)
-    return texts
-
-
-def _ids(frame: pd.DataFrame, column: str, path: Path, row_offset: int = 1) -> list[str]:
-    """Ids of a column as strings: text or whole numbers; a missing, empty or other value names its row."""
-    ids = []
-    for position, value in enumerate(frame[column].tolist()):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # a JSON/Parquet integer column that pandas widened to float
-        if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
-            message = "empty id" if _is_missing(value) else f"expected an id (text or integer), got {_describe(value)}"
-            raise _fail(frame, path, message, position, column, row_offset)
-        text = str(value).strip()
-        if not text:
-            raise _fail(frame, path, "empty id", position, column, row_offset)
-        ids.append(text)
-    return ids
-
-
-def _number(value) -> float:
-    """A label as a float: numbers and numeric strings; NaN for anything else (bools, lists, "")."""
-    if isinstance(value, (bool, np.bool_)):
-        return np.nan
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    try:
-        return float(value) if isinstance(value, str) else np.nan
-    except ValueError:
-        return np.nan
-
-
-def _numbers(frame: pd.DataFrame, column: str, path: Path, low: float, high: float, row_offset: int = 1) -> np.ndarray:
-    values = np.array([_number(v) for v in frame[column].tolist()], dtype=np.float64)
-    bad = np.isnan(values) | (values < low) | (values > high)
-    if bad.any():
-        position = int(np.flatnonzero(bad)[0])
-        raise _fail(frame, path, f"label {frame[column].iloc[position]!r} is not a number in [{low}, {high}]",
-                    position, column, row_offset)
-    return values
-
-
-def _classes(frame: pd.DataFrame, column: str, path: Path, mapping: dict, row_offset: int = 1) -> np.ndarray:
-    missing = np.flatnonzero([_is_missing(v) for v in frame[column].tolist()])
-    if len(missing):  # a short row or a JSON line without the key: not the label "nan"
-        raise _fail(frame, path, f"missing label; expected one of {sorted(mapping)}", int(missing[0]), column,
-                    row_offset)
-    keys = frame[column].astype(str).str.strip()
-    codes = keys.map(mapping)
-    bad = codes.isna().to_numpy()
-    if bad.any():
-        position = int(np.flatnonzero(bad)[0])
-        raise _fail(frame, path, f"unknown label {keys.iloc[position]!r}; expected one of {sorted(mapping)}",
-                    position, column, row_offset)
-    return codes.to_numpy(dtype=np.int64)
-
-
-def _source(*frames: pd.DataFrame) -> dict:
-    """Provenance for :attr:`PairDataset.source`: each file read and the encoding it was decoded with."""
-    return {"files": {f.attrs["path"]: f.attrs.get("encoding") for f in frames if "path" in f.attrs}}
-
-
-def _dataset(name: str, labels: LabelScheme, frames: Sequence[pd.DataFrame], **columns) -> PairDataset:
-    """The canonical dataset of ``columns``, recording where ``frames`` were read from."""
-    return PairDataset(build_frame(**columns), labels, name, source=_source(*frames))
-
-
 # -- public sets -------------------------------------------------------------------------------------
 def load_home_depot(path: str | Path, *, limit: int | None = None) -> PairDataset:
     """Home Depot (search_term -> product_title; relevance = raters' mean grade 1.0-3.0).
@@ -324,13 +62,13 @@ def load_home_depot(path: str | Path, *, limit: int | None = None) -> PairDatase
     fallback when the bytes are not valid UTF-8). ``source`` records which was used.
     """
     path = Path(path)
-    frame = _read_delimited(path, sep=",", header=True, fallback="latin-1", limit=limit)
-    _require_columns(frame, ("product_uid", "product_title", "search_term", "relevance"), path)
-    grades = _numbers(frame, "relevance", path, 1.0, 3.0)
-    queries = _texts(frame, "search_term", path)
-    return _dataset("home_depot", GRADED_3, [frame], query=queries, product=_texts(frame, "product_title", path),
+    frame = read_delimited(path, sep=",", header=True, fallback="latin-1", limit=limit)
+    require_columns(frame, ("product_uid", "product_title", "search_term", "relevance"), path)
+    grades = number_column(frame, "relevance", path, 1.0, 3.0)
+    queries = text_column(frame, "search_term", path)
+    return pair_dataset("home_depot", GRADED_3, [frame], query=queries, product=text_column(frame, "product_title", path),
                     label=GRADED_3.class_of_grade(grades), grade=grades, language="en",
-                    product_id=_ids(frame, "product_uid", path), query_id=_query_ids(queries))
+                    product_id=id_column(frame, "product_uid", path), query_id=_query_ids(queries))
 
 
 def _query_ids(queries: Sequence[str]) -> list[str]:
@@ -343,50 +81,50 @@ def _query_ids(queries: Sequence[str]) -> list[str]:
 def load_qbqtc(path: str | Path, *, limit: int | None = None) -> PairDataset:
     """QBQTC (query -> web page title, labels "0"/"1"/"2")."""
     path = Path(path)
-    frame = _read_jsonl(path, limit)
-    _require_columns(frame, ("query", "title", "label"), path)
-    labels = _classes(frame, "label", path, {"0": 0, "1": 1, "2": 2})
-    queries = _texts(frame, "query", path)
-    return _dataset("qbqtc", QBQTC_LABELS, [frame], query=queries, product=_texts(frame, "title", path), label=labels,
+    frame = read_jsonl(path, limit)
+    require_columns(frame, ("query", "title", "label"), path)
+    labels = class_column(frame, "label", path, {"0": 0, "1": 1, "2": 2})
+    queries = text_column(frame, "query", path)
+    return pair_dataset("qbqtc", QBQTC_LABELS, [frame], query=queries, product=text_column(frame, "title", path), label=labels,
                     grade=labels.astype(float), language="zh", query_id=_query_ids(queries))
 
 
 def _sentence_pairs(name: str, path: Path, frame: pd.DataFrame, language: str, row_offset: int = 1) -> PairDataset:
-    _require_columns(frame, ("sentence1", "sentence2", "label"), path)
-    labels = _classes(frame, "label", path, {"0": 0, "1": 1}, row_offset)
-    first = _texts(frame, "sentence1", path, row_offset)
-    return _dataset(name, BINARY, [frame], query=first, product=_texts(frame, "sentence2", path, row_offset),
+    require_columns(frame, ("sentence1", "sentence2", "label"), path)
+    labels = class_column(frame, "label", path, {"0": 0, "1": 1}, row_offset)
+    first = text_column(frame, "sentence1", path, row_offset)
+    return pair_dataset(name, BINARY, [frame], query=first, product=text_column(frame, "sentence2", path, row_offset),
                     label=labels, grade=labels.astype(float), language=language, query_id=_query_ids(first))
 
 
 def load_lcqmc(path: str | Path, *, limit: int | None = None) -> PairDataset:
     """LCQMC (question paraphrase; TSV sentence1, sentence2, label)."""
     path = Path(path)
-    frame = _read_delimited(path, sep="\t", header=False, names=("sentence1", "sentence2", "label"), limit=limit)
+    frame = read_delimited(path, sep="\t", header=False, names=("sentence1", "sentence2", "label"), limit=limit)
     return _sentence_pairs("lcqmc", path, frame, "zh")
 
 
 def load_bq_corpus(path: str | Path, *, limit: int | None = None) -> PairDataset:
     """BQ corpus (bank question equivalence; CSV with BOM and header)."""
     path = Path(path)
-    return _sentence_pairs("bq_corpus", path, _read_delimited(path, sep=",", header=True, limit=limit), "zh")
+    return _sentence_pairs("bq_corpus", path, read_delimited(path, sep=",", header=True, limit=limit), "zh")
 
 
 def load_atec(path: str | Path, *, limit: int | None = None) -> PairDataset:
     """ATEC (fintech question similarity; TSV id, s1, s2, label; BOMs on line 1; CRLF)."""
     path = Path(path)
-    frame = _read_delimited(path, sep="\t", header=False, names=("id", "sentence1", "sentence2", "label"), limit=limit)
+    frame = read_delimited(path, sep="\t", header=False, names=("id", "sentence1", "sentence2", "label"), limit=limit)
     return _sentence_pairs("atec", path, frame, "zh")
 
 
 def load_jsts(path: str | Path, *, limit: int | None = None) -> PairDataset:
     """JGLUE JSTS (Japanese STS; float similarity 0-5 kept as the grade, class = rounded)."""
     path = Path(path)
-    frame = _read_jsonl(path, limit)
-    _require_columns(frame, ("sentence1", "sentence2", "label"), path)
-    grades = _numbers(frame, "label", path, 0.0, 5.0)
-    first = _texts(frame, "sentence1", path)
-    return _dataset("jsts", JSTS_LABELS, [frame], query=first, product=_texts(frame, "sentence2", path),
+    frame = read_jsonl(path, limit)
+    require_columns(frame, ("sentence1", "sentence2", "label"), path)
+    grades = number_column(frame, "label", path, 0.0, 5.0)
+    first = text_column(frame, "sentence1", path)
+    return pair_dataset("jsts", JSTS_LABELS, [frame], query=first, product=text_column(frame, "sentence2", path),
                     label=JSTS_LABELS.class_of_grade(grades), grade=grades, language="ja",
                     query_id=_query_ids(first))
 
@@ -401,10 +139,10 @@ def load_stsb_multi_mt(path: str | Path, *, limit: int | None = None, language: 
             raise DataFormatError(path, "cannot tell the language from the file name (expected stsb-LANG-SPLIT.csv); "
                                         "pass the option language=LANG")
         language = parts[1]
-    frame = _read_delimited(path, sep=",", header=False, names=("sentence1", "sentence2", "score"), limit=limit)
-    grades = _numbers(frame, "score", path, 0.0, 5.0)
-    first = _texts(frame, "sentence1", path)
-    return _dataset("stsb_multi_mt", JSTS_LABELS, [frame], query=first, product=_texts(frame, "sentence2", path),
+    frame = read_delimited(path, sep=",", header=False, names=("sentence1", "sentence2", "score"), limit=limit)
+    grades = number_column(frame, "score", path, 0.0, 5.0)
+    first = text_column(frame, "sentence1", path)
+    return pair_dataset("stsb_multi_mt", JSTS_LABELS, [frame], query=first, product=text_column(frame, "sentence2", path),
                     label=JSTS_LABELS.class_of_grade(grades), grade=grades, language=language,
                     query_id=_query_ids(first))
 
@@ -415,23 +153,23 @@ def load_wands(path: str | Path, *, limit: int | None = None, product_fields: Se
     ``product_fields`` chooses the product text (joined with " | "), e.g. add "product_class".
     """
     folder = Path(path)
-    labels = _read_delimited(folder / "label.csv", sep="\t", header=True, limit=limit)
-    _require_columns(labels, ("query_id", "product_id", "label"), folder / "label.csv")
-    queries = _read_delimited(folder / "query.csv", sep="\t", header=True)
-    _require_columns(queries, ("query_id", "query"), folder / "query.csv")
-    products = _read_delimited(folder / "product.csv", sep="\t", header=True)
-    _require_columns(products, ("product_id", *product_fields), folder / "product.csv")
-    classes = _classes(labels, "label", folder / "label.csv", {"Irrelevant": 0, "Partial": 1, "Exact": 2})
+    labels = read_delimited(folder / "label.csv", sep="\t", header=True, limit=limit)
+    require_columns(labels, ("query_id", "product_id", "label"), folder / "label.csv")
+    queries = read_delimited(folder / "query.csv", sep="\t", header=True)
+    require_columns(queries, ("query_id", "query"), folder / "query.csv")
+    products = read_delimited(folder / "product.csv", sep="\t", header=True)
+    require_columns(products, ("product_id", *product_fields), folder / "product.csv")
+    classes = class_column(labels, "label", folder / "label.csv", {"Irrelevant": 0, "Partial": 1, "Exact": 2})
     query_text = _lookup(labels, "query_id", queries.set_index("query_id")["query"], folder / "label.csv")
     product_text = products[list(product_fields)].agg(" | ".join, axis=1)
     product_text.index = products["product_id"]
     titles = _lookup(labels, "product_id", product_text, folder / "label.csv")
     frame = pd.DataFrame({"query": query_text, "product": titles})
-    return _dataset("wands", WANDS_LABELS, [labels, queries, products],
-                    query=_texts(frame, "query", folder / "query.csv"),
-                    product=_texts(frame, "product", folder / "product.csv"), label=classes,
-                    grade=classes.astype(float), language="en", query_id=_ids(labels, "query_id", folder / "label.csv"),
-                    product_id=_ids(labels, "product_id", folder / "label.csv"))
+    return pair_dataset("wands", WANDS_LABELS, [labels, queries, products],
+                    query=text_column(frame, "query", folder / "query.csv"),
+                    product=text_column(frame, "product", folder / "product.csv"), label=classes,
+                    grade=classes.astype(float), language="en", query_id=id_column(labels, "query_id", folder / "label.csv"),
+                    product_id=id_column(labels, "product_id", folder / "label.csv"))
 
 
 def _lookup(frame: pd.DataFrame, key: str, table: pd.Series, path: Path) -> list[str]:
@@ -454,8 +192,8 @@ def load_esci(path: str | Path, *, limit: int | None = None, locales: Sequence[s
     folder = Path(path)
     examples_path = folder / "shopping_queries_dataset_examples.parquet"
     products_path = folder / "shopping_queries_dataset_products.parquet"
-    examples = _read_parquet(examples_path)
-    _require_columns(examples, ("query", "query_id", "product_id", "product_locale", "esci_label",
+    examples = read_parquet(examples_path)
+    require_columns(examples, ("query", "query_id", "product_id", "product_locale", "esci_label",
                                 "small_version", "split"), examples_path)
     keep = examples["product_locale"].isin(list(locales))
     if small_version:
@@ -468,8 +206,8 @@ def load_esci(path: str | Path, *, limit: int | None = None, locales: Sequence[s
                                              f"small_version {small_version}")
     if limit is not None:
         examples = examples.head(limit)
-    products = _read_parquet(products_path)
-    _require_columns(products, ("product_id", "product_locale", "product_title"), products_path)
+    products = read_parquet(products_path)
+    require_columns(products, ("product_id", "product_locale", "product_title"), products_path)
     merged = examples.merge(products[["product_id", "product_locale", "product_title"]],
                             on=["product_id", "product_locale"], how="left")
     missing = merged["product_title"].isna().to_numpy()
@@ -477,13 +215,13 @@ def load_esci(path: str | Path, *, limit: int | None = None, locales: Sequence[s
         row = int(np.flatnonzero(missing)[0])
         raise DataFormatError(products_path, f"no product {merged['product_id'].iloc[row]!r} in locale "
                                              f"{merged['product_locale'].iloc[row]!r}", row=row + 1, field="product_id")
-    classes = _classes(merged, "esci_label", examples_path, ESCI_CODES)
-    return _dataset("esci", ESCI_LABELS, [examples, products], query=_texts(merged, "query", examples_path),
-                    product=_texts(merged, "product_title", products_path), label=classes,
+    classes = class_column(merged, "esci_label", examples_path, ESCI_CODES)
+    return pair_dataset("esci", ESCI_LABELS, [examples, products], query=text_column(merged, "query", examples_path),
+                    product=text_column(merged, "product_title", products_path), label=classes,
                     grade=np.asarray(ESCI_LABELS.grades)[classes],
                     language=merged["product_locale"].map(ESCI_LOCALE_LANGUAGE).tolist(),
-                    query_id=_ids(merged, "query_id", examples_path),
-                    product_id=_ids(merged, "product_id", examples_path))
+                    query_id=id_column(merged, "query_id", examples_path),
+                    product_id=id_column(merged, "product_id", examples_path))
 
 
 def load_generic(path: str | Path, *, query: str = "query", product: str = "product", label: str = "label",
@@ -499,41 +237,41 @@ def load_generic(path: str | Path, *, query: str = "query", product: str = "prod
     """
     path = Path(path)
     frame = _read_any(path, sep, limit, encoding)
-    _require_columns(frame, [c for c in (query, product, label, query_id, product_id) if c], path)
-    queries = _texts(frame, query, path)
+    require_columns(frame, [c for c in (query, product, label, query_id, product_id) if c], path)
+    queries = text_column(frame, query, path)
     if names is not None:
         scheme = LabelScheme(tuple(names), tuple(grades or range(len(names))),
                              (float(min(grades or [0])), float(max(grades or [len(names) - 1]))))
-        classes = _classes(frame, label, path, {str(n): i for i, n in enumerate(names)})
+        classes = class_column(frame, label, path, {str(n): i for i, n in enumerate(names)})
         grade_values = np.asarray(scheme.grades)[classes]
     else:
         low, high = (float(grade_range[0]), float(grade_range[1])) if grade_range else (0.0, 1.0)
         steps = np.arange(np.ceil(low), np.floor(high) + 1)
         scheme = LabelScheme(tuple(f"{g:g}" for g in steps), tuple(float(g) for g in steps), (low, high))
-        grade_values = _numbers(frame, label, path, low, high)
+        grade_values = number_column(frame, label, path, low, high)
         classes = scheme.class_of_grade(grade_values)
-    products = _texts(frame, product, path)
+    products = text_column(frame, product, path)
     if language is not None and language in frame.columns:
-        languages = _texts(frame, language, path)
+        languages = text_column(frame, language, path)
     elif language is not None:
         languages = language
     else:
         languages = [detect_language(f"{q} {p}") for q, p in zip(queries, products)]
-    return _dataset(path.stem, scheme, [frame], query=queries, product=products, label=classes, grade=grade_values,
-                    language=languages, query_id=_ids(frame, query_id, path) if query_id else _query_ids(queries),
-                    product_id=_ids(frame, product_id, path) if product_id else None)
+    return pair_dataset(path.stem, scheme, [frame], query=queries, product=products, label=classes, grade=grade_values,
+                    language=languages, query_id=id_column(frame, query_id, path) if query_id else _query_ids(queries),
+                    product_id=id_column(frame, product_id, path) if product_id else None)
 
 
 def _read_any(path: Path, sep: str | None, limit: int | None, encoding: str) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        frame = _read_parquet(path)
+        frame = read_parquet(path)
         return frame.head(limit) if limit else frame
     if suffix in (".jsonl", ".json", ".ndjson"):
-        return _read_jsonl(path, limit)
+        return read_jsonl(path, limit)
     if sep is None:
         sep = "\t" if suffix in (".tsv", ".txt") else ","
-    return _read_delimited(path, sep=sep, header=True, encoding=encoding, limit=limit)
+    return read_delimited(path, sep=sep, header=True, encoding=encoding, limit=limit)
 
 
 LOADERS: dict[str, Callable[..., PairDataset]] = {
@@ -587,11 +325,11 @@ def option_problems(format: str, options: dict) -> dict[str, str]:
     if format == "generic" and not problems:
         names, grades, grade_range = options.get("names"), options.get("grades"), options.get("grade_range")
         if names is not None and (not names or len(set(names)) != len(names)):
-            problems["names"] = f"must be distinct class names, worst first, got {_describe(names)}"
+            problems["names"] = f"must be distinct class names, worst first, got {describe_value(names)}"
         elif grades is not None and (names is None or len(grades) != len(names)):
             problems["grades"] = "needs names, one grade per class name"
         if grade_range is not None and (len(grade_range) != 2 or not grade_range[0] < grade_range[1]):
-            problems["grade_range"] = f"must be [low, high] with low < high, got {_describe(grade_range)}"
+            problems["grade_range"] = f"must be [low, high] with low < high, got {describe_value(grade_range)}"
     if options.get("limit") is not None and "limit" not in problems and options["limit"] < 1:
         problems["limit"] = f"must be a positive number of rows, got {options['limit']}"
     return problems
@@ -616,7 +354,7 @@ def _option_value_problem(annotation: str, value) -> str | None:
                                         for v in value):
                 return None
     wanted = annotation.replace("Sequence[str]", "a list of strings").replace("Sequence[float]", "a list of numbers")
-    return f"expected {wanted.replace(' | None', ' or null')}, got {_describe(value)}"
+    return f"expected {wanted.replace(' | None', ' or null')}, got {describe_value(value)}"
 
 
 def check_source(format: str, path: str | Path) -> None:

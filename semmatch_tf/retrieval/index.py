@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 
 from semmatch_tf import atomic
+from semmatch_tf.data.errors import DataFormatError
+from semmatch_tf.data.readers import id_column, read_delimited, read_jsonl, read_parquet, require_columns, text_column
 from semmatch_tf.atomic import write_directory_atomically  # noqa: F401 (re-exported: bm25 and callers)
 
 FORMAT_VERSION = 1
@@ -80,27 +82,24 @@ def top_k(scores: np.ndarray, k: int, *, above: float | None = None) -> np.ndarr
 def read_catalogue(path: str | Path) -> pd.DataFrame:
     """A catalogue file (csv, tsv, jsonl/json lines, parquet) with ``product_id`` and ``title``.
 
-    Read by the strict readers of :mod:`semmatch_tf.data.loaders`: an empty, header-only, UTF-16
+    Read by the strict readers of :mod:`semmatch_tf.data.readers`: an empty, header-only, UTF-16
     or non-UTF-8 file, a malformed line, a missing column, an empty or non-text title or an empty
     id raises :class:`~semmatch_tf.data.errors.DataFormatError` naming the file, row and field.
     """
-    from semmatch_tf.data.errors import DataFormatError
-    from semmatch_tf.data.loaders import _ids, _read_delimited, _read_jsonl, _read_parquet, _require_columns, _texts
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        frame = _read_parquet(path)
+        frame = read_parquet(path)
         if frame.empty:
             raise DataFormatError(path, "no rows")
     elif suffix in (".jsonl", ".json", ".ndjson"):
-        frame = _read_jsonl(path)
+        frame = read_jsonl(path)
     else:
-        frame = _read_delimited(path, sep="\t" if suffix in (".tsv", ".tab") else ",", header=True)
-    _require_columns(frame, ("product_id", "title"), path)
+        frame = read_delimited(path, sep="\t" if suffix in (".tsv", ".tab") else ",", header=True)
+    require_columns(frame, ("product_id", "title"), path)
     checked = frame.copy()
-    checked["product_id"] = _ids(frame, "product_id", path)
-    checked["title"] = _texts(frame, "title", path)
+    checked["product_id"] = id_column(frame, "product_id", path)
+    checked["title"] = text_column(frame, "title", path)
     checked = checked.reset_index(drop=True)
     duplicated = checked["product_id"].duplicated()
     if duplicated.any():
