@@ -226,6 +226,53 @@ class ModelConfig:
 
 
 @dataclasses.dataclass
+class AdversarialConfig:
+    """Adversarial training of cross-encoders on the token embeddings
+    (:mod:`semmatch_tf.training.adversarial`): ``method`` ``none``, ``fgm`` (one step of size
+    ``epsilon``) or ``pgd`` (``steps`` projected steps of ``step_size``, default ``epsilon / steps``,
+    inside the ``epsilon`` ball)."""
+
+    method: str = "none"
+    epsilon: float = 1.0
+    steps: int = 3
+    step_size: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.method != "none"
+
+    def validate(self) -> "AdversarialConfig":
+        _one_of(self.method, "training.adversarial.method", ("none", "fgm", "pgd"))
+        _check(self.epsilon >= 0, "training.adversarial.epsilon", f"must be >= 0, got {self.epsilon}")
+        _check(1 <= self.steps <= 100, "training.adversarial.steps", f"must be in [1, 100], got {self.steps}")
+        _check(self.step_size is None or self.step_size > 0, "training.adversarial.step_size",
+               "must be positive or null (epsilon / steps)")
+        return self
+
+
+@dataclasses.dataclass
+class AugmentationConfig:
+    """Label-preserving augmentation of the training pairs (:mod:`semmatch_tf.augment`): ``copies``
+    augmented copies of each training pair (0: off); per copy, each query word is swapped with its
+    neighbour with probability ``swap``, dropped with ``drop`` (never the last word), given a
+    keyboard typo with ``typo``, or replaced by a catalogue co-occurrence neighbour with
+    ``neighbour``; the product title keeps its words, its fields may be reordered (``reorder``)."""
+
+    copies: int = 0
+    swap: float = 0.1
+    drop: float = 0.1
+    typo: float = 0.05
+    neighbour: float = 0.0
+    reorder: float = 0.0
+
+    def validate(self) -> "AugmentationConfig":
+        _check(0 <= self.copies <= 20, "training.augmentation.copies", f"must be in [0, 20], got {self.copies}")
+        for key in ("swap", "drop", "typo", "neighbour", "reorder"):
+            _check(0 <= getattr(self, key) <= 1, f"training.augmentation.{key}", "must be a probability in [0, 1]")
+        return self
+
+
+@dataclasses.dataclass
 class TrainingConfig:
     """Optimisation, regularisation, checkpoints, precision and distribution."""
 
@@ -253,9 +300,13 @@ class TrainingConfig:
     steps_per_execution: int = 1
     gradient_accumulation_steps: int | None = None
     jit_compile: bool | str = "auto"
+    adversarial: AdversarialConfig = dataclasses.field(default_factory=AdversarialConfig)
+    augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
 
     def validate(self) -> None:
         _check_seed(self.seed, "training.seed")
+        self.adversarial.validate()
+        self.augmentation.validate()
         _check(self.epochs > 0, "training.epochs", "must be positive")
         _check(self.batch_size > 0, "training.batch_size", "must be positive")
         _one_of(self.optimizer, "training.optimizer", ("adam", "adamw", "sgd"))
@@ -329,6 +380,10 @@ class RunConfig:
         _check(not self.training.mined_negatives or not entry.is_bi_encoder,
                "training.mined_negatives", "are for cross-encoders; bi-encoders mine theirs with "
                "model.bi_encoder.hard_negatives")
+        _check(not self.training.adversarial.enabled or not entry.is_bi_encoder, "training.adversarial",
+               "is implemented for cross-encoders only")
+        _check(not self.training.augmentation.copies or not entry.is_bi_encoder, "training.augmentation",
+               "is implemented for cross-encoders only")
         _check(self.training.token_dropout == 0 or entry.supports_token_dropout, "training.token_dropout",
                f"is not implemented for the {entry.name} family")
         _check(not self.text.length_buckets or entry.supports_length_buckets, "text.length_buckets",

@@ -23,6 +23,8 @@ from semmatch_tf.models.cross_encoders import build_cross_encoder, uses_own_voca
 from semmatch_tf.models.heads import loss_for, metrics_for
 from semmatch_tf.models.registry import family
 from semmatch_tf.text import learn_vocabulary
+from semmatch_tf.augment import augment_pairs
+from semmatch_tf.training.adversarial import install_adversarial
 from semmatch_tf.training.callbacks import completed_epochs, remove_backup, write_embedding_projector
 from semmatch_tf.training.config import DataConfig, RunConfig, load_config, resolve_data_path, save_config  # noqa: F401
 from semmatch_tf.training.contrastive import fit_bi_encoder
@@ -130,6 +132,10 @@ def _train(config: RunConfig, run_dir: Path, verbose: int) -> dict:
         train_set = with_mined_negatives(train_set, count=config.training.mined_negatives,
                                          depth=config.training.mined_negative_depth, seed=config.training.seed)
         log.info("mined negatives: %d pairs added to %d training pairs", len(train_set) - before, before)
+    if config.training.augmentation.copies:
+        before = len(train_set)
+        train_set = augment_pairs(train_set, config.training.augmentation, seed=config.training.seed)
+        log.info("augmentation: %d augmented pairs added to %d training pairs", len(train_set) - before, before)
     return _fit_cross_encoder(config, run_dir, (train_set, validation_set, test_set), policy, verbose)
 
 
@@ -171,6 +177,7 @@ def _build_cross_encoder(config: RunConfig, run_dir: Path, train_set: PairDatase
         model.compile(optimizer=build_optimizer(training, steps_per_epoch * training.epochs),
                       loss=loss_for(config.model.head), metrics=metrics_for(config.model.head),
                       steps_per_execution=training.steps_per_execution, jit_compile=resolve_jit(training.jit_compile))
+        install_adversarial(model, training.adversarial)  # a no-op unless training.adversarial.method is set
     return preprocessor, model
 
 

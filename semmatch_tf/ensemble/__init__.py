@@ -1,0 +1,13 @@
+"""Ensembles of trained cross-encoders, scored and exported as one model (issue 18).
+
+:func:`build_ensemble` combines finished runs (``load_run``) by averaging (``method="average"``)
+or stacking (``method="stacked"``: weights fitted on held-out pairs). The result behaves like a
+:class:`~semmatch_tf.runs.TrainedMatcher` (``score``, ``predict_outputs``, ``predict_dataset``)
+and :func:`~semmatch_tf.export.export_model` writes it as ONE SavedModel whose
+``serving_default(query, product)`` takes raw strings and runs every member's own tokenizer and
+network inside the graph.
+"""
+
+from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble, fit_stacking_weights
+
+__all__ = ["EnsembleMatcher", "build_ensemble", "fit_stacking_weights"]
