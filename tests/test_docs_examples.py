@@ -11,7 +11,9 @@ from conftest import REPO
 
 #: Modules whose docstring examples are runnable on the CPU in seconds (heavier ones mark theirs
 #: ``# doctest: +SKIP`` and are exercised by tests/test_tasks.py instead).
-MODULES = ["semmatch_tf", "semmatch_tf.models.registry", "semmatch_tf.losses", "semmatch_tf.tasks"]
+MODULES = ["semmatch_tf", "semmatch_tf.models.registry", "semmatch_tf.losses", "semmatch_tf.tasks",
+           "semmatch_tf.explain.integrated_gradients", "semmatch_tf.explain.spans", "semmatch_tf.explain.terminal",
+           "semmatch_tf.serve.service"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -61,8 +61,10 @@ def test_pyproject_declares_compatible_ranges_that_the_pins_satisfy():
 def test_cli_help_lists_the_commands():
     out = subprocess.run([sys.executable, "-m", "semmatch_tf.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
-    for command in ("train", "evaluate", "predict", "export", "check-export", "index", "search", "demo", "weights"):
-        assert command in out
+    commands = ("train", "pretrain", "evaluate", "predict", "export", "check-export", "index", "search", "demo",
+                "weights", "explain", "serve", "score-batch", "embed-batch")
+    missing = [command for command in commands if f"    {command}" not in out]
+    assert not missing, out
 
 
 def test_cli_version():
