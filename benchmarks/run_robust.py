@@ -1,6 +1,6 @@
 """Robust-training techniques, each measured against the same model without it (issue 18).
 
-    python benchmarks/run_robust.py [--train-pairs 12000] [--epochs 4] [--techniques fgm pgd augment]
+    python benchmarks/run_robust.py [--train-pairs 10000] [--epochs 3] [--techniques fgm pgd augment]
 
 On the by-query test split of Home Depot (titles only), a BiLSTM with a graded head is trained
 plain and with each technique on the same (subsampled, see the split name) training queries; the
@@ -45,10 +45,13 @@ def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: P
     from semmatch_tf.training.config import load_config
     from semmatch_tf.training.trainer import load_splits, train
 
-    base = {"data.subsample": {"train": train_pairs}, "training.epochs": epochs}
+    base = {"data.subsample": {"train": train_pairs}} if train_pairs > 0 else {}
+    if epochs:
+        base["training.epochs"] = epochs
     config = load_config(REPO / "configs" / "home_depot_bilstm.yaml", base)
     train_set, validation_set, test_set = load_splits(config.data)
-    split = f"test(by-query; train subsample {len(train_set)} pairs)"
+    split = (f"test(by-query; train subsample {len(train_set)} pairs)" if train_pairs > 0
+             else f"test(by-query; full train split {len(train_set)} pairs)")
     gold, held = test_set.frame["grade"].to_numpy(), validation_set.frame["grade"].to_numpy()
     low, high = train_set.labels.grade_range
     texts = lambda d: (d.frame["query"].tolist(), d.frame["product"].tolist())  # noqa: E731
@@ -109,8 +112,9 @@ def _records(gold, predictions: dict, seconds: dict, split: str, train_pairs: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-pairs", type=int, default=12000, help="training subsample (whole queries)")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--train-pairs", type=int, default=10000,
+                        help="training subsample (whole queries); 0: the whole training split")
+    parser.add_argument("--epochs", type=int, default=3, help="0: the config's (6, early stopping)")
     parser.add_argument("--techniques", nargs="*", default=["fgm", "augment"], choices=sorted(TECHNIQUES))
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks" / "robust")
     parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")

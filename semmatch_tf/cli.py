@@ -210,6 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="replace an existing version")
     export.set_defaults(handler=cmd_export)
 
+    ensemble = commands.add_parser("ensemble", help="combine cross-encoder runs and export them as one SavedModel")
+    ensemble.add_argument("--model", required=True, type=Path, action="append", help="a run directory (twice or more)")
+    ensemble.add_argument("--method", choices=("average", "stacked"), default="average",
+                          help="stacked: weights fitted on the runs' validation split")
+    ensemble.add_argument("--output", required=True, type=Path, help="base directory TF Serving watches")
+    ensemble.add_argument("--name", default="semmatch_ensemble")
+    ensemble.add_argument("--version", type=int)
+    ensemble.add_argument("--force", action="store_true", help="replace an existing version")
+    ensemble.set_defaults(handler=cmd_ensemble)
+
     check = commands.add_parser("check-export", help="reload an export without semmatch_tf and compare")
     check.add_argument("directory", type=Path, help="BASE_DIR/NAME/VERSION")
     check.add_argument("--model", type=Path, help="run directory to compare against")
@@ -496,6 +506,21 @@ def cmd_export(args) -> int:
 
     path = export_model(load_run(args.model), args.output, name=args.name, version=args.version, force=args.force)
     print(f"exported to {path}")
+    return 0
+
+
+def cmd_ensemble(args) -> int:
+    if args.version is not None and args.version < 1:
+        raise ValueError(f"--version must be a positive integer, got {args.version}")
+    from semmatch_tf.export.savedmodel import check_model_name
+
+    check_model_name(args.name)
+    from semmatch_tf.ensemble import ensemble_from_runs
+    from semmatch_tf.export import export_model
+
+    ensemble = ensemble_from_runs(args.model, args.method)
+    path = export_model(ensemble, args.output, name=args.name, version=args.version, force=args.force)
+    print(json.dumps({"exported": str(path), **ensemble.describe()}, indent=2))
     return 0
 
 

@@ -84,3 +84,46 @@ def test_a_mixed_ensemble_exports_as_one_savedmodel_that_passes_check_export(tmp
     assert report["ok"], report["problems"]
     assert report["signatures"] == ["serving_default"] and report["max_abs_diff"]["serving_default"] < 1e-5
     assert not report["child_imported_semmatch_tf"]
+
+
+def _cli(*args: str):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "semmatch_tf.cli", *args], capture_output=True, text=True,
+                          timeout=900, env=env, cwd=REPO)
+
+
+def test_cli_ensemble_refuses_bad_input_in_one_line(tmp_path):
+    one = _cli("ensemble", "--model", str(tmp_path / "missing"), "--output", str(tmp_path / "out"))
+    assert one.returncode == 2 and "at least two runs" in one.stderr and "Traceback" not in one.stderr
+    assert len(one.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    missing = _cli("ensemble", "--model", str(tmp_path / "a"), "--model", str(tmp_path / "b"),
+                   "--output", str(tmp_path / "out"))
+    assert missing.returncode == 2 and "not a finished run directory" in missing.stderr
+
+
+@pytest.mark.slow
+def test_cli_ensemble_of_two_trained_runs_exports_and_passes_check_export(tmp_path):
+    import json
+
+    import yaml
+
+    config = {"data": {"format": "demo", "limit": 600, "split": [0.7, 0.15, 0.15]}, "text": TEXT,
+              "model": {"family": "bilstm", "embedding_dim": 8, "lstm_units": 8, "hidden_units": 8},
+              "training": {"epochs": 1, "batch_size": 32, "early_stopping_patience": None}}
+    for name, head in (("a", "classification"), ("b", "regression")):
+        config["model"]["head"] = head
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
+        assert _cli("train", "--config", str(tmp_path / f"{name}.yaml"), "--output", str(tmp_path / name)).returncode == 0
+    made = _cli("ensemble", "--model", str(tmp_path / "a"), "--model", str(tmp_path / "b"), "--method", "stacked",
+                "--output", str(tmp_path / "serving"))
+    assert made.returncode == 0, made.stderr
+    described = json.loads(made.stdout)
+    assert described["method"] == "stacked" and described["head"] == "regression" and len(described["weights"]) == 2
+    checked = _cli("check-export", described["exported"])
+    assert checked.returncode == 0 and json.loads(checked.stdout)["ok"], checked.stdout

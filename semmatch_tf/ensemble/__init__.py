@@ -9,5 +9,6 @@ network inside the graph.
 """
 
 from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble, fit_stacking_weights
+from semmatch_tf.ensemble.runs import ensemble_from_runs
 
-__all__ = ["EnsembleMatcher", "build_ensemble", "fit_stacking_weights"]
+__all__ = ["EnsembleMatcher", "build_ensemble", "ensemble_from_runs", "fit_stacking_weights"]
