@@ -202,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=256)
     predict.set_defaults(handler=cmd_predict)
 
+    embed = commands.add_parser("embed", help="embed text lines (file or stdin) with a bi-encoder -> JSON lines")
+    embed.add_argument("--model", required=True,
+                       help="a bi-encoder run directory, or multilingual-e5-small / all-minilm-l6-v2")
+    embed.add_argument("--side", choices=("query", "product"), default="query", help="which tower embeds them")
+    embed.add_argument("--input", type=Path, help="one text per line (default: stdin)")
+    embed.add_argument("--batch-size", type=int, default=256)
+    embed.set_defaults(handler=cmd_embed)
+
     export = commands.add_parser("export", help="export a run as a SavedModel for TF Serving")
     export.add_argument("--model", required=True, type=Path)
     export.add_argument("--output", required=True, type=Path, help="base directory TF Serving watches")
@@ -433,11 +441,22 @@ def _read_pairs(path: Path | None) -> list[list[str]]:
 
     A file must hold at least one pair; an empty query or product, a NUL byte or UTF-16/32 text is
     refused with its line (stdin with no lines gives no pairs: a filter that matched nothing)."""
-    name = path or "<stdin>"
+    return _read_rows(path, ("query", "product"))
+
+
+def _read_texts(path: Path | None) -> list[str]:
+    """One text per line of ``path`` (stdin when None), checked as :func:`_read_pairs` checks pairs."""
+    return [row[0] for row in _read_rows(path, ("text",))]
+
+
+def _read_rows(path: Path | None, fields: tuple[str, ...]) -> list[list[str]]:
+    """Non-blank lines of ``path`` (stdin when None) split into ``fields`` (tab-separated when more
+    than one); a bad line or byte names its line."""
+    name, layout = path or "<stdin>", "<TAB>".join(fields)
     if path is None:
         lines = sys.stdin
     elif path.is_dir():
-        raise ValueError(f"--input {path}: is a directory, expected a query<TAB>product file")
+        raise ValueError(f"--input {path}: is a directory, expected a {layout} file")
     else:
         try:
             data = path.read_bytes()
@@ -466,22 +485,30 @@ def _read_pairs(path: Path | None) -> list[list[str]]:
             continue
         if "\0" in line:
             raise ValueError(f"{name}, line {number}: NUL byte in the text (binary data?)")
-        fields = line.split("\t")
-        if len(fields) != 2:
-            raise ValueError(f"{name}, line {number}: expected 'query<TAB>product', got {len(fields)} field(s)")
-        for field, text in zip(("query", "product"), fields):
+        values = line.split("\t") if len(fields) > 1 else [line]
+        if len(values) != len(fields):
+            raise ValueError(f"{name}, line {number}: expected '{layout}', got {len(values)} field(s)")
+        for field, text in zip(fields, values):
             if not text.strip():
                 raise ValueError(f"{name}, line {number}: empty {field}")
-        pairs.append(fields)
+        pairs.append(values)
     if path is not None and not pairs:
-        raise ValueError(f"{name}: no query<TAB>product lines")
+        raise ValueError(f"{name}: no {layout} lines")
     return pairs
 
 
 def cmd_predict(args) -> int:
     pairs = _read_pairs(args.input)  # before TensorFlow loads: a bad file fails in a second
-    from semmatch_tf.runs import load_run
+    from semmatch_tf.runs import is_bi_encoder_run, load_run
 
+    if is_bi_encoder_run(args.model):  # the same verb for both kinds: a bi-encoder scores by cosine
+        from semmatch_tf.tasks import BiEncoder
+
+        cosines = BiEncoder.load(args.model).similarity([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else []
+        for (query, product), cosine in zip(pairs, cosines):
+            print(json.dumps({"query": query, "product": product, "score": round(float(cosine), 6)},
+                             ensure_ascii=False))
+        return 0
     matcher = load_run(args.model)
     queries, products = [p[0] for p in pairs], [p[1] for p in pairs]
     outputs = matcher.predict_outputs(queries, products, args.batch_size)
@@ -501,11 +528,26 @@ def cmd_export(args) -> int:
     from semmatch_tf.export.savedmodel import check_model_name
 
     check_model_name(args.name)
-    from semmatch_tf.export import export_model
-    from semmatch_tf.runs import load_run
+    from semmatch_tf.runs import is_bi_encoder_run
+    from semmatch_tf.tasks import BiEncoder, CrossEncoder
 
-    path = export_model(load_run(args.model), args.output, name=args.name, version=args.version, force=args.force)
+    task = BiEncoder if is_bi_encoder_run(args.model) else CrossEncoder  # embed_query/embed_product, or pairs
+    path = task.load(args.model).export(args.output, name=args.name, version=args.version, force=args.force)
     print(f"exported to {path}")
+    return 0
+
+
+def cmd_embed(args) -> int:
+    """Unit-length embeddings of text lines: ``{"text", "embedding"}`` per line (JSON lines)."""
+    texts = _read_texts(args.input)  # before TensorFlow loads
+    model = str(args.model)
+    from semmatch_tf.tasks import BiEncoder
+    from semmatch_tf.weights import KNOWN_WEIGHTS
+
+    encoder = BiEncoder.pretrained(model) if model in KNOWN_WEIGHTS and not Path(model).exists() else BiEncoder.load(model)
+    vectors = encoder.encode(texts, side=args.side, batch_size=args.batch_size) if texts else []
+    for text, vector in zip(texts, vectors):
+        print(json.dumps({"text": text, "embedding": [round(float(v), 6) for v in vector]}, ensure_ascii=False))
     return 0
 
 

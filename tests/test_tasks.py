@@ -3,6 +3,8 @@ export; the family registry replaces name tests; `import semmatch_tf` stays free
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -99,10 +101,17 @@ def test_fit_refuses_the_other_kind_of_family(tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_bi_encoder_fit_encode_rank(tmp_path):
+@pytest.fixture(scope="module")
+def bi_encoder(tmp_path_factory):
     from semmatch_tf import BiEncoder
 
-    model = BiEncoder.fit(config_of(BI), tmp_path / "run", verbose=0)
+    return BiEncoder.fit(config_of(BI), tmp_path_factory.mktemp("bi") / "run", verbose=0)
+
+
+def test_bi_encoder_fit_encode_rank(bi_encoder):
+    from semmatch_tf import BiEncoder
+
+    model = bi_encoder
     queries = model.encode(["red dress", "usb cable"])
     products = model.encode(["red dress", "usb cable"], side="product")
     assert queries.shape == (2, model.dims) == products.shape
@@ -113,4 +122,37 @@ def test_bi_encoder_fit_encode_rank(tmp_path):
     assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
     with pytest.raises(ValueError, match="side must be"):
         model.encode(["x"], side="both")
-    assert (BiEncoder.load(tmp_path / "run").encode(["red dress"]) == queries[:1]).all()
+    assert (BiEncoder.load(model.encoder.run_dir).encode(["red dress"]) == queries[:1]).all()
+
+
+def cli(*args, stdin=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "semmatch_tf.cli", *map(str, args)], input=stdin, cwd=REPO,
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_bi_encoder_cli_has_the_cross_encoders_verbs(bi_encoder, tmp_path):
+    """predict (cosine per pair), embed (vectors per line) and export work on a bi-encoder run."""
+    run = bi_encoder.encoder.run_dir
+    pairs = [("red dress", "red summer dress"), ("usb cable", "red summer dress")]
+    done = cli("predict", "--model", run, stdin="".join(f"{q}\t{p}\n" for q, p in pairs))
+    assert done.returncode == 0, done.stderr[-1500:]
+    scores = [json.loads(line)["score"] for line in done.stdout.splitlines()]
+    np.testing.assert_allclose(scores, bi_encoder.similarity(*zip(*pairs)), atol=1e-5)
+
+    done = cli("embed", "--model", run, "--side", "product", stdin="red summer dress\nusb cable\n")
+    assert done.returncode == 0, done.stderr[-1500:]
+    vectors = np.array([json.loads(line)["embedding"] for line in done.stdout.splitlines()])
+    np.testing.assert_allclose(vectors, bi_encoder.encode(["red summer dress", "usb cable"], side="product"),
+                               atol=1e-5)
+
+    (tmp_path / "texts.txt").write_bytes("red dress\nbad\0text\n".encode())
+    done = cli("embed", "--model", run, "--input", tmp_path / "texts.txt")
+    assert done.returncode != 0 and "texts.txt, line 2: NUL byte" in done.stderr and not done.stdout
+
+    done = cli("export", "--model", run, "--output", tmp_path / "serving", "--name", "bi")
+    assert done.returncode == 0, done.stderr[-1500:]
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(tmp_path / "serving" / "bi" / "1"))
+    assert {"embed_query", "embed_product"} <= set(loaded.signatures)
