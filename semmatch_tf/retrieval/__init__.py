@@ -5,16 +5,20 @@
 * :class:`BM25Index` (``bm25.py``): bm25s over the toolkit's own word split (CJK per character).
 * ``fusion.py``: reciprocal rank fusion and weighted min-max score fusion.
 * :class:`Searcher` (``search.py``): dense, BM25 or hybrid retrieval, then optional cross-encoder
-  re-ranking; ``build_index`` / ``search_index`` / ``format_results`` for the CLI, and
-  :class:`SearcherCache` to load each searcher once when searching repeatedly; optional query
-  understanding (:mod:`semmatch_tf.query`: spelling, units, attribute boosts, senses) before stage 1.
+  re-ranking; optional query understanding (:mod:`semmatch_tf.query`: spelling, units, attribute
+  boosts, senses) before stage 1.
+* ``index_directory.py``: ``build_index`` (a catalogue -> an index directory), ``load_searcher`` /
+  ``search_index``, and :class:`SearcherCache` to load each searcher once when searching repeatedly.
+* ``format.py``: ``format_results``, the terminal table.
 """
 
 from semmatch_tf.retrieval.bm25 import BM25Index, tokenize_words
 from semmatch_tf.retrieval.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from semmatch_tf.retrieval.index import EmbeddingIndex, Ranking, read_catalogue, top_k
-from semmatch_tf.retrieval.search import (Searcher, SearcherCache, build_index, format_results, format_understanding,
-                                         load_searcher, search_index)
+from semmatch_tf.query.understanding import format_understanding
+from semmatch_tf.retrieval.format import format_results
+from semmatch_tf.retrieval.index_directory import SearcherCache, build_index, load_searcher, search_index
+from semmatch_tf.retrieval.search import Searcher
 
 __all__ = ["EmbeddingIndex", "BM25Index", "Ranking", "Searcher", "SearcherCache", "build_index", "search_index",
            "load_searcher", "format_results", "format_understanding", "reciprocal_rank_fusion", "weighted_score_fusion", "read_catalogue",

