@@ -11,8 +11,6 @@ import dataclasses
 from importlib import resources
 import math
 import os
-import reprlib
-import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -20,19 +18,9 @@ from typing import Any
 import yaml
 
 from semmatch_tf.models.registry import family, family_names
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or out of range (the message names the key)."""
-
-
-def _check(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(f"{key}: {message}")
-
-
-def _one_of(value: Any, key: str, choices: tuple) -> None:
-    _check(isinstance(value, str) and value in choices, key, f"must be one of {list(choices)}, got {_short(value)}")
+from semmatch_tf.training.config_schema import (MAX_INT, MAX_SEED, ConfigError, article, build_section, check,  # noqa: F401
+                                                coerce, kind, one_of, short, type_options, load_yaml,
+                                                yaml_problem)
 
 
 #: Longest sequence a family accepts (BERT: its 512 position embeddings; BiLSTM: a sanity cap,
@@ -43,8 +31,6 @@ MAX_LENGTH = {"bert": 512, "bilstm": 4096}
 MAX_WIDTH = 16384
 MAX_VOCABULARY = 2**21
 #: Every other count must fit TensorFlow's int32 (steps, epochs, batch sizes); seeds NumPy's uint32.
-MAX_INT = 2**31 - 1
-MAX_SEED = 2**32 - 1
 
 #: Metric names each model compiles with, as Keras logs them (``val_`` + name on validation):
 #: cross-encoders ``semmatch_tf.models.heads.metrics_for(head)``, bi-encoders
@@ -75,17 +61,17 @@ class DataConfig:
     def validate(self) -> None:
         from semmatch_tf.data.loaders import FORMATS
 
-        _one_of(self.format, "data.format", (*FORMATS, "demo"))
-        _check(self.format == "demo" or self.path is not None, "data.path",
-               f"is required for format {_short(self.format)}")
-        _check(len(self.split) == 3 and all(f >= 0 for f in self.split) and abs(sum(self.split) - 1) < 1e-6,
+        one_of(self.format, "data.format", (*FORMATS, "demo"))
+        check(self.format == "demo" or self.path is not None, "data.path",
+               f"is required for format {short(self.format)}")
+        check(len(self.split) == 3 and all(f >= 0 for f in self.split) and abs(sum(self.split) - 1) < 1e-6,
                "data.split", f"must be three non-negative fractions summing to 1, got {list(self.split)}")
-        _check(self.split[0] > 0, "data.split", "needs a non-empty training fraction")
-        _check(self.limit is None or self.limit > 0, "data.limit", "must be positive")
+        check(self.split[0] > 0, "data.split", "needs a non-empty training fraction")
+        check(self.limit is None or self.limit > 0, "data.limit", "must be positive")
         _check_seed(self.seed, "data.seed")
         for split, pairs in self.subsample.items():
-            _one_of(split, "data.subsample", ("train", "validation", "test"))
-            _check(isinstance(pairs, int) and pairs > 0, f"data.subsample.{split}",
+            one_of(split, "data.subsample", ("train", "validation", "test"))
+            check(isinstance(pairs, int) and pairs > 0, f"data.subsample.{split}",
                    "must be a positive number of pairs (whole queries are kept)")
         self._validate_options()
 
@@ -96,8 +82,8 @@ class DataConfig:
 
         accepted = [name for name in loader_options(self.format) if name != "limit"]
         for name in self.options:
-            _check(name != "limit", "data.options.limit", "use data.limit")
-            _check(name in accepted, f"data.options.{name}", f"unknown option for format {_short(self.format)}; "
+            check(name != "limit", "data.options.limit", "use data.limit")
+            check(name in accepted, f"data.options.{name}", f"unknown option for format {short(self.format)}; "
                    + (f"it accepts {accepted}" if accepted else "it takes none"))
         for name, problem in option_problems(self.format, self.options).items():
             raise ConfigError(f"data.options.{name}: {problem}")
@@ -116,14 +102,14 @@ class TextConfig:
     length_buckets: list[int] | None = None
 
     def validate(self) -> None:
-        _check(5 < self.vocab_size <= MAX_VOCABULARY, "text.vocab_size",
+        check(5 < self.vocab_size <= MAX_VOCABULARY, "text.vocab_size",
                f"must exceed the 5 special tokens and be at most {MAX_VOCABULARY}, got {self.vocab_size}")
-        _check(self.min_frequency >= 1, "text.min_frequency", "must be at least 1")
+        check(self.min_frequency >= 1, "text.min_frequency", "must be at least 1")
         for key in ("query_length", "product_length"):
-            _check(0 < getattr(self, key) <= MAX_LENGTH["bilstm"], f"text.{key}",
+            check(0 < getattr(self, key) <= MAX_LENGTH["bilstm"], f"text.{key}",
                    f"must be in [1, {MAX_LENGTH['bilstm']}], got {getattr(self, key)}")
         buckets = self.length_buckets or []
-        _check(all(b > 0 for b in buckets) and all(a < b for a, b in zip(buckets, buckets[1:])),
+        check(all(b > 0 for b in buckets) and all(a < b for a, b in zip(buckets, buckets[1:])),
                "text.length_buckets", f"must be positive, strictly increasing token counts, got {buckets}")
 
 
@@ -159,20 +145,20 @@ class BertConfig:
     product_prefix: str | None = None
 
     def validate(self) -> None:
-        _one_of(self.source, "model.bert.source", ("scratch", "preset", "huggingface"))
-        _check(self.source == "scratch" or self.path is not None, "model.bert.path",
-               f"is required for source {_short(self.source)} (a local directory; nothing is fetched from a hub)")
-        _one_of(self.size, "model.bert.size", BERT_SIZES)
-        _check(4 <= self.sequence_length <= 512, "model.bert.sequence_length", "must be in [4, 512]")
-        _check(0 <= self.dropout < 1, "model.bert.dropout", "must be in [0, 1)")
-        _one_of(self.pooling, "model.bert.pooling", ("cls", "mean"))
-        _check(self.freeze_layers >= 0, "model.bert.freeze_layers", "must be >= 0")
-        _check(self.lora_rank is None or self.lora_rank > 0, "model.bert.lora_rank", "must be positive or null")
-        _check(not (self.lora_rank and (self.freeze_layers or self.freeze_embeddings)), "model.bert.lora_rank",
+        one_of(self.source, "model.bert.source", ("scratch", "preset", "huggingface"))
+        check(self.source == "scratch" or self.path is not None, "model.bert.path",
+               f"is required for source {short(self.source)} (a local directory; nothing is fetched from a hub)")
+        one_of(self.size, "model.bert.size", BERT_SIZES)
+        check(4 <= self.sequence_length <= 512, "model.bert.sequence_length", "must be in [4, 512]")
+        check(0 <= self.dropout < 1, "model.bert.dropout", "must be in [0, 1)")
+        one_of(self.pooling, "model.bert.pooling", ("cls", "mean"))
+        check(self.freeze_layers >= 0, "model.bert.freeze_layers", "must be >= 0")
+        check(self.lora_rank is None or self.lora_rank > 0, "model.bert.lora_rank", "must be positive or null")
+        check(not (self.lora_rank and (self.freeze_layers or self.freeze_embeddings)), "model.bert.lora_rank",
                "LoRA already freezes every original weight; drop freeze_layers / freeze_embeddings")
-        _check(self.projection is None or 0 < self.projection <= MAX_WIDTH, "model.bert.projection",
+        check(self.projection is None or 0 < self.projection <= MAX_WIDTH, "model.bert.projection",
                f"must be in [1, {MAX_WIDTH}] or null")
-        _check(self.lora_rank is None or self.lora_rank <= MAX_WIDTH, "model.bert.lora_rank", f"must be at most {MAX_WIDTH}")
+        check(self.lora_rank is None or self.lora_rank <= MAX_WIDTH, "model.bert.lora_rank", f"must be at most {MAX_WIDTH}")
 
 
 @dataclasses.dataclass
@@ -188,12 +174,12 @@ class BiEncoderConfig:
     hard_negative_source: str = "judged"
 
     def validate(self) -> None:
-        _check(0 < self.embedding_size <= MAX_WIDTH, "model.bi_encoder.embedding_size",
+        check(0 < self.embedding_size <= MAX_WIDTH, "model.bi_encoder.embedding_size",
                f"must be in [1, {MAX_WIDTH}], got {self.embedding_size}")
-        _one_of(self.loss, "model.bi_encoder.loss", ("in_batch_softmax", "cosine_regression", "cosent"))
-        _check(self.temperature > 0, "model.bi_encoder.temperature", "must be positive")
-        _check(self.hard_negatives >= 0, "model.bi_encoder.hard_negatives", "must be >= 0")
-        _one_of(self.hard_negative_source, "model.bi_encoder.hard_negative_source", ("judged", "bm25", "model"))
+        one_of(self.loss, "model.bi_encoder.loss", ("in_batch_softmax", "cosine_regression", "cosent"))
+        check(self.temperature > 0, "model.bi_encoder.temperature", "must be positive")
+        check(self.hard_negatives >= 0, "model.bi_encoder.hard_negatives", "must be >= 0")
+        one_of(self.hard_negative_source, "model.bi_encoder.hard_negative_source", ("judged", "bm25", "model"))
 
 
 @dataclasses.dataclass
@@ -213,16 +199,16 @@ class ModelConfig:
     bert: BertConfig = dataclasses.field(default_factory=BertConfig)
 
     def validate(self) -> None:
-        _one_of(self.family, "model.family", FAMILIES)
+        one_of(self.family, "model.family", FAMILIES)
         self.bi_encoder.validate()
         self.bert.validate()
-        _one_of(self.head, "model.head", ("classification", "regression"))
-        _one_of(self.pooling, "model.pooling", ("last", "max", "mean"))
+        one_of(self.head, "model.head", ("classification", "regression"))
+        one_of(self.pooling, "model.pooling", ("last", "max", "mean"))
         for key in ("embedding_dim", "lstm_units", "hidden_units"):
-            _check(0 < getattr(self, key) <= MAX_WIDTH, f"model.{key}",
+            check(0 < getattr(self, key) <= MAX_WIDTH, f"model.{key}",
                    f"must be in [1, {MAX_WIDTH}], got {getattr(self, key)}")
         for key in ("dropout", "embedding_dropout"):
-            _check(0 <= getattr(self, key) < 1, f"model.{key}", "must be in [0, 1)")
+            check(0 <= getattr(self, key) < 1, f"model.{key}", "must be in [0, 1)")
 
 
 @dataclasses.dataclass
@@ -242,10 +228,10 @@ class AdversarialConfig:
         return self.method != "none"
 
     def validate(self) -> "AdversarialConfig":
-        _one_of(self.method, "training.adversarial.method", ("none", "fgm", "pgd"))
-        _check(self.epsilon >= 0, "training.adversarial.epsilon", f"must be >= 0, got {self.epsilon}")
-        _check(1 <= self.steps <= 100, "training.adversarial.steps", f"must be in [1, 100], got {self.steps}")
-        _check(self.step_size is None or self.step_size > 0, "training.adversarial.step_size",
+        one_of(self.method, "training.adversarial.method", ("none", "fgm", "pgd"))
+        check(self.epsilon >= 0, "training.adversarial.epsilon", f"must be >= 0, got {self.epsilon}")
+        check(1 <= self.steps <= 100, "training.adversarial.steps", f"must be in [1, 100], got {self.steps}")
+        check(self.step_size is None or self.step_size > 0, "training.adversarial.step_size",
                "must be positive or null (epsilon / steps)")
         return self
 
@@ -266,9 +252,9 @@ class AugmentationConfig:
     reorder: float = 0.0
 
     def validate(self) -> "AugmentationConfig":
-        _check(0 <= self.copies <= 20, "training.augmentation.copies", f"must be in [0, 20], got {self.copies}")
+        check(0 <= self.copies <= 20, "training.augmentation.copies", f"must be in [0, 20], got {self.copies}")
         for key in ("swap", "drop", "typo", "neighbour", "reorder"):
-            _check(0 <= getattr(self, key) <= 1, f"training.augmentation.{key}", "must be a probability in [0, 1]")
+            check(0 <= getattr(self, key) <= 1, f"training.augmentation.{key}", "must be a probability in [0, 1]")
         return self
 
 
@@ -307,37 +293,37 @@ class TrainingConfig:
         _check_seed(self.seed, "training.seed")
         self.adversarial.validate()
         self.augmentation.validate()
-        _check(self.epochs > 0, "training.epochs", "must be positive")
-        _check(self.batch_size > 0, "training.batch_size", "must be positive")
-        _one_of(self.optimizer, "training.optimizer", ("adam", "adamw", "sgd"))
-        _check(self.learning_rate > 0, "training.learning_rate", "must be positive")
-        _one_of(self.schedule, "training.schedule", ("constant", "cosine", "linear"))
-        _check(0 <= self.warmup_fraction < 1, "training.warmup_fraction", "must be in [0, 1)")
-        _check(self.weight_decay >= 0, "training.weight_decay", "must be non-negative")
-        _check(self.weight_decay == 0 or self.optimizer in ("adamw", "sgd"), "training.weight_decay",
+        check(self.epochs > 0, "training.epochs", "must be positive")
+        check(self.batch_size > 0, "training.batch_size", "must be positive")
+        one_of(self.optimizer, "training.optimizer", ("adam", "adamw", "sgd"))
+        check(self.learning_rate > 0, "training.learning_rate", "must be positive")
+        one_of(self.schedule, "training.schedule", ("constant", "cosine", "linear"))
+        check(0 <= self.warmup_fraction < 1, "training.warmup_fraction", "must be in [0, 1)")
+        check(self.weight_decay >= 0, "training.weight_decay", "must be non-negative")
+        check(self.weight_decay == 0 or self.optimizer in ("adamw", "sgd"), "training.weight_decay",
                "is applied by adamw or sgd (decoupled); with adam use optimizer: adamw")
-        _check(0 <= self.momentum < 1, "training.momentum", "must be in [0, 1)")
-        _check(self.clipnorm is None or self.clipnorm > 0, "training.clipnorm", "must be positive or null")
-        _check(self.early_stopping_patience is None or self.early_stopping_patience >= 0,
+        check(0 <= self.momentum < 1, "training.momentum", "must be in [0, 1)")
+        check(self.clipnorm is None or self.clipnorm > 0, "training.clipnorm", "must be positive or null")
+        check(self.early_stopping_patience is None or self.early_stopping_patience >= 0,
                "training.early_stopping_patience", "must be >= 0 or null")
-        _check(self.class_weights is None or self.class_weights == "balanced" or isinstance(self.class_weights, dict),
+        check(self.class_weights is None or self.class_weights == "balanced" or isinstance(self.class_weights, dict),
                "training.class_weights", "must be null, 'balanced' or a mapping {class: weight}")
         if isinstance(self.class_weights, dict):
             _check_class_weights(self.class_weights)
-        _check(0 <= self.token_dropout < 1, "training.token_dropout", "must be in [0, 1)")
-        _check(self.mined_negatives >= 0, "training.mined_negatives", "must be >= 0")
-        _check(self.mined_negative_depth >= max(1, self.mined_negatives), "training.mined_negative_depth",
+        check(0 <= self.token_dropout < 1, "training.token_dropout", "must be in [0, 1)")
+        check(self.mined_negatives >= 0, "training.mined_negatives", "must be >= 0")
+        check(self.mined_negative_depth >= max(1, self.mined_negatives), "training.mined_negative_depth",
                "must be at least 1 and at least training.mined_negatives")
-        _one_of(self.precision, "training.precision", ("auto", "float32", "mixed_float16", "mixed_bfloat16"))
-        _one_of(self.distribution, "training.distribution", ("auto", "default", "mirrored", "multi_worker"))
-        _check(self.steps_per_execution >= 1, "training.steps_per_execution", "must be at least 1")
-        _check(self.gradient_accumulation_steps is None or self.gradient_accumulation_steps >= 2,
+        one_of(self.precision, "training.precision", ("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+        one_of(self.distribution, "training.distribution", ("auto", "default", "mirrored", "multi_worker"))
+        check(self.steps_per_execution >= 1, "training.steps_per_execution", "must be at least 1")
+        check(self.gradient_accumulation_steps is None or self.gradient_accumulation_steps >= 2,
                "training.gradient_accumulation_steps", "must be null or at least 2")
-        _check(self.jit_compile in (True, False, "auto"), "training.jit_compile", "must be true, false or auto")
+        check(self.jit_compile in (True, False, "auto"), "training.jit_compile", "must be true, false or auto")
 
 
 def _check_seed(seed: int, key: str) -> None:
-    _check(0 <= seed <= MAX_SEED, key, f"must be in [0, {MAX_SEED}] (a NumPy seed), got {seed}")
+    check(0 <= seed <= MAX_SEED, key, f"must be in [0, {MAX_SEED}] (a NumPy seed), got {seed}")
 
 
 def _check_class_weights(weights: dict) -> None:
@@ -345,12 +331,12 @@ def _check_class_weights(weights: dict) -> None:
     for cls, weight in weights.items():
         key = f"training.class_weights.{cls}"
         whole = isinstance(cls, int) and not isinstance(cls, bool) and cls >= 0
-        _check(whole or (isinstance(cls, str) and cls.isdigit()), key,
-               f"class ids must be integers >= 0, got {_short(cls)}")
-        _check(isinstance(weight, (int, float)) and not isinstance(weight, bool), key,
-               f"weight must be a number, got {_short(weight)}")
-        _check(math.isfinite(weight) and weight >= 0, key, f"weight must be finite and >= 0, got {weight!r}")
-    _check(any(w > 0 for w in weights.values()), "training.class_weights", "needs at least one positive weight")
+        check(whole or (isinstance(cls, str) and cls.isdigit()), key,
+               f"class ids must be integers >= 0, got {short(cls)}")
+        check(isinstance(weight, (int, float)) and not isinstance(weight, bool), key,
+               f"weight must be a number, got {short(weight)}")
+        check(math.isfinite(weight) and weight >= 0, key, f"weight must be finite and >= 0, got {weight!r}")
+    check(any(w > 0 for w in weights.values()), "training.class_weights", "needs at least one positive weight")
 
 
 def monitor_choices(model: ModelConfig) -> tuple[str, ...]:
@@ -374,21 +360,21 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         for section in (self.data, self.text, self.model, self.training):
             section.validate()
-        _check(self.training.class_weights is None or self.model.head == "classification",
+        check(self.training.class_weights is None or self.model.head == "classification",
                "training.class_weights", "apply to the classification head only")
         entry = family(self.model.family)
-        _check(not self.training.mined_negatives or not entry.is_bi_encoder,
+        check(not self.training.mined_negatives or not entry.is_bi_encoder,
                "training.mined_negatives", "are for cross-encoders; bi-encoders mine theirs with "
                "model.bi_encoder.hard_negatives")
-        _check(not self.training.adversarial.enabled or not entry.is_bi_encoder, "training.adversarial",
+        check(not self.training.adversarial.enabled or not entry.is_bi_encoder, "training.adversarial",
                "is implemented for cross-encoders only")
-        _check(not self.training.augmentation.copies or not entry.is_bi_encoder, "training.augmentation",
+        check(not self.training.augmentation.copies or not entry.is_bi_encoder, "training.augmentation",
                "is implemented for cross-encoders only")
-        _check(self.training.token_dropout == 0 or entry.supports_token_dropout, "training.token_dropout",
+        check(self.training.token_dropout == 0 or entry.supports_token_dropout, "training.token_dropout",
                f"is not implemented for the {entry.name} family")
-        _check(not self.text.length_buckets or entry.supports_length_buckets, "text.length_buckets",
+        check(not self.text.length_buckets or entry.supports_length_buckets, "text.length_buckets",
                f"are not implemented for the {entry.name} family")
-        _one_of(self.training.monitor, "training.monitor", monitor_choices(self.model))
+        one_of(self.training.monitor, "training.monitor", monitor_choices(self.model))
         self._check_lengths()
         return self
 
@@ -399,7 +385,7 @@ class RunConfig:
         cap = MAX_LENGTH["bert"]
         for key in ("query_length", "product_length"):
             value = getattr(self.text, key)
-            _check(value <= cap, f"text.{key}",
+            check(value <= cap, f"text.{key}",
                    f"must be at most {cap} for the {self.model.family} family, got {value}")
 
     def to_dict(self) -> dict:
@@ -408,107 +394,14 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: dict | None) -> "RunConfig":
         sections = [f.name for f in dataclasses.fields(cls)]
-        _check(raw is None or isinstance(raw, dict), "config",
-               f"must be a mapping with the sections {sections}, got {_kind(raw)}")
+        check(raw is None or isinstance(raw, dict), "config",
+               f"must be a mapping with the sections {sections}, got {kind(raw)}")
         raw = dict(raw or {})
         unknown = sorted(map(str, set(raw) - set(sections)))
-        _check(not unknown, ", ".join(unknown), f"unknown section(s); expected {sorted(sections)}")
+        check(not unknown, ", ".join(unknown), f"unknown section(s); expected {sorted(sections)}")
         hints = typing.get_type_hints(cls)
-        built = {name: _section(hints[name], {} if raw.get(name) is None else raw[name], name) for name in sections}
+        built = {name: build_section(hints[name], {} if raw.get(name) is None else raw[name], name) for name in sections}
         return cls(**built).validate()
-
-
-def _short(value: Any) -> str:
-    """A bounded repr: YAML aliases can make a small file a list of 10^9 strings, whose full repr
-    would exhaust memory just to print the error."""
-    return _REPR.repr(value)
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 6, 6, 6, 6
-_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 60, 60, 60
-
-
-def _kind(value: Any) -> str:
-    """How a wrong YAML value reads in a message: "a list [1, 2]", "a str 'hello'"."""
-    shown = _short(value)
-    return f"{_a(type(value).__name__)} {shown if len(shown) <= 60 else shown[:57] + '...'}"
-
-
-def _a(noun: str) -> str:
-    return f"{'an' if noun[:1] in tuple('aeiou') else 'a'} {noun}"
-
-
-def _section(section_type: type, raw: dict, prefix: str):
-    _check(isinstance(raw, dict), prefix, f"must be a mapping, got {_kind(raw)}")
-    fields = {f.name: f for f in dataclasses.fields(section_type)}
-    unknown = sorted(map(str, set(raw) - set(fields)))
-    _check(not unknown, f"{prefix}.{unknown[0]}" if unknown else prefix,
-           f"unknown key; known keys are {sorted(fields)}")
-    hints = typing.get_type_hints(section_type)
-    values = {key: _coerce(value, hints[key], f"{prefix}.{key}") for key, value in raw.items()}
-    return section_type(**values)
-
-
-def _options(hint: Any) -> tuple:
-    """The alternatives of a type hint: ``int | None`` -> (int, NoneType); ``int`` -> (int,)."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return typing.get_args(hint)
-    return (hint,)
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check a YAML value against a field's type hint and return it in the field's type.
-
-    Ints are accepted where floats are; every float must be finite (YAML's ``.inf`` and ``.nan``
-    would otherwise pass ``> 0`` checks and train a NaN model); list and tuple elements are
-    checked against their own hints (``tuple[float, float, float]``, ``list[int]``).
-    """
-    if dataclasses.is_dataclass(hint):
-        return _section(hint, value if value is not None else {}, key)
-    options = _options(hint)
-    if value is None:
-        _check(type(None) in options, key, "must not be null")
-        return None
-    for option in options:
-        origin = typing.get_origin(option) or option
-        if origin is bool and isinstance(value, bool):
-            return value
-        if origin is int and isinstance(value, int) and not isinstance(value, bool):
-            limit = MAX_SEED if key.endswith(".seed") else MAX_INT
-            _check(abs(value) <= limit, key, f"{_short(value)} is out of range (at most {limit})")
-            return value
-        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return _finite(value, key)
-        if origin is str and isinstance(value, str):
-            return value
-        if origin in (list, tuple) and isinstance(value, (list, tuple)):
-            return origin(_elements(value, option, key))
-        if origin is dict and isinstance(value, dict):
-            return value
-    names = [getattr(o, "__name__", str(o)) for o in options]
-    raise ConfigError(f"{key}: expected {' or '.join(names)}, got {_kind(value)}")
-
-
-def _finite(value: int | float, key: str) -> float:
-    """``value`` as a finite float; NaN, +-inf and ints too large for a float are refused."""
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    _check(math.isfinite(number), key, f"must be a finite number, got {_kind(value)}")
-    return number
-
-
-def _elements(values: list | tuple, hint: Any, key: str) -> list:
-    """Coerce each element of a sequence against ``list[T]``, ``tuple[T, ...]`` or ``tuple[T1, T2]``."""
-    args = typing.get_args(hint)
-    if not args:
-        return list(values)
-    if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
-        args = (args[0],) * len(values)
-    _check(len(values) == len(args), key, f"expected {len(args)} values, got {len(values)}: {_short(list(values))}")
-    return [_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(values, args))]
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
@@ -522,9 +415,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     path = _packaged_or_path(path)
     try:
         raw = _read_yaml(path)
-        _check(raw is None or isinstance(raw, dict), "config",
+        check(raw is None or isinstance(raw, dict), "config",
                f"must be a mapping with the sections {[f.name for f in dataclasses.fields(RunConfig)]}, "
-               f"got {_kind(raw)}")
+               f"got {kind(raw)}")
         raw = raw or {}
         for dotted, value in (overrides or {}).items():
             _override(raw, dotted, value)
@@ -570,62 +463,19 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"not valid YAML: {yaml_problem(error)}") from None
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the last one
-    silently: ``training: {epochs: 1, epochs: 50}`` would train 50 epochs)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *base" may be overridden by the keys beside it
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            first = seen.setdefault(key, key_node.start_mark)
-        except TypeError:  # an unhashable key: the stock constructor reports it
-            continue
-        if first is not key_node.start_mark:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping", node.start_mark,
-                f"duplicate key {_short(key)} (first given on line {first.line + 1})", key_node.start_mark)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` that refuses duplicate keys; nesting too deep to parse is a YAMLError too."""
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except RecursionError:
-        raise yaml.YAMLError("nested too deeply to read") from None
-    except ValueError:  # Python refuses to convert integers of more than 4300 digits
-        raise yaml.YAMLError("a number too long to read (more than 4300 digits)") from None
-
-
-def yaml_problem(error: yaml.YAMLError) -> str:
-    """One line for a YAML error: what went wrong and where (PyYAML's own text spans lines)."""
-    problem = getattr(error, "problem", None) or getattr(error, "context", None) or str(error)
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-    return " ".join(f"{problem}{where}".split())
-
-
 def _override(raw: dict, dotted: str, value: Any) -> None:
     """Set ``raw[a][b][c] = value`` for ``a.b.c``, creating sections on the way. Descends only
     into sections and mapping-valued keys (``data.subsample.train``): ``training.epochs.x`` names
     a key inside a number and is refused."""
     *parents, key = dotted.split(".")
-    _check(all(parents) and key, dotted, "empty name in a dotted key")
+    check(all(parents) and key, dotted, "empty name in a dotted key")
     node, schema = raw, RunConfig
     for depth, name in enumerate(parents):
         here = ".".join(parents[: depth + 1])
         hint = _descent_hint(schema, name, here, dotted)
         if node.get(name) is None:
             node[name] = {}
-        _check(isinstance(node[name], dict), here, f"is {_kind(node[name])}, not a mapping; cannot set {dotted}")
+        check(isinstance(node[name], dict), here, f"is {kind(node[name])}, not a mapping; cannot set {dotted}")
         node, schema = node[name], hint if dataclasses.is_dataclass(hint) else None
     node[key] = value
 
@@ -635,10 +485,10 @@ def _descent_hint(schema: type | None, name: str, here: str, dotted: str) -> Any
     An unknown name gives ``dict``, so the unknown-key error (listing the known keys) comes later."""
     hints = typing.get_type_hints(schema) if schema is not None else {}
     hint = hints.get(name, dict)
-    if dataclasses.is_dataclass(hint) or any((typing.get_origin(o) or o) is dict for o in _options(hint)):
+    if dataclasses.is_dataclass(hint) or any((typing.get_origin(o) or o) is dict for o in type_options(hint)):
         return hint
-    kinds = " or ".join(getattr(o, "__name__", str(o)) for o in _options(hint))
-    raise ConfigError(f"{here}: takes {_a(kinds)} value, not keys; cannot set {dotted}")
+    kinds = " or ".join(getattr(o, "__name__", str(o)) for o in type_options(hint))
+    raise ConfigError(f"{here}: takes {article(kinds)} value, not keys; cannot set {dotted}")
 
 
 def save_config(config: RunConfig, path: str | Path) -> None:
