@@ -85,15 +85,19 @@ def test_epsilon_zero_trains_exactly_like_plain_training_and_fgm_does_not(sectio
     assert np.isfinite(history.history["loss"][0])
 
 
-def test_config_switch_is_validated_and_trains_a_run(tmp_path):
-    from semmatch_tf.training.trainer import train
-
+def test_config_switch_is_validated():
     with pytest.raises(ConfigError, match="training.adversarial.method"):
         RunConfig.from_dict({"training": {"adversarial": {"method": "fsgm"}}})
     with pytest.raises(ConfigError, match="training.adversarial.epsilon"):
         RunConfig.from_dict({"training": {"adversarial": {"method": "fgm", "epsilon": -1}}})
     with pytest.raises(ConfigError, match="cross-encoders only"):
         RunConfig.from_dict({"model": {"family": "bilstm_bi_encoder"}, "training": {"adversarial": {"method": "pgd"}}})
+
+
+@pytest.mark.slow
+def test_a_pgd_run_trains_through_the_trainer(tmp_path):
+    from semmatch_tf.training.trainer import train
+
     config = RunConfig.from_dict({
         "data": {"format": "demo", "limit": 600, "split": [0.7, 0.15, 0.15]}, "text": TEXT, "model": BILSTM,
         "training": {"epochs": 1, "batch_size": 32, "early_stopping_patience": None,
