@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                           help="loader option (YAML value), e.g. --option query=search_term")
     evaluate.add_argument("--output", type=Path, help="also write the JSON report here")
+    evaluate.add_argument("--json", action="store_true", help="print the whole JSON report instead of the table")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", help="score query<TAB>product lines from a file or stdin")
@@ -397,22 +398,22 @@ def cmd_evaluate(args) -> int:
         dataset = dataset.head(args.limit) if args.limit else dataset
     else:  # read (and check) the whole file before the model loads: a bad row fails in a second
         dataset = load_dataset(args.dataset, args.path, limit=args.limit, **options)
-    from semmatch_tf.evaluation.report import evaluate_predictions, save_report
-    from semmatch_tf.runs import load_run
+    from semmatch_tf.evaluation.report import save_report
+    from semmatch_tf.tasks import CrossEncoder
 
-    matcher = load_run(args.model)
-    if matcher.head == "classification" and matcher.labels.num_classes != dataset.labels.num_classes:
-        raise ValueError(f"--model {args.model} predicts {matcher.labels.num_classes} classes "
-                         f"{list(matcher.labels.names)}; {args.path or args.dataset} has {dataset.labels.num_classes} "
+    model = CrossEncoder.load(args.model)
+    if model.head == "classification" and model.labels.num_classes != dataset.labels.num_classes:
+        raise ValueError(f"--model {args.model} predicts {model.labels.num_classes} classes "
+                         f"{list(model.labels.names)}; {args.path or args.dataset} has {dataset.labels.num_classes} "
                          f"{list(dataset.labels.names)}: evaluate a run on data with its own label scheme")
-    outputs = matcher.predict_dataset(dataset)
-    if matcher.head == "classification":
-        report = evaluate_predictions(dataset, probabilities=outputs)
-    else:
-        report = evaluate_predictions(dataset, scores=matcher.labels.denormalise(outputs.reshape(-1)))
+    report = model.evaluate(dataset)
     if args.output:
         save_report(report, args.output)
-    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(f"{dataset.name}: {len(dataset)} pairs, {dataset.frame['query_id'].nunique()} queries")
+        _print_report(report)
     return 0
 
 

@@ -141,10 +141,12 @@ def test_cli_evaluate_predict_and_bad_input(trained_run, tmp_path):
                         "fresh apples\tApple USB-C 20W Power Adapter\t0\n", encoding="utf-8")
     result = cli("evaluate", "--model", str(run_dir), "--dataset", "generic", "--path", str(held_out),
                  "--option", "query=query", "--option", "product=product", "--option", "label=grade",
-                 "--option", "grade_range=[0, 2]")
+                 "--option", "grade_range=[0, 2]", "--output", str(tmp_path / "report.json"))
     assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout)
-    assert report["counts"]["pairs"] == 4 if "counts" in report else True
+    table = result.stdout.splitlines()
+    assert table[0] == "held_out: 4 pairs, 2 queries" and "accuracy" in table[1] and table[2].split()[:2] == ["all", "4"]
+    report = json.loads((tmp_path / "report.json").read_text())  # the whole report: --output, or --json
+    assert report["counts"]["pairs"] == 4
     assert "ranking" in report and "classification" in report
 
     result = cli("predict", "--model", str(run_dir),
