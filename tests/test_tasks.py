@@ -156,3 +156,26 @@ def test_bi_encoder_cli_has_the_cross_encoders_verbs(bi_encoder, tmp_path):
 
     loaded = tf.saved_model.load(str(tmp_path / "serving" / "bi" / "1"))
     assert {"embed_query", "embed_product"} <= set(loaded.signatures)
+
+
+def test_bert_bi_encoder_run_indexes_and_searches_from_the_cli(tmp_path):
+    """The README's search flow with a BERT bi-encoder, in fresh processes: its Keras classes
+    (BertPreprocessor...) must be registered by loading the run, not by a lucky earlier import."""
+    import yaml
+
+    config = {
+        "data": {"format": "demo", "split": [0.8, 0.1, 0.1], "seed": 3, "limit": 400},
+        "text": {"vocab_size": 400, "min_frequency": 1, "query_length": 8, "product_length": 16},
+        "model": {"family": "bert_bi_encoder", "bert": {"source": "scratch", "size": "tiny", "sequence_length": 16},
+                  "bi_encoder": {"embedding_size": 16}},
+        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 0.001, "early_stopping_patience": None},
+    }
+    (tmp_path / "bert_bi.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    done = cli("train", "--config", tmp_path / "bert_bi.yaml", "--output", tmp_path / "run")
+    assert done.returncode == 0, done.stderr[-1500:]
+    done = cli("index", "--model", tmp_path / "run", "--catalogue", "demo", "--output", tmp_path / "index")
+    assert done.returncode == 0, done.stderr[-1500:]
+    done = cli("search", "--index", tmp_path / "index", "--mode", "dense", "-k", "3", "scented candle")
+    assert done.returncode == 0, done.stderr[-1500:]
+    rows = [line for line in done.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 3, done.stdout
