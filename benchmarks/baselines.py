@@ -67,6 +67,7 @@ def char_tfidf_cosine(train, scored) -> np.ndarray:
 # model what a sparse product cannot (how much of the query is covered at all).
 RIDGE_ALPHAS = (3.0, 10.0, 30.0, 100.0, 300.0)
 LOGREG_GRID = tuple((C, weights) for C in (1.0, 4.0) for weights in (None, "balanced"))
+FEATURE_SETS = ("char+word", "char")
 
 
 def _words(text: str) -> set[str]:
@@ -114,6 +115,13 @@ class PairTfidfFeatures:
         blocks.append(sp.csr_matrix(overlap_statistics(queries, products)))
         return sp.hstack(blocks).tocsr()
 
+    def char_columns(self) -> np.ndarray:
+        """Column indices of the char n-gram block and the overlap statistics (no word n-grams:
+        for unsegmented Chinese a "word" is the whole text, whose overlap only says "identical")."""
+        width = 3 * len(self.vectorizers[0].vocabulary_) + 1
+        words = 3 * len(self.vectorizers[1].vocabulary_) + 1
+        return np.r_[np.arange(width), np.arange(width + words, width + words + 5)]
+
 
 class StrongPairRidge:
     """The strongest cheap baseline for graded labels: :class:`PairTfidfFeatures` -> ridge, with
@@ -154,34 +162,40 @@ class StrongPairRidge:
 
 class StrongPairLogReg:
     """The strongest cheap baseline for classes: :class:`PairTfidfFeatures` -> logistic regression,
-    ``C`` and class weights (none / balanced) chosen by macro-F1 on the validation pairs."""
+    the feature set (char + word n-grams, or char only), ``C`` and class weights (none / balanced)
+    chosen by macro-F1 on the validation pairs."""
 
-    def __init__(self, grid=LOGREG_GRID, max_features: int = 200_000) -> None:
-        self.grid, self.features, self.model, self.chosen = tuple(grid), PairTfidfFeatures(max_features), None, {}
+    def __init__(self, grid=LOGREG_GRID, feature_sets=FEATURE_SETS, max_features: int = 200_000) -> None:
+        self.grid, self.feature_sets = tuple(grid), tuple(feature_sets)
+        self.features, self.model, self.chosen, self.columns = PairTfidfFeatures(max_features), None, {}, None
 
     def fit(self, queries, products, labels, validation=None) -> "StrongPairLogReg":
         from sklearn.metrics import f1_score
 
-        train = self.features.fit(queries, products).transform(queries, products)
+        full = self.features.fit(queries, products).transform(queries, products)
         labels = np.asarray(labels)
-        grid = self.grid if validation is not None else self.grid[:1]
+        grid = [(f, C, w) for f in self.feature_sets for C, w in self.grid]
+        grid = grid if validation is not None else grid[:1]
         held = self.features.transform(validation[0], validation[1]) if validation is not None else None
         best, scores = None, {}
-        for C, weights in grid:
-            model = LogisticRegression(C=C, class_weight=weights, max_iter=1000).fit(train, labels)
+        for feature_set, C, weights in grid:
+            columns = None if feature_set == "char+word" else self.features.char_columns()
+            pick = (lambda m: m) if columns is None else (lambda m, c=columns: m[:, c])
+            model = LogisticRegression(C=C, class_weight=weights, max_iter=1000).fit(pick(full), labels)
+            key = f"{feature_set},C={C},class_weight={weights}"
             if held is None:
-                best = ((C, weights), model)
+                best = (key, (feature_set, C, weights), model, columns)
                 break
-            scores[f"C={C},class_weight={weights}"] = score = float(
-                f1_score(validation[2], model.predict(held), average="macro"))
-            if best is None or score > scores[f"C={best[0][0]},class_weight={best[0][1]}"]:
-                best = ((C, weights), model)
-        self.model = best[1]
-        self.chosen = {"C": best[0][0], "class_weight": best[0][1], "validation_macro_f1": scores}
+            scores[key] = float(f1_score(validation[2], model.predict(pick(held)), average="macro"))
+            if best is None or scores[key] > scores[best[0]]:
+                best = (key, (feature_set, C, weights), model, columns)
+        _, (feature_set, C, weights), self.model, self.columns = best
+        self.chosen = {"features": feature_set, "C": C, "class_weight": weights, "validation_macro_f1": scores}
         return self
 
     def predict_proba(self, queries, products) -> np.ndarray:
-        probabilities = self.model.predict_proba(self.features.transform(queries, products))
+        features = self.features.transform(queries, products)
+        probabilities = self.model.predict_proba(features if self.columns is None else features[:, self.columns])
         full = np.zeros((probabilities.shape[0], int(max(self.model.classes_)) + 1))
         full[:, self.model.classes_] = probabilities
         return full
