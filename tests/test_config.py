@@ -73,3 +73,33 @@ def test_optimizers(name, cls):
     assert type(optimizer).__name__ == cls
     if name == "adamw":
         assert optimizer.weight_decay == pytest.approx(0.01)
+
+
+def test_example_configs_ship_in_the_package_and_load_by_name(tmp_path):
+    """From outside a checkout: `semmatch-tf configs` lists every example recipe, copies one out,
+    and `load_config(name)` reads it; the repository's configs/ is the same folder."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from semmatch_tf.training.config import load_config, packaged_configs
+
+    names = packaged_configs()
+    assert {"demo_bilstm", "lcqmc_e5", "home_depot_bilstm", "stsb_e5_bi_encoder"} <= set(names)
+    assert sorted(p.stem for p in (REPO / "configs").glob("*.yaml")) == names
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "semmatch_tf.cli", *map(str, args)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    listed = cli("configs")
+    assert listed.returncode == 0 and [line.split()[0] for line in listed.stdout.splitlines()] == names
+    copied = cli("configs", "lcqmc_e5", "--copy", tmp_path / "mine")
+    assert copied.returncode == 0, copied.stderr
+    assert load_config(tmp_path / "mine" / "lcqmc_e5.yaml") == load_config("lcqmc_e5")
+    again = cli("configs", "lcqmc_e5", "--copy", tmp_path / "mine")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    unknown = cli("configs", "nope")
+    assert unknown.returncode == 2 and "no packaged config 'nope'" in unknown.stderr

@@ -62,7 +62,7 @@ def test_cli_help_lists_the_commands():
     out = subprocess.run([sys.executable, "-m", "semmatch_tf.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
     commands = ("train", "pretrain", "evaluate", "predict", "export", "check-export", "index", "search", "demo",
-                "weights", "explain", "serve", "score-batch", "embed-batch")
+                "weights", "explain", "serve", "score-batch", "embed-batch", "configs", "embed", "ensemble")
     missing = [command for command in commands if f"    {command}" not in out]
     assert not missing, out
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from semmatch_tf import __version__
-from semmatch_tf.cli.commands import (cmd_batch, cmd_check_export, cmd_demo, cmd_embed, cmd_ensemble, cmd_evaluate,
+from semmatch_tf.cli.commands import (cmd_configs, cmd_batch, cmd_check_export, cmd_demo, cmd_embed, cmd_ensemble, cmd_evaluate,
                                       cmd_explain, cmd_export, cmd_index, cmd_predict, cmd_pretrain, cmd_search,
                                       cmd_serve, cmd_train, cmd_weights)
 from semmatch_tf.cli.errors import INPUT_ERRORS, _QuietTensorFlowImport, _disk_full, _one_line, _remove_if_empty
@@ -193,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
             batch.add_argument("--text-field", default="title")
         batch.add_argument("beam_args", nargs=argparse.REMAINDER, help="-- then Beam pipeline flags")
         batch.set_defaults(handler=cmd_batch)
+
+    configs = commands.add_parser("configs", help="list the example run configs shipped in the package, or copy one")
+    configs.add_argument("name", nargs="?", help="a config to print (or --copy); omit to list them all")
+    configs.add_argument("--copy", type=Path, metavar="DIR", help="write NAME.yaml into DIR to edit it")
+    configs.set_defaults(handler=cmd_configs)
 
     weights = commands.add_parser("weights", help="build (or locate) offline pretrained weights as a checkpoint directory")
     weights.add_argument("name", choices=["multilingual-e5-small", "all-minilm-l6-v2"])

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from semmatch_tf.atomic import atomic_write_text
 from semmatch_tf.cli.inputs import (_check_data_files, _check_dataset_args, _parse_assignments, _read_pairs,
                                    _read_texts, _training_queries)
 
@@ -233,6 +234,29 @@ def cmd_batch(args) -> int:
                     text_field=args.text_field)
     written = [f"{args.output}-*" if args.output else None, getattr(args, "index_output", None)]
     print(f"{args.command}: wrote " + ", ".join(str(w) for w in written if w))
+    return 0
+
+
+def cmd_configs(args) -> int:
+    """List the packaged configs (name and what each recipe is), print one, or copy it out."""
+    from semmatch_tf.training.config import config_summary, packaged_config_path, packaged_configs
+
+    if args.name is None:
+        if args.copy is not None:
+            raise ValueError("--copy needs a config NAME (semmatch-tf configs lists them)")
+        for name in packaged_configs():
+            print(f"{name:24s} {config_summary(packaged_config_path(name))}")
+        return 0
+    source = packaged_config_path(args.name)
+    if args.copy is None:
+        print(source.read_text(encoding="utf-8"), end="")
+        return 0
+    target = args.copy / source.name
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; edit it, or choose another --copy directory")
+    args.copy.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, source.read_text(encoding="utf-8"))
+    print(f"wrote {target}: semmatch-tf train --config {target} --output runs/{args.name}")
     return 0
 
 

@@ -432,11 +432,28 @@ def packaged_configs() -> list[str]:
                   if p.name.endswith(".yaml"))
 
 
+def packaged_config_path(name: str) -> Path:
+    """The file of the packaged config ``name`` (a ValueError lists the names when unknown)."""
+    if name not in packaged_configs():
+        raise ValueError(f"no packaged config {name!r}; packaged: {packaged_configs()}")
+    return Path(str(resources.files("semmatch_tf").joinpath("configs", f"{name}.yaml")))
+
+
+def config_summary(path: Path) -> str:
+    """The first comment line of a config file: what the recipe is."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+        if line.strip():
+            break
+    return ""
+
+
 def _packaged_or_path(path: str | Path) -> Path:
     path = Path(path)
     if path.exists() or path.suffix or len(path.parts) != 1 or str(path) not in packaged_configs():
         return path
-    return Path(str(resources.files("semmatch_tf").joinpath("configs", f"{path}.yaml")))
+    return packaged_config_path(str(path))
 
 
 def _read_yaml(path: Path) -> Any:
