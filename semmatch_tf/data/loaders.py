@@ -40,6 +40,7 @@ from semmatch_tf.data.readers import WIDE_BOMS  # noqa: F401 (re-exported: the C
 from semmatch_tf.data.readers import (class_column, describe_value, id_column, number_column, pair_dataset,
                                       read_delimited, read_jsonl, read_parquet, require_columns, text_column)
 from semmatch_tf.data.schema import LabelScheme, PairDataset, text_key
+from semmatch_tf.data.demo import load_demo
 
 GRADED_3 = LabelScheme(("irrelevant", "partial", "exact"), (1.0, 2.0, 3.0), (1.0, 3.0))
 QBQTC_LABELS = LabelScheme(("poor", "somewhat", "high"), (0.0, 1.0, 2.0), (0.0, 2.0))
@@ -378,8 +379,6 @@ def load_dataset(format: str, path: str | Path, **options) -> PairDataset:
     """Load judged pairs of a named format (see the module docstring)."""
     check_options(format, options)
     if format == "demo":
-        from semmatch_tf.data.demo import load_demo
-
         data = load_demo()
         return data.head(options["limit"]) if options.get("limit") else data
     check_source(format, path)

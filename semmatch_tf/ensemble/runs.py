@@ -6,16 +6,15 @@ from pathlib import Path
 from typing import Sequence
 
 from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble
+from semmatch_tf.runs import CONFIG, load_run
+from semmatch_tf.training.config import load_config
+from semmatch_tf.training.trainer import load_splits
 
 
 def ensemble_from_runs(run_dirs: Sequence[str | Path], method: str = "average") -> EnsembleMatcher:
     """Load finished cross-encoder runs and combine them. ``"stacked"`` fits its weights on the
     validation split of the runs' data (their ``data`` sections must agree: the split must be
     held out from every member)."""
-    from semmatch_tf.runs import CONFIG, load_run
-    from semmatch_tf.training.config import load_config
-    from semmatch_tf.training.trainer import load_splits
-
     run_dirs = [Path(r) for r in run_dirs]
     if len(run_dirs) < 2:
         raise ValueError(f"an ensemble needs at least two runs (--model twice or more), got {len(run_dirs)}")

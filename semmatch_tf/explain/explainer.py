@@ -9,6 +9,10 @@ from semmatch_tf.explain.paths import (Path as AttributionPath, bert_cross_encod
                                        bilstm_cross_encoder_path, is_bert_matcher)
 from semmatch_tf.explain.result import Explanation, TextAttribution
 from semmatch_tf.explain.spans import merge_words, place_pieces
+from semmatch_tf.models.bert import find_backbone, is_sentencepiece
+from semmatch_tf.models.bi_encoder import pretrained_encoder
+from semmatch_tf.retrieval.search import check_queries
+from semmatch_tf.runs import is_bi_encoder_run, load_bi_encoder, load_run
 
 PRETRAINED = ("multilingual-e5-small", "all-minilm-l6-v2")
 
@@ -42,8 +46,6 @@ class Explainer:
     @property
     def style(self) -> str:
         """How the model's tokenizer marks word pieces: "sentencepiece" or "wordpiece"."""
-        from semmatch_tf.models.bert import is_sentencepiece
-
         preprocessor = self.model.query_preprocessor if self.family == "bi_encoder" else self.model.preprocessor
         return "sentencepiece" if is_sentencepiece(getattr(preprocessor, "tokenizer", None)) else "wordpiece"
 
@@ -56,7 +58,6 @@ class Explainer:
     def _bert_towers(self) -> bool:
         if self.family != "bi_encoder":
             return False
-        from semmatch_tf.models.bert import find_backbone
 
         return find_backbone(self.model.query_tower) is not None
 
@@ -67,8 +68,6 @@ class Explainer:
         grade (the score that ranks). Bi-encoders: the cosine, integrated over the query's
         embeddings with the product's vector fixed, and over the product's with the query's fixed.
         """
-        from semmatch_tf.retrieval.search import check_queries
-
         query, product = check_queries([query])[0], _check_product(product)
         if self.family == "bi_encoder":
             paths = bi_encoder_paths(self.model, query, product)
@@ -103,10 +102,7 @@ def load_explainer(reference: str | Path, config: IntegratedGradientsConfig | No
     """An :class:`Explainer` for a run directory (cross-encoder or bi-encoder) or a pretrained
     encoder name (``multilingual-e5-small``, ``all-minilm-l6-v2``)."""
     if str(reference) in PRETRAINED:
-        from semmatch_tf.models.bi_encoder import pretrained_encoder
-
         return Explainer(pretrained_encoder(str(reference)), config)
-    from semmatch_tf.runs import is_bi_encoder_run, load_bi_encoder, load_run
 
     path = Path(reference)
     if not path.is_dir():

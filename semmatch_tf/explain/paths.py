@@ -25,6 +25,7 @@ from typing import Callable
 import keras
 import numpy as np
 import tensorflow as tf
+from semmatch_tf.models.bert import find_backbone, prefix_token_count
 
 
 @dataclasses.dataclass
@@ -165,8 +166,6 @@ def _text_region(ids: np.ndarray, start: int, separator: int, prefix_tokens: int
 
 
 def _prefix_count(tokenizer, prefix: str) -> int:
-    from semmatch_tf.models.bert import prefix_token_count
-
     return prefix_token_count(tokenizer, prefix)
 
 
@@ -178,8 +177,6 @@ def _special_embedding(backbone, preprocessor, role: str) -> np.ndarray:
 
 def bert_cross_encoder_path(matcher, query: str, product: str) -> Path:
     """A BERT / e5 cross-encoder run: ``<s> q </s>(</s>) p </s>`` packed, pooled, head."""
-    from semmatch_tf.models.bert import find_backbone
-
     model, preprocessor = matcher.model, matcher.preprocessor
     backbone, vocabulary = find_backbone(model), _vocabulary(preprocessor)
     ids, segment_ids, padding_mask = _bert_features(preprocessor, {"query": tf.constant([query]),
@@ -214,8 +211,6 @@ def bert_cross_encoder_path(matcher, query: str, product: str) -> Path:
 
 def _bert_tower_text(preprocessor, tower, text: str):
     """``(embeddings, baseline, tokens, positions, forward-to-vector)`` of a BERT tower."""
-    from semmatch_tf.models.bert import find_backbone
-
     backbone, vocabulary = find_backbone(tower), _vocabulary(preprocessor)
     ids, segment_ids, padding_mask = _bert_features(preprocessor, tf.constant([text]))
     positions, _ = _text_region(ids, 1, preprocessor.special_token_ids["sep"],
@@ -237,8 +232,6 @@ def _bert_tower_text(preprocessor, tower, text: str):
 
 # -- bi-encoders ----------------------------------------------------------------------------------
 def _tower_text(preprocessor, tower, text: str):
-    from semmatch_tf.models.bert import find_backbone
-
     builder = _bert_tower_text if find_backbone(tower) is not None else _bilstm_tower_text
     return builder(preprocessor, tower, text)
 
@@ -261,6 +254,4 @@ def bi_encoder_paths(encoder, query: str, product: str) -> dict[str, Path]:
 
 
 def is_bert_matcher(matcher) -> bool:
-    from semmatch_tf.models.bert import find_backbone
-
     return isinstance(matcher.model, keras.Model) and find_backbone(matcher.model) is not None

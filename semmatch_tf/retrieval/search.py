@@ -36,6 +36,8 @@ import pandas as pd
 from semmatch_tf.retrieval.bm25 import BM25Index
 from semmatch_tf.retrieval.fusion import RRF_K, interpolate_scores, reciprocal_rank_fusion, weighted_score_fusion
 from semmatch_tf.retrieval.index import EmbeddingIndex
+from semmatch_tf.query.senses import rank_senses
+from semmatch_tf.query.units import normalize_units
 
 MODES = ("dense", "bm25", "hybrid")
 STAGE_COLUMNS = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}
@@ -189,8 +191,6 @@ class Searcher:
         if understood is not None:
             return [u.search_text for u in understood]
         if self.bm25_unit_normalised:
-            from semmatch_tf.query.units import normalize_units
-
             return [normalize_units(q) or q for q in queries]
         return list(queries)
 
@@ -211,8 +211,6 @@ class Searcher:
     def _senses(self, frame: pd.DataFrame, k: int, understood, query: str) -> tuple[pd.DataFrame, dict]:
         """The senses of a ranked frame and, when they come from a ``category`` column and the query is
         ambiguous, the frame re-ordered so its top ``k`` shows every sense (``diversify``)."""
-        from semmatch_tf.query.senses import rank_senses
-
         config = self.understander.config if self.understander is not None else None
         depth, share = (config.sense_depth, config.sense_min_share) if config else (30, 0.2)
         ids = frame["product_id"].tolist()

@@ -16,6 +16,11 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from semmatch_tf.data.demo import load_demo, load_demo_catalogue
+from semmatch_tf.data.language import detect_language
+from semmatch_tf.evaluation.ranking import per_query_retrieval
+from semmatch_tf.explain import Explainer, IntegratedGradientsConfig
+from semmatch_tf.retrieval.search import DEMO_QUERIES, check_queries, load_searcher, read_index_meta
 
 #: Stage columns of a search result frame, in pipeline order, with the names the page shows.
 STAGES = (("bm25_score", "bm25"), ("dense_score", "dense"), ("fused_score", "fused"),
@@ -76,8 +81,6 @@ class SearchService:
     # -- search ------------------------------------------------------------------------------------
     def search(self, query: str, k: int | None = None) -> dict:
         """The page's search response (see the README's API section for its fields)."""
-        from semmatch_tf.retrieval.search import check_queries
-
         query = check_queries([query])[0]
         k = self.config.k if k is None else k
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.config.max_k:
@@ -98,8 +101,6 @@ class SearchService:
         return response
 
     def _result(self, row: pd.Series, ranks: pd.Series, judged: Mapping[str, float] | None) -> dict:
-        from semmatch_tf.data.language import detect_language
-
         product_id, title = str(row["product_id"]), str(row["title"])
         stages = {name: {"score": _number(row[column]), "rank": _rank(ranks[column])}
                   for column, name in STAGES if column in row.index}
@@ -113,7 +114,6 @@ class SearchService:
         """nDCG@10 of the shown ranking against the query's judgements (unjudged products count 0)."""
         if not judged:
             return None
-        from semmatch_tf.evaluation.ranking import per_query_retrieval
 
         table = per_query_retrieval({"q": frame["product_id"].head(10).tolist()}, {"q": judged}, ks=(10,))
         return None if table.empty else _number(table["ndcg@10"].iloc[0])
@@ -198,9 +198,6 @@ def _rank(value) -> int | None:
 def demo_judgements() -> tuple[dict[str, dict[str, float]], dict[str, str], list[str]]:
     """The demo's judgements ``{query: {product_id: grade}}``, product languages and example
     queries: the demo's own (one per language) and the first judged query of each language."""
-    from semmatch_tf.data.demo import load_demo, load_demo_catalogue
-    from semmatch_tf.retrieval.search import DEMO_QUERIES
-
     frame = load_demo().frame
     qrels: dict[str, dict[str, float]] = {}
     for query, product_id, grade in zip(frame["query"], frame["product_id"], frame["grade"]):
@@ -250,9 +247,6 @@ def load_service(index_dir: str | Path, *, rerank_run_dir: str | Path | None = N
         explain_with: "auto" (the re-ranker, else the index's encoder), "reranker", "encoder" or None.
         config: k, candidates and limits.
     """
-    from semmatch_tf.explain import IntegratedGradientsConfig, Explainer
-    from semmatch_tf.retrieval.search import load_searcher, read_index_meta
-
     index_dir = Path(index_dir).resolve()
     if not (index_dir / "index.json").is_file():
         raise FileNotFoundError(f"--index {index_dir}: not an index directory (index.json is missing)")
