@@ -41,6 +41,7 @@ from semmatch_tf.atomic import atomic_write_text, read_json_object, write_file_a
 from semmatch_tf.data.padding import trim_packed_padding
 from semmatch_tf.data.pipeline import length_sorted_batches
 from semmatch_tf.data.schema import LabelScheme, PairDataset
+from semmatch_tf.evaluation.report import evaluate_predictions
 # models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
 # towers and preprocessors, so load_bi_encoder can deserialise them.
 from semmatch_tf.models.bi_encoder import TwoTowerEncoder, save_layer, text_list
@@ -124,6 +125,14 @@ class TrainedMatcher:
     def predict_dataset(self, dataset: PairDataset, batch_size: int = 256) -> np.ndarray:
         return self.predict_outputs(dataset.frame["query"].tolist(), dataset.frame["product"].tolist(),
                                     batch_size)
+
+    def evaluate(self, dataset: PairDataset, batch_size: int = 256) -> dict:
+        """The report of :func:`~semmatch_tf.evaluation.report.evaluate_predictions` on ``dataset``:
+        class probabilities for a classification head, predicted grades for a regression head."""
+        outputs = self.predict_dataset(dataset, batch_size)
+        if self.head == "classification":
+            return evaluate_predictions(dataset, probabilities=outputs)
+        return evaluate_predictions(dataset, scores=self.grades_of(outputs))
 
 
 def preprocessor_types() -> tuple[type, ...]:

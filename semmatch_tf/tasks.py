@@ -25,7 +25,6 @@ import numpy as np
 
 from semmatch_tf import runs
 from semmatch_tf.data.schema import PairDataset
-from semmatch_tf.evaluation.report import evaluate_predictions
 from semmatch_tf.export.savedmodel import export_bi_encoder, export_model
 from semmatch_tf.models.bi_encoder import TwoTowerEncoder, pretrained_encoder, text_list
 from semmatch_tf.models.registry import family
@@ -118,10 +117,7 @@ class CrossEncoder:
     def evaluate(self, dataset: PairDataset, *, batch_size: int = 256) -> dict:
         """The report ``semmatch-tf evaluate`` writes: classification / regression / ranking metrics,
         overall and per language."""
-        outputs = self.matcher.predict_dataset(dataset, batch_size)
-        if self.head == "classification":
-            return evaluate_predictions(dataset, probabilities=outputs)
-        return evaluate_predictions(dataset, scores=self.labels.denormalise(outputs.reshape(-1)))
+        return self.matcher.evaluate(dataset, batch_size)
 
     def export(self, base_dir: str | Path, *, name: str = "semmatch", version: int | None = None,
                force: bool = False) -> Path:

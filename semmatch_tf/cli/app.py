@@ -101,20 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a run as a SavedModel for TF Serving")
     export.add_argument("--model", required=True, type=Path)
-    export.add_argument("--output", required=True, type=Path, help="base directory TF Serving watches")
-    export.add_argument("--name", default="semmatch")
-    export.add_argument("--version", type=int)
-    export.add_argument("--force", action="store_true", help="replace an existing version")
+    _export_target_arguments(export, default_name="semmatch")
     export.set_defaults(handler=cmd_export)
 
     ensemble = commands.add_parser("ensemble", help="combine cross-encoder runs and export them as one SavedModel")
     ensemble.add_argument("--model", required=True, type=Path, action="append", help="a run directory (twice or more)")
     ensemble.add_argument("--method", choices=("average", "stacked"), default="average",
                           help="stacked: weights fitted on the runs' validation split")
-    ensemble.add_argument("--output", required=True, type=Path, help="base directory TF Serving watches")
-    ensemble.add_argument("--name", default="semmatch_ensemble")
-    ensemble.add_argument("--version", type=int)
-    ensemble.add_argument("--force", action="store_true", help="replace an existing version")
+    _export_target_arguments(ensemble, default_name="semmatch_ensemble")
     ensemble.set_defaults(handler=cmd_ensemble)
 
     check = commands.add_parser("check-export", help="reload an export without semmatch_tf and compare")
@@ -212,3 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     demo.set_defaults(handler=cmd_demo)
     return parser
+
+
+def _export_target_arguments(parser: argparse.ArgumentParser, *, default_name: str) -> None:
+    """Where a SavedModel goes: ``--output BASE --name NAME [--version N] [--force]``."""
+    parser.add_argument("--output", required=True, type=Path, help="base directory TF Serving watches")
+    parser.add_argument("--name", default=default_name)
+    parser.add_argument("--version", type=int)
+    parser.add_argument("--force", action="store_true", help="replace an existing version")

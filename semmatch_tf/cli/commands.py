@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from semmatch_tf.atomic import atomic_write_text
-from semmatch_tf.cli.inputs import (_check_data_files, _check_dataset_args, _parse_assignments, _read_pairs,
-                                   _read_texts, _training_queries)
+from semmatch_tf.cli.inputs import (_check_data_files, _check_dataset_args, _check_export_target, _parse_assignments,
+                                   _read_pairs, _read_texts, _training_queries)
 
 
 def cmd_train(args) -> int:
@@ -102,11 +102,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
-    if args.version is not None and args.version < 1:  # before TensorFlow and the run load
-        raise ValueError(f"--version must be a positive integer, got {args.version}")
-    from semmatch_tf.export.savedmodel import check_model_name
-
-    check_model_name(args.name)
+    _check_export_target(args)  # before the run loads
     from semmatch_tf.runs import is_bi_encoder_run
     from semmatch_tf.tasks import BiEncoder, CrossEncoder
 
@@ -131,11 +127,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_ensemble(args) -> int:
-    if args.version is not None and args.version < 1:
-        raise ValueError(f"--version must be a positive integer, got {args.version}")
-    from semmatch_tf.export.savedmodel import check_model_name
-
-    check_model_name(args.name)
+    _check_export_target(args)  # before the run loads
     from semmatch_tf.ensemble import ensemble_from_runs
     from semmatch_tf.export import export_model
 

@@ -132,3 +132,12 @@ def _training_queries(path: Path | None, enabled: bool) -> list[str]:
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); write one query per line in UTF-8") from None
+
+
+def _check_export_target(args) -> None:
+    """``--version`` positive and ``--name`` one TF Serving accepts, before any model loads."""
+    if args.version is not None and args.version < 1:
+        raise ValueError(f"--version must be a positive integer, got {args.version}")
+    from semmatch_tf.export.versions import check_model_name
+
+    check_model_name(args.name)

@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from semmatch_tf.retrieval.index import (CATALOGUE, META, Ranking, check_catalogue, read_json_object,
+from semmatch_tf.retrieval.index import (CATALOGUE, META, CatalogueRows, Ranking, check_catalogue, read_json_object,
                                          read_parquet_file, top_k, write_directory_atomically, write_json)
 from semmatch_tf.text.normalize import split_words
 
@@ -76,7 +76,7 @@ def tokenize_words(texts: Sequence[str], *, lowercase: bool = True, strip_accent
     return WordSplitter(lowercase=lowercase, strip_accents=strip_accents)(texts, batch_size)
 
 
-class BM25Index:
+class BM25Index(CatalogueRows):
     """BM25 over a catalogue's titles; ``search`` returns one :class:`Ranking` per query."""
 
     def __init__(self, retriever, catalogue: pd.DataFrame, meta: dict, *, splitter: WordSplitter | None = None) -> None:
@@ -108,13 +108,6 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self.catalogue)
 
-    @property
-    def ids(self) -> np.ndarray:
-        return self.catalogue["product_id"].to_numpy(dtype=object)
-
-    @property
-    def titles(self) -> np.ndarray:
-        return self.catalogue["title"].to_numpy(dtype=object)
 
     def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
         return self._splitter(texts)

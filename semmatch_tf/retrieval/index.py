@@ -145,7 +145,22 @@ def read_parquet_file(path: Path) -> pd.DataFrame:
 
 
 # -- the index -------------------------------------------------------------------------------------
-class EmbeddingIndex:
+class CatalogueRows:
+    """``ids`` and ``titles`` of an index's ``catalogue`` frame (``product_id``, ``title``), in row
+    order: the part every index (dense, BM25, sharded) shares with the Searcher."""
+
+    catalogue: pd.DataFrame
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.catalogue["product_id"].to_numpy(dtype=object)
+
+    @property
+    def titles(self) -> np.ndarray:
+        return self.catalogue["title"].to_numpy(dtype=object)
+
+
+class EmbeddingIndex(CatalogueRows):
     """Catalogue embeddings with their product ids and titles; exact (TF) or HNSW (faiss) search.
 
     Build with :meth:`build` from a bi-encoder (anything with ``embed_products(texts, batch_size=,
@@ -179,13 +194,6 @@ class EmbeddingIndex:
                 "build_seconds": round(time.perf_counter() - started, 3), "batch_size": batch_size}
         return cls(vectors, catalogue, meta)
 
-    @property
-    def ids(self) -> np.ndarray:
-        return self.catalogue["product_id"].to_numpy(dtype=object)
-
-    @property
-    def titles(self) -> np.ndarray:
-        return self.catalogue["title"].to_numpy(dtype=object)
 
     def __len__(self) -> int:
         return len(self.embeddings)

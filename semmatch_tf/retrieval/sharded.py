@@ -35,8 +35,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from semmatch_tf.retrieval.index import (EmbeddingIndex, Ranking, _import_faiss, check_catalogue, read_json_object,
-                                         write_directory_atomically, write_json)
+from semmatch_tf.retrieval.index import (CatalogueRows, EmbeddingIndex, Ranking, _import_faiss, check_catalogue,
+                                         read_json_object, write_directory_atomically, write_json)
 
 MANIFEST, IVF = "sharded.json", "ivf.faiss"
 FORMAT_VERSION = 1
@@ -47,7 +47,7 @@ def shard_name(number: int, total: int) -> str:
     return f"shard-{number:05d}-of-{total:05d}"
 
 
-class ShardedIndex:
+class ShardedIndex(CatalogueRows):
     """Shards of one catalogue's embeddings; exact or approximate (faiss) search over all of them.
 
     Args:
@@ -85,13 +85,6 @@ class ShardedIndex:
                    meta)
 
     # -- the interface Searcher uses (as EmbeddingIndex) ----------------------------------------------
-    @property
-    def ids(self) -> np.ndarray:
-        return self.catalogue["product_id"].to_numpy(dtype=object)
-
-    @property
-    def titles(self) -> np.ndarray:
-        return self.catalogue["title"].to_numpy(dtype=object)
 
     def __len__(self) -> int:
         return len(self.embeddings)

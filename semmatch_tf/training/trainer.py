@@ -17,7 +17,7 @@ from semmatch_tf.data.pipeline import PipelineOptions, make_dataset, make_epoch_
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.data.splits import split_by_query, subsample_queries
 from semmatch_tf.evaluation.plots import plot_confusion_matrix, plot_training_curves
-from semmatch_tf.evaluation.report import evaluate_predictions, save_report
+from semmatch_tf.evaluation.report import save_report
 from semmatch_tf.models.bert import find_backbone, merge_lora
 from semmatch_tf.models.cross_encoders import build_cross_encoder, uses_own_vocabulary
 from semmatch_tf.models.heads import loss_for, metrics_for
@@ -198,11 +198,7 @@ def _cross_encoder_data(config: RunConfig, run_dir: Path, preprocessor, train_se
 
 def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None) -> dict:
     """Score ``dataset``, write report.json and plots; returns the report."""
-    outputs = matcher.predict_dataset(dataset)
-    if matcher.head == "classification":
-        report = evaluate_predictions(dataset, probabilities=outputs)
-    else:
-        report = evaluate_predictions(dataset, scores=matcher.labels.denormalise(outputs.reshape(-1)))
+    report = matcher.evaluate(dataset)
     report["dataset"] = {"name": dataset.name, "pairs": len(dataset)}
     save_report(report, run_dir / runs.REPORT)
     plots = run_dir / "plots"
