@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from semmatch_tf.atomic import atomic_write_text, read_json_object, write_file_atomically  # noqa: F401 (re-exported)
+from semmatch_tf.compute import check_compute, compute_scope
 from semmatch_tf.data.padding import trim_packed_padding
 from semmatch_tf.data.pipeline import length_sorted_batches
 from semmatch_tf.data.schema import LabelScheme, PairDataset
@@ -78,8 +79,10 @@ class TrainedMatcher:
     labels: LabelScheme
     head: str
     run_dir: Path | None = None
+    compute: str = "float32"  # or "bfloat16": oneDNN's bf16 rewrite of the traced graph (semmatch_tf.compute)
 
     def __post_init__(self) -> None:
+        check_compute(self.compute)
         self._outputs = None  # the traced strings -> outputs function, made on first use
 
     def predict_outputs(self, queries, products, batch_size: int = 256) -> np.ndarray:
@@ -107,7 +110,8 @@ class TrainedMatcher:
         if self._outputs is None:
             self._outputs = tf.function(self._graph, input_signature=[tf.TensorSpec([None], tf.string)] * 2,
                                         reduce_retracing=True)
-        return self._outputs(queries, products)
+        with compute_scope(self.compute):
+            return self._outputs(queries, products)
 
     def _graph(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
         features = trim_packed_padding(self.preprocessor({"query": queries, "product": products}))
@@ -145,8 +149,10 @@ def save_labels(run_dir: Path, labels: LabelScheme, head: str) -> None:
                                                    ensure_ascii=False))
 
 
-def load_run(run_dir: str | Path) -> TrainedMatcher:
-    """Load a finished run; the error says which file is missing when the run is incomplete."""
+def load_run(run_dir: str | Path, compute: str = "float32") -> TrainedMatcher:
+    """Load a finished run; the error says which file is missing when the run is incomplete.
+
+    ``compute="bfloat16"`` predicts through oneDNN's bf16 graph rewrite (see :mod:`semmatch_tf.compute`)."""
     run_dir = Path(run_dir)
     if (run_dir / BI_ENCODER_META).is_file():
         raise ValueError(f"{run_dir}: a bi-encoder run (embeds texts; scores no pairs): use "
@@ -160,7 +166,7 @@ def load_run(run_dir: str | Path) -> TrainedMatcher:
     wrapper = keras.saving.load_model(run_dir / PREPROCESSOR)
     preprocessor = next(layer for layer in wrapper.layers if isinstance(layer, types))
     model = keras.saving.load_model(run_dir / MODEL, compile=False)
-    return TrainedMatcher(preprocessor, model, labels, meta["head"], run_dir)
+    return TrainedMatcher(preprocessor, model, labels, meta["head"], run_dir, compute)
 
 
 def read_labels(run_dir: Path) -> tuple[dict, LabelScheme]:
@@ -194,8 +200,9 @@ def is_bi_encoder_run(run_dir: str | Path) -> bool:
     return (Path(run_dir) / BI_ENCODER_META).is_file()
 
 
-def load_bi_encoder(run_dir: str | Path):
-    """A finished bi-encoder run as a :class:`~semmatch_tf.models.bi_encoder.TwoTowerEncoder`."""
+def load_bi_encoder(run_dir: str | Path, compute: str = "float32"):
+    """A finished bi-encoder run as a :class:`~semmatch_tf.models.bi_encoder.TwoTowerEncoder`
+    (``compute="bfloat16"``: embeddings through oneDNN's bf16 rewrite, :mod:`semmatch_tf.compute`)."""
     run_dir = Path(run_dir)
     for name in (BI_ENCODER_META, QUERY_TOWER, QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR):
         if not (run_dir / name).is_file():
@@ -206,5 +213,6 @@ def load_bi_encoder(run_dir: str | Path):
     product_tower = (query_tower if meta.get("shared_towers")
                      else keras.saving.load_model(run_dir / PRODUCT_TOWER, compile=False))
     return TwoTowerEncoder(keras.saving.load_model(run_dir / QUERY_PREPROCESSOR), query_tower,
-                           keras.saving.load_model(run_dir / PRODUCT_PREPROCESSOR), product_tower, meta, run_dir)
+                           keras.saving.load_model(run_dir / PRODUCT_PREPROCESSOR), product_tower, meta, run_dir,
+                           compute)
 

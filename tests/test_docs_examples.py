@@ -13,7 +13,7 @@ from conftest import REPO
 #: ``# doctest: +SKIP`` and are exercised by tests/test_tasks.py instead).
 MODULES = ["semmatch_tf", "semmatch_tf.models.registry", "semmatch_tf.losses", "semmatch_tf.tasks",
            "semmatch_tf.explain.integrated_gradients", "semmatch_tf.explain.spans", "semmatch_tf.explain.terminal",
-           "semmatch_tf.serve.service"]
+           "semmatch_tf.serve.service", "semmatch_tf.compute"]
 
 
 @pytest.mark.parametrize("name", MODULES)

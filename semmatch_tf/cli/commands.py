@@ -60,7 +60,7 @@ def cmd_evaluate(args) -> int:
     from semmatch_tf.evaluation.report import save_report
     from semmatch_tf.tasks import CrossEncoder
 
-    model = CrossEncoder.load(args.model)
+    model = CrossEncoder.load(args.model, compute=args.compute)
     if model.head == "classification" and model.labels.num_classes != dataset.labels.num_classes:
         raise ValueError(f"--model {args.model} predicts {model.labels.num_classes} classes "
                          f"{list(model.labels.names)}; {args.path or args.dataset} has {dataset.labels.num_classes} "
@@ -83,12 +83,12 @@ def cmd_predict(args) -> int:
     if is_bi_encoder_run(args.model):  # the same verb for both kinds: a bi-encoder scores by cosine
         from semmatch_tf.tasks import BiEncoder
 
-        cosines = BiEncoder.load(args.model).similarity([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else []
+        cosines = BiEncoder.load(args.model, compute=args.compute).similarity([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else []
         for (query, product), cosine in zip(pairs, cosines):
             print(json.dumps({"query": query, "product": product, "score": round(float(cosine), 6)},
                              ensure_ascii=False))
         return 0
-    matcher = load_run(args.model)
+    matcher = load_run(args.model, args.compute)
     queries, products = [p[0] for p in pairs], [p[1] for p in pairs]
     outputs = matcher.predict_outputs(queries, products, args.batch_size)
     scores = matcher.grades_of(outputs) if pairs else []  # one pass through the model
@@ -119,7 +119,8 @@ def cmd_embed(args) -> int:
     from semmatch_tf.tasks import BiEncoder
     from semmatch_tf.weights import KNOWN_WEIGHTS
 
-    encoder = BiEncoder.pretrained(model) if model in KNOWN_WEIGHTS and not Path(model).exists() else BiEncoder.load(model)
+    encoder = (BiEncoder.pretrained(model, compute=args.compute) if model in KNOWN_WEIGHTS and not Path(model).exists()
+               else BiEncoder.load(model, compute=args.compute))
     vectors = encoder.encode(texts, side=args.side, batch_size=args.batch_size) if texts else []
     for text, vector in zip(texts, vectors):
         print(json.dumps({"text": text, "embedding": [round(float(v), 6) for v in vector]}, ensure_ascii=False))

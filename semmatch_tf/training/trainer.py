@@ -33,6 +33,7 @@ from semmatch_tf.training.hparams import flat_hparams, plain_history
 from semmatch_tf.training.negatives import with_mined_negatives
 from semmatch_tf.training.optimizers import build_optimizer
 from semmatch_tf.training.run_lock import discard_unstarted_run, run_lock
+from semmatch_tf.compute import compute_scope, training_compute
 from semmatch_tf.training.runtime import distribution_strategy, resolve_jit, seed_everything, set_precision
 from semmatch_tf.training.vocab import settle_vocabulary, training_texts  # noqa: F401 (re-exported)
 
@@ -110,7 +111,8 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     policy = keras.mixed_precision.global_policy()  # training.precision sets it: restored after
     try:
-        with run_lock(run_dir), discard_unstarted_run(run_dir):
+        with run_lock(run_dir), discard_unstarted_run(run_dir), \
+                compute_scope(training_compute(config.training.precision), float32_adds=False):
             return _train(config, run_dir, verbose)
     finally:
         keras.mixed_precision.set_global_policy(policy)
