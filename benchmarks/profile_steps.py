@@ -14,7 +14,9 @@ Cases (same real Home Depot pairs, the BiLSTM of run_throughput.py, MiniLM of ru
 1. ``bilstm-train-fixed``: BiLSTM training step, batch 128, every batch padded to 12 / 32 tokens;
 2. ``bilstm-train-buckets``: the same with length buckets (what ``text.length_buckets`` selects);
 3. ``minilm-score-b256``: all-MiniLM-L6-v2 cross-encoder scoring 256 pairs a batch through
-   ``TrainedMatcher.predict_outputs`` (skipped without the optional weights package).
+   ``TrainedMatcher.predict_outputs`` (skipped without the optional weights package);
+4. ``minilm-score-b256-bf16``: the same under ``compute="bfloat16"`` (oneDNN's bf16 rewrite): the
+   op mix shows what the rewrite fused (``_MklFused*`` / ``_FusedMatMul`` types) and what it left.
 
 Self-time: an op event's duration minus the events nested inside it on the same thread (a ``While``
 loop's body ops are counted as themselves, not twice).
@@ -142,13 +144,16 @@ def minilm_case(pairs: int, steps: int) -> list[dict]:
     config = RunConfig.from_dict({"model": {"family": "bert", "head": "regression", "bert": {
         "source": "huggingface", "path": str(path), "sequence_length": 48, "pooling": "cls"}}})
     preprocessor, model = build_cross_encoder(config.model, config.text, vocabulary=None, num_classes=3)
-    matcher = TrainedMatcher(preprocessor, model, dataset.labels, "regression")
     count = 256 * steps
     queries = dataset.frame["query"].tolist()[:count]
     products = dataset.frame["product"].tolist()[:count]
-    matcher.predict_outputs(queries, products, 256)  # trace every trimmed width once
-    totals, wall = traced("minilm-score-b256", lambda: matcher.predict_outputs(queries, products, 256))
-    return summarise("minilm-score-b256", f"score {len(queries)} pairs", totals, wall, -(-len(queries) // 256))
+    records = []
+    for case, compute in (("minilm-score-b256", "float32"), ("minilm-score-b256-bf16", "bfloat16")):
+        matcher = TrainedMatcher(preprocessor, model, dataset.labels, "regression", compute=compute)
+        matcher.predict_outputs(queries, products, 256)  # trace every trimmed width once
+        totals, wall = traced(case, lambda: matcher.predict_outputs(queries, products, 256))
+        records += summarise(case, f"score {len(queries)} pairs", totals, wall, -(-len(queries) // 256))
+    return records
 
 
 def main() -> None:

@@ -26,8 +26,12 @@ calls: ours ``TrainedMatcher.predict_outputs`` and ``TextEmbedder`` (both sort t
 batches and trim each packed batch to its longest row), the peer ``CrossEncoder.predict`` and
 ``SentenceTransformer.encode`` (which also sort by length and pad each batch to its longest). Ratios
 (ours / peer) are recorded only from the same run. ``--precision bfloat16`` runs both sides with
-float32 weights and bfloat16 compute (Keras ``mixed_bfloat16``; ``torch.autocast`` and the
-trainer's ``bf16``), which pays on CPUs with bf16 matrix units (AVX-512 BF16 / AMX).
+float32 weights and bfloat16 compute, each as its library's user would turn it on: ours trains under
+``training.precision: mixed_bfloat16`` (the Keras policy plus oneDNN's bf16 graph rewrite, as
+``semmatch-tf train`` does), predicts with that run under ``compute="bfloat16"`` and encodes with a
+float32 tower under ``compute="bfloat16"`` (the rewrite alone, as for any loaded run or checkpoint;
+:mod:`semmatch_tf.compute`); the peer uses ``torch.autocast`` and the trainer's ``bf16``. It pays on
+CPUs with bf16 matrix units (AVX-512 BF16 / AMX).
 
 Run it on an otherwise idle machine: with another job on the cores, PyTorch's OpenMP threads slow
 down far more than TensorFlow's (tiny smoke runs beside a busy benchmark swung the ratios 3-5x).
@@ -123,12 +127,12 @@ def ours_train(texts: dict, path: str, warmup: int, steps: int):
     return BATCH * counted / seconds, preprocessor, model
 
 
-def ours_predict(texts: dict, preprocessor, model, repeats: int) -> dict:
+def ours_predict(texts: dict, preprocessor, model, repeats: int, compute: str) -> dict:
     """Through the public API a user calls: ``TrainedMatcher.predict_outputs`` (length-sorted batches
     through one traced function; a run loaded with ``load_run`` is the same object)."""
     from semmatch_tf.runs import TrainedMatcher
 
-    matcher = TrainedMatcher(preprocessor, model, texts["train"].labels, "regression")
+    matcher = TrainedMatcher(preprocessor, model, texts["train"].labels, "regression", compute=compute)
     queries, products = texts["predict_queries"], texts["predict_products"]
     matcher.predict_outputs(queries[:PREDICT_BATCH], products[:PREDICT_BATCH], PREDICT_BATCH)  # trace, warm up
     started = time.perf_counter()
@@ -147,14 +151,14 @@ def ours_predict(texts: dict, preprocessor, model, repeats: int) -> dict:
             "rerank_p99_ms": 1000 * float(np.percentile(latencies, 99))}
 
 
-def ours_encode(titles: list[str], path: str) -> tuple[float, np.ndarray]:
+def ours_encode(titles: list[str], path: str, compute: str) -> tuple[float, np.ndarray]:
     """Through the public API: ``TextEmbedder`` (what ``TwoTowerEncoder.embed_products`` calls)."""
     from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpoint_tokenizer,
                                          pretrained_backbone)
     from semmatch_tf.models.bi_encoder import TextEmbedder
 
     preprocessor = BertPreprocessor(checkpoint_tokenizer(path, strip_accents=True), sequence_length=TEXT_LENGTH)
-    embedder = TextEmbedder(preprocessor, build_bert_tower(pretrained_backbone(path)))
+    embedder = TextEmbedder(preprocessor, build_bert_tower(pretrained_backbone(path)), compute=compute)
     embedder(titles[:ENCODE_BATCH], batch_size=ENCODE_BATCH)  # trace, warm up
     started = time.perf_counter()
     vectors = embedder(titles, batch_size=ENCODE_BATCH)
@@ -173,19 +177,24 @@ def ours(texts: dict, path: str, args) -> tuple[dict, np.ndarray]:
                            "semmatch-tf": getattr(semmatch_tf, "__version__", "?")},
               "tf_threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads() or "default",
                              "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or "default"}}
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if args.precision == "bfloat16" else "float32")
-    rate, preprocessor, model = ours_train(texts, path, args.warmup, args.steps)
+    from semmatch_tf.compute import compute_scope, training_compute
+
+    policy = "mixed_bfloat16" if args.precision == "bfloat16" else "float32"
+    compute = "bfloat16" if args.precision == "bfloat16" else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    with compute_scope(training_compute(policy), float32_adds=False):  # what `semmatch-tf train` does for this precision
+        rate, preprocessor, model = ours_train(texts, path, args.warmup, args.steps)
     result["train_pairs_per_second"] = rate
     print(f"ours: train {rate:.1f} pairs/s", flush=True)
-    result.update(ours_predict(texts, preprocessor, model, args.repeats))
+    result.update(ours_predict(texts, preprocessor, model, args.repeats, compute))
     print(f"ours: predict {result['predict_pairs_per_second']:.1f} pairs/s, rerank p50 "
           f"{result['rerank_p50_ms']:.1f} ms", flush=True)
     del preprocessor, model
     keras.backend.clear_session()
-    result["encode_texts_per_second"], vectors = ours_encode(texts["titles"], path)
+    keras.mixed_precision.set_global_policy("float32")  # a float32 checkpoint, encoded under `compute`
+    result["encode_texts_per_second"], vectors = ours_encode(texts["titles"], path, compute)
     print(f"ours: encode {result['encode_texts_per_second']:.1f} texts/s", flush=True)
     keras.backend.clear_session()
-    keras.mixed_precision.set_global_policy("float32")
     return result, vectors
 
 
@@ -254,6 +263,8 @@ def versions_text(versions: dict) -> str:
 def build_records(mine: dict, theirs: dict, cosine: dict, precision: str) -> list[dict]:
     ours_name, peer_name, ratio_name = names(precision)
     ours_anchor, peer_anchor = versions_text(mine["versions"]), versions_text(theirs["versions"])
+    if precision == "bfloat16":
+        ours_anchor += "; train: mixed_bfloat16 + oneDNN bf16 rewrite, predict/encode: compute=bfloat16"
     records = []
     for key, split in SPLITS.items():
         metric = METRIC_NAMES.get(key, key)

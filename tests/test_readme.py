@@ -40,3 +40,19 @@ def test_python_api_example_runs_as_written(tmp_path):
     assert e5_best == "Vestido rojo de verano"  # a Chinese query finds the Spanish product
     assert (tmp_path / "serving" / "api_demo" / "1" / "saved_model.pb").is_file()
     assert (tmp_path / "runs" / "api_demo" / "model.keras").is_file()
+
+
+def test_bf16_example_runs_as_written(tmp_path):
+    """The "When to turn on bf16" block under "BERT matchers": bf16 vectors within cosine 0.999."""
+    from semmatch_tf.weights import resolve_weights_path
+
+    try:
+        resolve_weights_path("multilingual-e5-small")
+    except (FileNotFoundError, ValueError) as error:
+        pytest.skip(f"multilingual-e5-small is not built here ({error}): bash scripts/setup.sh builds it")
+    code = readme_block("BERT matchers (keras-hub, offline)")
+    assert 'compute="bfloat16"' in code
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "True"
