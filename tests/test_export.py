@@ -478,3 +478,28 @@ def test_existing_version_error_names_the_cli_flag(matcher, tmp_path, monkeypatc
     export_model(matcher, tmp_path, version=1)
     with pytest.raises(FileExistsError, match="--force"):
         export_model(matcher, tmp_path, version=1)
+
+
+def test_readme_bf16_session_config_parses_and_the_rewritten_export_scores_alike(exported, matcher):
+    """The README's TF Serving bf16 recipe: its session config is a valid ConfigProto that turns on
+    oneDNN's bf16 rewrite, and the export run through that rewrite (what the server does, here via
+    ``compute_scope``) scores like float32."""
+    import re
+
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+
+    from semmatch_tf.compute import FLOAT32_OPS, compute_scope
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**bf16 on the server**", 1)[1]
+    config = text_format.Parse(re.search(r"```text\n(.*?)```", section, re.S).group(1), config_pb2.ConfigProto())
+    assert config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 == rewriter_config_pb2.RewriterConfig.ON
+    for name, value in FLOAT32_OPS.items():
+        assert f"-e {name}={value}" in section
+    reloaded = tf.saved_model.load(str(exported))  # a fresh function library: instantiated under the rewrite
+    with compute_scope("bfloat16"):
+        fast = serve(reloaded, UNICODE_QUERIES, UNICODE_PRODUCTS)
+    exact = serve(reloaded, UNICODE_QUERIES, UNICODE_PRODUCTS)
+    np.testing.assert_allclose(fast["probabilities"], exact["probabilities"], atol=0.05)
+    np.testing.assert_allclose(exact["scores"], matcher.score(UNICODE_QUERIES, UNICODE_PRODUCTS), atol=1e-5)
