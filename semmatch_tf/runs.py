@@ -45,7 +45,7 @@ from semmatch_tf.data.schema import LabelScheme, PairDataset
 from semmatch_tf.evaluation.report import evaluate_predictions
 # models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
 # towers and preprocessors, so load_bi_encoder can deserialise them.
-from semmatch_tf.models.bi_encoder import TwoTowerEncoder, save_layer, text_list
+from semmatch_tf.models.bi_encoder import TwoTowerEncoder, progress_over, save_layer, text_list
 from semmatch_tf.models.bert import BertPreprocessor
 from semmatch_tf.models.heads import HEADS, predicted_grades
 from semmatch_tf.models.registry import register_keras_classes
@@ -85,12 +85,13 @@ class TrainedMatcher:
         check_compute(self.compute)
         self._outputs = None  # the traced strings -> outputs function, made on first use
 
-    def predict_outputs(self, queries, products, batch_size: int = 256) -> np.ndarray:
+    def predict_outputs(self, queries, products, batch_size: int = 256, *, progress: bool = False) -> np.ndarray:
         """Raw model outputs (probabilities or unit grade) for aligned query/product lists.
 
         Pairs are batched longest first (:func:`~semmatch_tf.data.pipeline.length_sorted_batches`)
         through one traced function (preprocessor, padding trim, model): no Keras ``predict`` loop,
-        and BERT batches carry little padding. Outputs come back in input order.
+        and BERT batches carry little padding. Outputs come back in input order; ``progress``
+        shows a bar over the batches.
         """
         queries, products = text_list(queries), text_list(products)
         n = len(queries)
@@ -100,7 +101,7 @@ class TrainedMatcher:
         outputs = np.zeros((n, width), np.float32)
         lengths = np.fromiter((len(q) + len(p) for q, p in zip(queries, products)), np.int64, n)
         queries, products = np.asarray(queries, dtype=object), np.asarray(products, dtype=object)
-        for rows in length_sorted_batches(lengths, batch_size):
+        for rows in progress_over(length_sorted_batches(lengths, batch_size), "scoring", enabled=progress):
             outputs[rows] = np.reshape(self.outputs_tensor(tf.constant(queries[rows], tf.string),
                                                            tf.constant(products[rows], tf.string)), (-1, width))
         return outputs

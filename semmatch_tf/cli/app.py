@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, type=Path)
     predict.add_argument("--input", type=Path, help="TSV file (default: stdin)")
     predict.add_argument("--batch-size", type=int, default=256)
+    predict.add_argument("--output", type=Path,
+                         help="write a .jsonl, .csv or .parquet file (atomically) instead of JSON lines on stdout")
+    predict.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                         help="a progress bar on stderr (default: when stderr is a terminal)")
     add_compute_argument(predict)
     predict.set_defaults(handler=cmd_predict)
 

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from semmatch_tf.atomic import atomic_write_text
-from semmatch_tf.cli.inputs import (_check_data_files, _check_dataset_args, _check_export_target, _parse_assignments,
-                                   _read_pairs, _read_texts, _training_queries)
+from semmatch_tf.cli.inputs import (_check_data_files, _check_dataset_args, _check_export_target,
+                                   _check_prediction_output, _parse_assignments, _read_pairs, _read_texts,
+                                   _training_queries)
 
 
 def cmd_train(args) -> int:
@@ -77,28 +78,62 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    """Score pairs in one pass over the model: JSON lines on stdout, or a JSONL / CSV / Parquet
+    ``--output`` file written atomically once every pair is scored."""
+    _check_prediction_output(args.output)
     pairs = _read_pairs(args.input)  # before TensorFlow loads: a bad file fails in a second
     from semmatch_tf.runs import is_bi_encoder_run, load_run
 
+    queries, products = [p[0] for p in pairs], [p[1] for p in pairs]
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
     if is_bi_encoder_run(args.model):  # the same verb for both kinds: a bi-encoder scores by cosine
         from semmatch_tf.tasks import BiEncoder
 
-        cosines = BiEncoder.load(args.model, compute=args.compute).similarity([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else []
-        for (query, product), cosine in zip(pairs, cosines):
-            print(json.dumps({"query": query, "product": product, "score": round(float(cosine), 6)},
-                             ensure_ascii=False))
-        return 0
+        cosines = BiEncoder.load(args.model, compute=args.compute).similarity(queries, products) if pairs else []
+        records = [{"query": q, "product": p, "score": round(float(c), 6)} for q, p, c in zip(queries, products, cosines)]
+        return _write_predictions(records, args.output)
     matcher = load_run(args.model, args.compute)
-    queries, products = [p[0] for p in pairs], [p[1] for p in pairs]
-    outputs = matcher.predict_outputs(queries, products, args.batch_size)
+    outputs = matcher.predict_outputs(queries, products, args.batch_size, progress=progress)
     scores = matcher.grades_of(outputs) if pairs else []  # one pass through the model
-    for (query, product), output, score in zip(pairs, outputs, scores):
+    records = []
+    for query, product, output, score in zip(queries, products, outputs, scores):
         record = {"query": query, "product": product, "score": round(float(score), 6)}
         if matcher.head == "classification":
             record["label"] = matcher.labels.names[int(output.argmax())]
             record["probabilities"] = [round(float(p), 6) for p in output]
-        print(json.dumps(record, ensure_ascii=False))
+        records.append(record)
+    return _write_predictions(records, args.output, class_names=list(matcher.labels.names))
+
+
+def _write_predictions(records: list[dict], path: Path | None, class_names: list[str] | None = None) -> int:
+    """JSON lines on stdout without ``path``; else a file by its suffix. CSV and Parquet are flat
+    tables: the class probabilities become one ``p_<class>`` column each."""
+    if path is None:
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False))
+        return 0
+    from semmatch_tf.atomic import write_file_atomically
+
+    if path.suffix.lower() == ".jsonl":
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    else:
+        import pandas as pd
+
+        table = pd.DataFrame([_flat_prediction(r, class_names) for r in records],
+                             columns=None if records else ["query", "product", "score"])
+        if path.suffix.lower() == ".csv":
+            write_file_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
+        else:
+            write_file_atomically(path, lambda tmp: table.to_parquet(tmp, index=False))
+    print(f"{len(records)} predictions written to {path}", file=sys.stderr)
     return 0
+
+
+def _flat_prediction(record: dict, class_names: list[str] | None) -> dict:
+    flat = {k: v for k, v in record.items() if k != "probabilities"}
+    for name, probability in zip(class_names or [], record.get("probabilities", [])):
+        flat[f"p_{name}"] = probability
+    return flat
 
 
 def cmd_export(args) -> int:

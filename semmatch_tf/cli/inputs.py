@@ -141,3 +141,20 @@ def _check_export_target(args) -> None:
     from semmatch_tf.export.versions import check_model_name
 
     check_model_name(args.name)
+
+
+PREDICTION_FORMATS = {".jsonl": "JSON lines", ".csv": "CSV", ".parquet": "Parquet"}
+
+
+def _check_prediction_output(path: Path | None) -> None:
+    """``predict --output``: a known format by its suffix, in an existing directory, checked before
+    any model loads."""
+    if path is None:
+        return
+    if path.suffix.lower() not in PREDICTION_FORMATS:
+        raise ValueError(f"--output {path}: unknown format {path.suffix or '(no suffix)'!r}; "
+                         f"use one of {', '.join(PREDICTION_FORMATS)}")
+    if path.is_dir():
+        raise ValueError(f"--output {path}: is a directory, expected a file")
+    if not path.parent.is_dir():
+        raise ValueError(f"--output {path}: the directory {path.parent} does not exist")

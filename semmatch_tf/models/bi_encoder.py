@@ -258,7 +258,7 @@ class TextEmbedder:
         vectors = np.zeros((len(texts), self.dims), np.float32)
         batches = length_sorted_batches(np.fromiter(map(len, texts), np.int64, len(texts)), batch_size)
         strings = np.asarray(texts, dtype=object)
-        for rows in _progress(batches, description, enabled=progress):
+        for rows in progress_over(batches, description, enabled=progress):
             vectors[rows] = self.embed_tensor(tf.constant(strings[rows], tf.string)).numpy()
         return vectors
 
@@ -294,8 +294,9 @@ def _one_text(value: Any, position: int) -> str:
     return str(value)
 
 
-def _progress(steps: Sequence, description: str, *, enabled: bool):
-    """tqdm over ``steps`` (tqdm comes with keras-hub's dependencies), else keras' Progbar."""
+def progress_over(steps: Sequence, description: str, *, enabled: bool):
+    """``steps`` with a progress bar when ``enabled``: tqdm (it comes with keras-hub's
+    dependencies; on stderr), else keras' Progbar."""
     if not enabled:
         return steps
     try:
