@@ -304,3 +304,42 @@ def test_home_depot_bm25_gains_from_query_understanding(home_depot_understanding
         tables.append(per_query_retrieval(ranked, qrels))
     gain = paired_bootstrap(*tables, "ndcg@10", samples=2000, seed=0)
     assert gain["low"] > 0 and 0.015 < gain["difference"] < 0.04  # run_query.py measured +0.026
+
+
+def test_pair_preprocessor_normalises_units_in_the_graph_and_saves_the_choice(tmp_path):
+    """``text.normalize_units``: the ways of writing one size give one id sequence inside the
+    preprocessor (hence in tf.data and in the export), and the setting survives a save."""
+    import keras
+    import tensorflow as tf
+
+    from semmatch_tf.text import WordPieceTokenizer, learn_vocabulary
+    from semmatch_tf.text.preprocessor import PairPreprocessor
+    from semmatch_tf.text.units import normalize_units
+
+    titles = ['Everbilt 12 in. Zinc Shelf Bracket', 'Husky 25 ft. x 1 in. Tape Measure', 'DEWALT 20-Volt MAX Drill']
+    vocabulary = learn_vocabulary([normalize_units(t) for t in titles], vocab_size=200, min_frequency=1)
+    plain = PairPreprocessor(WordPieceTokenizer(vocabulary), query_length=8, product_length=8)
+    units = PairPreprocessor(WordPieceTokenizer(vocabulary), query_length=8, product_length=8, normalize_units=True)
+    variants = ['12" shelf bracket', "12 in. shelf bracket", "12-inch shelf bracket", "12 inches shelf bracket"]
+    batch = {"query": tf.constant(variants), "product": tf.constant(titles[:1] * 4)}
+    ids = units(batch)["query"].numpy()
+    assert (ids == ids[0]).all() and ids[0].tolist() == units({"query": tf.constant(["12 in shelf bracket"]),
+                                                               "product": tf.constant([""])})["query"].numpy()[0].tolist()
+    assert len({tuple(row) for row in plain(batch)["query"].numpy()}) > 1  # without it they differ
+    from semmatch_tf.runs import preprocessor_model
+
+    preprocessor_model(units).save(tmp_path / "preprocessor.keras")
+    wrapper = keras.saving.load_model(tmp_path / "preprocessor.keras")
+    restored = next(layer for layer in wrapper.layers if isinstance(layer, PairPreprocessor))
+    assert restored.normalize_units and restored.facts()["normalize_units"]
+    assert (restored(batch)["query"].numpy() == ids).all()
+
+
+def test_normalize_units_is_refused_for_families_that_do_not_apply_it():
+    import pytest
+
+    from semmatch_tf.training.config import RunConfig
+
+    assert RunConfig.from_dict({"text": {"normalize_units": True}}).text.normalize_units
+    with pytest.raises(ValueError, match="text.normalize_units: is implemented for the bilstm family only"):
+        RunConfig.from_dict({"text": {"normalize_units": True}, "model": {"family": "bilstm_bi_encoder"}})

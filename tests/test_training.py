@@ -243,3 +243,29 @@ def test_bert_cross_encoder_hyper_parameters_reach_tensorboard():
     flat = flat_hparams(RunConfig.from_dict({"model": {"family": "bert", "bert": {"lora_rank": 8, "pooling": "mean"}}}))
     assert flat["model.bert.lora_rank"] == 8 and flat["model.bert.pooling"] == "mean"
     assert "model.bi_encoder.temperature" in flat and "model.bert" not in flat
+
+
+def test_a_unit_normalising_run_exports_the_same_normalisation(tmp_path):
+    """``text.normalize_units``: the vocabulary is learned from normalised text, the saved run and its
+    SavedModel score every spelling of a size alike, and the export agrees with the run."""
+    import numpy as np
+    import tensorflow as tf
+
+    from semmatch_tf.export import export_model
+    from semmatch_tf.runs import load_run
+    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.trainer import train
+
+    config = load_config(write_config(tmp_path, {"text": {"normalize_units": True}, "training": {"epochs": 1}}))
+    train(config, tmp_path / "run", verbose=0)
+    vocabulary = (tmp_path / "run" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    assert "cm" in vocabulary  # a piece only the normalised demo text has (centimetres written one way)
+    matcher = load_run(tmp_path / "run")
+    assert matcher.preprocessor.normalize_units
+    queries = ['12" shelf bracket', "12 in. shelf bracket", "12-inch shelf bracket"]
+    products = ["Everbilt 12 in. x 10 in. White Shelf Bracket"] * 3
+    scores = matcher.score(queries, products)
+    np.testing.assert_allclose(scores, scores[0], atol=1e-6)
+    served = tf.saved_model.load(str(export_model(matcher, tmp_path / "serving")))
+    outputs = served.signatures["serving_default"](query=tf.constant(queries), product=tf.constant(products))
+    np.testing.assert_allclose(outputs["scores"].numpy(), scores, atol=1e-5)

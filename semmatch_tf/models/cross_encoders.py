@@ -40,7 +40,8 @@ def build_bilstm_pair(model_config, text_config, *, vocabulary: list[str], num_c
     buckets = bool(text_config.length_buckets)
     preprocessor = PairPreprocessor(
         WordPieceTokenizer(vocabulary, lowercase=text_config.lowercase, strip_accents=text_config.strip_accents),
-        query_length=text_config.query_length, product_length=text_config.product_length)
+        query_length=text_config.query_length, product_length=text_config.product_length,
+        normalize_units=text_config.normalize_units)
     model = build_matcher(model_config, vocabulary_size=len(vocabulary), num_classes=num_classes,
                           query_length=None if buckets else text_config.query_length,
                           product_length=None if buckets else text_config.product_length)

@@ -15,7 +15,7 @@ from semmatch_tf.query.attributes import ATTRIBUTES, AttributeExtractor, Gazette
 from semmatch_tf.query.senses import diversify, find_senses, rank_senses
 from semmatch_tf.query.spelling import Correction, SpellingConfig, SpellingCorrector
 from semmatch_tf.query.understanding import QueryConfig, QueryUnderstanding, Understood, check_query
-from semmatch_tf.query.units import UNIT_RULES, normalize_units, normalize_units_graph
+from semmatch_tf.text.units import UNIT_RULES, normalize_units, normalize_units_graph
 
 __all__ = ["ATTRIBUTES", "AttributeExtractor", "Correction", "Gazetteer", "QueryConfig", "QueryUnderstanding",
            "SpellingConfig", "SpellingCorrector", "UNIT_RULES", "Understood", "agreement", "check_query", "diversify",

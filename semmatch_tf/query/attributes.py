@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
-from semmatch_tf.query.units import UNITS, fold, normalize_units
+from semmatch_tf.text.units import UNITS, fold, normalize_units
 
 COLOURS = ("white", "black", "brown", "gray", "grey", "red", "blue", "green", "yellow", "orange", "purple", "pink",
            "beige", "tan", "ivory", "almond", "bisque", "silver", "gold", "bronze", "chrome", "brushed nickel",

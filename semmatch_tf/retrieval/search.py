@@ -37,7 +37,7 @@ from semmatch_tf.retrieval.bm25 import BM25Index
 from semmatch_tf.retrieval.fusion import RRF_K, interpolate_scores, reciprocal_rank_fusion, weighted_score_fusion
 from semmatch_tf.retrieval.index import EmbeddingIndex
 from semmatch_tf.query.senses import rank_senses
-from semmatch_tf.query.units import normalize_units
+from semmatch_tf.text.units import normalize_units
 
 MODES = ("dense", "bm25", "hybrid")
 STAGE_COLUMNS = {"dense": "dense_score", "bm25": "bm25_score", "hybrid": "fused_score"}

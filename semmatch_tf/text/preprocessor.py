@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from semmatch_tf.text.tokenizer import WordPieceTokenizer
+from semmatch_tf.text.units import normalize_units_graph
 
 
 @keras.saving.register_keras_serializable(package="semmatch_tf")
@@ -20,10 +21,18 @@ class PairPreprocessor(keras.layers.Layer):
     Both sides share one tokenizer (one vocabulary, one embedding table); each is truncated and
     right-padded to its own length (queries are short, titles longer). Right padding with id 0 keeps
     the masks cuDNN-compatible on GPUs.
+
+    Args:
+        tokenizer: the shared :class:`WordPieceTokenizer`.
+        query_length, product_length: ids per side after truncation and padding.
+        normalize_units: first write units and numbers one way on both sides
+            (:func:`~semmatch_tf.text.units.normalize_units_graph`: ``12"`` / ``12 in.`` /
+            ``12-inch`` -> ``12 in``), inside the graph, so that an exported model sees the text
+            exactly as training did.
     """
 
     def __init__(self, tokenizer: WordPieceTokenizer, *, query_length: int = 16, product_length: int = 48,
-                 **kwargs) -> None:
+                 normalize_units: bool = False, **kwargs) -> None:
         kwargs["trainable"] = False
         super().__init__(**kwargs)
         if query_length < 1 or product_length < 1:
@@ -31,6 +40,7 @@ class PairPreprocessor(keras.layers.Layer):
         self.tokenizer = tokenizer
         self.query_length = query_length
         self.product_length = product_length
+        self.normalize_units = bool(normalize_units)
 
     @property
     def vocabulary(self) -> list[str]:
@@ -42,10 +52,13 @@ class PairPreprocessor(keras.layers.Layer):
         return {"vocabulary_sha256": tokenizer.vocabulary_sha256, "vocabulary_size": tokenizer.vocabulary_size,
                 "sequence_lengths": {"query": self.query_length, "product": self.product_length},
                 "tokenizer": {"lowercase": tokenizer.lowercase, "strip_accents": tokenizer.strip_accents,
-                              "start_token": tokenizer.start_token}}
+                              "start_token": tokenizer.start_token},
+                "normalize_units": self.normalize_units}
 
     def encode(self, strings: tf.Tensor, length: int | None) -> tf.Tensor | tf.RaggedTensor:
         """Token ids for one side, dense ``[batch, length]`` or ragged when ``length`` is None."""
+        if self.normalize_units:
+            strings = normalize_units_graph(strings)
         ids = self.tokenizer(strings)
         if isinstance(ids, tf.RaggedTensor) and length is not None:
             ids = ids[:, :length].to_tensor(default_value=self.tokenizer.pad_id, shape=[None, length])
@@ -65,7 +78,8 @@ class PairPreprocessor(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
-                      query_length=self.query_length, product_length=self.product_length)
+                      query_length=self.query_length, product_length=self.product_length,
+                      normalize_units=self.normalize_units)
         return config
 
     @classmethod

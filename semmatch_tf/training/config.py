@@ -100,6 +100,9 @@ class TextConfig:
     query_length: int = 16
     product_length: int = 48
     length_buckets: list[int] | None = None
+    # Write units and numbers one way (12" / 12 in. / 12-inch -> 12 in) on both sides, in the
+    # exported graph too (semmatch_tf.text.units); the bilstm cross-encoder applies it.
+    normalize_units: bool = False
 
     def validate(self) -> None:
         check(5 < self.vocab_size <= MAX_VOCABULARY, "text.vocab_size",
@@ -374,6 +377,8 @@ class RunConfig:
                f"is not implemented for the {entry.name} family")
         check(not self.text.length_buckets or entry.supports_length_buckets, "text.length_buckets",
                f"are not implemented for the {entry.name} family")
+        check(not self.text.normalize_units or self.model.family == "bilstm", "text.normalize_units",
+               f"is implemented for the bilstm family only, not {entry.name}")
         one_of(self.training.monitor, "training.monitor", monitor_choices(self.model))
         self._check_lengths()
         return self

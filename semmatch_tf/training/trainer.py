@@ -23,6 +23,7 @@ from semmatch_tf.models.cross_encoders import build_cross_encoder, uses_own_voca
 from semmatch_tf.models.heads import loss_for, metrics_for
 from semmatch_tf.models.registry import family
 from semmatch_tf.text import learn_vocabulary
+from semmatch_tf.text.units import normalize_units
 from semmatch_tf.augment import augment_pairs
 from semmatch_tf.training.adversarial import install_adversarial
 from semmatch_tf.training.callbacks import completed_epochs, remove_backup, write_embedding_projector
@@ -168,7 +169,10 @@ def _build_cross_encoder(config: RunConfig, run_dir: Path, train_set: PairDatase
     text, training = config.text, config.training
     vocabulary = None
     if uses_own_vocabulary(config.model):
-        vocabulary = learn_vocabulary(training_texts(train_set), vocab_size=text.vocab_size,
+        texts = training_texts(train_set)
+        if text.normalize_units:  # learn the pieces of the text the preprocessor will see
+            texts = [normalize_units(t) for t in texts]
+        vocabulary = learn_vocabulary(texts, vocab_size=text.vocab_size,
                                       min_frequency=text.min_frequency, lowercase=text.lowercase,
                                       strip_accents=text.strip_accents)
     steps_per_epoch = len(train_set) // training.batch_size
