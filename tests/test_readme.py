@@ -20,17 +20,25 @@ def readme_block(section: str) -> str:
     return re.search(r"```python\n(.*?)```", body, re.S).group(1)
 
 
-def test_python_api_example_runs_as_written(tmp_path):
+def require_e5() -> None:
+    """Skip unless multilingual-e5-small is built (``bash scripts/setup.sh`` builds it)."""
     from semmatch_tf.weights import resolve_weights_path
 
     try:
         resolve_weights_path("multilingual-e5-small")
     except (FileNotFoundError, ValueError) as error:
         pytest.skip(f"multilingual-e5-small is not built here ({error}): bash scripts/setup.sh builds it")
-    code = readme_block("Python API")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=900, env=env)
+
+
+def run_block(code: str, cwd, timeout: int) -> subprocess.CompletedProcess:
+    """Run a README block in a fresh interpreter, as a reader pasting it would."""
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_python_api_example_runs_as_written(tmp_path):
+    require_e5()
+    done = run_block(readme_block("Python API"), tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     ranked, accuracy, e5_best = done.stdout.strip().splitlines()[-3:]
     ranked = ast.literal_eval(ranked)
@@ -44,15 +52,9 @@ def test_python_api_example_runs_as_written(tmp_path):
 
 def test_bf16_example_runs_as_written(tmp_path):
     """The "When to turn on bf16" block under "BERT matchers": bf16 vectors within cosine 0.999."""
-    from semmatch_tf.weights import resolve_weights_path
-
-    try:
-        resolve_weights_path("multilingual-e5-small")
-    except (FileNotFoundError, ValueError) as error:
-        pytest.skip(f"multilingual-e5-small is not built here ({error}): bash scripts/setup.sh builds it")
+    require_e5()
     code = readme_block("BERT matchers (keras-hub, offline)")
     assert 'compute="bfloat16"' in code
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = run_block(code, tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "True"
