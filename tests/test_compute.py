@@ -53,6 +53,16 @@ def test_scope_restores_the_switch_even_on_error():
         assert not rewrite_setting()
 
 
+def test_scope_adds_to_a_users_list_and_puts_it_back(monkeypatch):
+    name = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE"
+    monkeypatch.setenv(name, "Mul")
+    with compute_scope("bfloat16"):
+        assert os.environ[name] == "Mul,AddV2"
+    assert os.environ[name] == "Mul"
+    with compute_scope("bfloat16", float32_adds=False):
+        assert os.environ[name] == "Mul" and rewrite_setting()
+
+
 def test_bf16_embeddings_are_close_and_float32_stays_bit_identical():
     config = RunConfig.from_dict({
         "model": {"family": "bilstm_bi_encoder", "embedding_dim": 64, "lstm_units": 64, "pooling": "max",
