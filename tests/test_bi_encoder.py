@@ -239,6 +239,10 @@ def test_index_and_search_with_the_trained_run(trained, tmp_path):
         assert len(results) == 5 and results["rank"].tolist() == [1, 2, 3, 4, 5]
         assert results["score"].is_monotonic_decreasing
     assert "yellow" in format_results(results).lower()
+    exact = search_index(tmp_path / "index", "yellow bag", k=5, mode="dense")
+    fast = search_index(tmp_path / "index", "yellow bag", k=5, mode="dense", compute="bfloat16")
+    np.testing.assert_allclose(fast["score"], exact["score"], atol=0.01)  # the query side in bf16
+    assert fast["title"].iloc[0] == exact["title"].iloc[0]
 
 
 # -- any (preprocessor, tower) pair plugs in: a BERT-shaped stand-in ------------------------------

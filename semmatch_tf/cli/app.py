@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="search the query as typed (no correction, boosts or diversification)")
     search.add_argument("--stage-weight", type=float, default=0.0,
                         help="with --rerank: weight in [0, 1] of the first-stage score against the re-ranker's")
+    add_compute_argument(search)
     search.set_defaults(handler=cmd_search)
 
     explain = commands.add_parser("explain", help="token attributions of a model's score for one (query, product) pair")
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("-k", type=int, default=10)
     serve.add_argument("--candidates", type=int, default=100, help="first-stage depth before re-ranking")
+    add_compute_argument(serve)
     serve.set_defaults(handler=cmd_serve)
 
     for name, text in (("score-batch", "score query/product records with a cross-encoder export on Apache Beam"),

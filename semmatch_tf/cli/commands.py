@@ -197,7 +197,7 @@ def cmd_search(args) -> int:
 
     results = search_index(args.index, args.query, k=args.k, rerank_run_dir=args.rerank, mode=args.mode,
                            candidates=args.candidates, stage_weight=args.stage_weight,
-                           understand=not args.no_query_understanding)
+                           understand=not args.no_query_understanding, compute=args.compute)
     from semmatch_tf.retrieval.search import format_understanding
 
     header = format_understanding(results.attrs.get("query_understanding"))
@@ -234,7 +234,8 @@ def cmd_serve(args) -> int:
     from semmatch_tf.serve.server import serve
 
     service = load_service(args.index, rerank_run_dir=args.rerank, mode=args.mode, stage_weight=args.stage_weight,
-                           qrels=args.qrels, config=ServiceConfig(k=args.k, candidates=args.candidates))
+                           qrels=args.qrels, config=ServiceConfig(k=args.k, candidates=args.candidates),
+                           compute=args.compute)
     print(f"serving {args.index} on http://{args.host}:{args.port}/  (JSON: /search?q=..., /explain; Ctrl-C stops)",
           flush=True)
     serve(service, host=args.host, port=args.port)

@@ -107,15 +107,17 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
     return meta
 
 
-def _open_encoder(model_run_dir: str | Path | None, pretrained: str | None, export_dir: str | None = None):
+def _open_encoder(model_run_dir: str | Path | None, pretrained: str | None, export_dir: str | None = None,
+                  compute: str = "float32"):
     """The index's query/product encoder: a trained bi-encoder run, a pretrained one zero-shot, or
-    the bi-encoder SavedModel an index built by ``semmatch-tf embed-batch`` names."""
+    the bi-encoder SavedModel an index built by ``semmatch-tf embed-batch`` names (that one runs
+    as exported: ``compute`` applies to the other two)."""
     if export_dir is not None:
         return ExportedEncoder(export_dir)
     if pretrained is not None:
-        return pretrained_encoder(pretrained)
+        return pretrained_encoder(pretrained, compute=compute)
 
-    return load_bi_encoder(model_run_dir)
+    return load_bi_encoder(model_run_dir, compute)
 
 
 DEMO_QUERIES = ("苹果手机壳", "vela aromática de vainilla", "ドリルビット", "scented candle")
@@ -135,23 +137,24 @@ def demo_index(output_dir: str | Path, *, progress: bool = False) -> tuple[dict,
 
 def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
                   fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0,
-                  understand: bool = True) -> Searcher:
+                  understand: bool = True, compute: str = "float32") -> Searcher:
     """A new :class:`Searcher` over a :func:`build_index` directory (loads the model and indexes).
 
     ``mode`` None: "dense" when the index has a dense part, else "bm25". To load once and reuse
     across queries, keep a :class:`SearcherCache`. ``understand``: apply the index's query
-    understanding when it has one.
+    understanding when it has one. ``compute="bfloat16"``: the query encoder and the re-ranker run
+    through oneDNN's bf16 rewrite (:mod:`semmatch_tf.compute`).
     """
     index_dir = _index_dir(index_dir)
     meta = read_index_meta(index_dir)
     dense = encoder = bm25 = reranker = None
     if DENSE_DIR in meta["parts"]:
         dense = load_dense_index(index_dir / DENSE_DIR)  # one EmbeddingIndex, or shards (sharded.json)
-        encoder = _open_encoder(meta.get("model_run_dir"), meta.get("pretrained"), meta.get("export_dir"))
+        encoder = _open_encoder(meta.get("model_run_dir"), meta.get("pretrained"), meta.get("export_dir"), compute)
     if BM25_DIR in meta["parts"]:
         bm25 = BM25Index.load(index_dir / BM25_DIR)
     if rerank_run_dir is not None:
-        reranker = load_run(rerank_run_dir)
+        reranker = load_run(rerank_run_dir, compute)
     understander = None
     if meta.get("query_understanding"):
         understander = QueryUnderstanding.load(index_dir / QUERY_DIR)
@@ -200,15 +203,17 @@ class SearcherCache:
         return len(self._searchers)
 
     def get(self, index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
-            fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0, understand: bool = True) -> Searcher:
+            fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0, understand: bool = True,
+            compute: str = "float32") -> Searcher:
         """The cached searcher for these arguments, loaded by :func:`load_searcher` the first time."""
         index_dir = _index_dir(index_dir)
         rerank = str(Path(rerank_run_dir).resolve()) if rerank_run_dir is not None else None
         key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, rerank, mode, fusion, exact,
-               stage_weight, understand)
+               stage_weight, understand, compute)
         if key not in self._searchers:
             self._searchers[key] = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, fusion=fusion,
-                                                 exact=exact, stage_weight=stage_weight, understand=understand)
+                                                 exact=exact, stage_weight=stage_weight, understand=understand,
+                                                 compute=compute)
         return self._searchers[key]
 
     def clear(self) -> None:
@@ -218,7 +223,8 @@ class SearcherCache:
 
 def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir: str | Path | None = None, *,
                  mode: str | None = None, candidates: int = 100, fusion: str = "rrf", exact: bool = True,
-                 stage_weight: float = 0.0, cache: SearcherCache | None = None, understand: bool = True) -> pd.DataFrame:
+                 stage_weight: float = 0.0, cache: SearcherCache | None = None, understand: bool = True,
+                 compute: str = "float32") -> pd.DataFrame:
     """Search a :func:`build_index` directory for one query; see :class:`Searcher` for the columns.
 
     ``results.attrs["query_understanding"]`` holds :meth:`Searcher.understand`'s dict (did you mean,
@@ -230,6 +236,6 @@ def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir:
     check_queries([query])  # before loading any model: a bad query or depth fails at once
     check_depths(k, candidates, reranking=rerank_run_dir is not None)
     options = {"rerank_run_dir": rerank_run_dir, "mode": mode, "fusion": fusion, "exact": exact,
-               "stage_weight": stage_weight, "understand": understand}
+               "stage_weight": stage_weight, "understand": understand, "compute": compute}
     searcher = cache.get(index_dir, **options) if cache is not None else load_searcher(index_dir, **options)
     return searcher.search(query, k=k, candidates=candidates)

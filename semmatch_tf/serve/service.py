@@ -235,7 +235,7 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, float]]:
 
 def load_service(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
                  stage_weight: float = 0.0, qrels: str | Path | None = None, explain_with: str | None = "auto",
-                 config: ServiceConfig | None = None) -> SearchService:
+                 config: ServiceConfig | None = None, compute: str = "float32") -> SearchService:
     """Load an index (and an optional re-ranker) once into a :class:`SearchService`.
 
     Args:
@@ -246,6 +246,8 @@ def load_service(index_dir: str | Path, *, rerank_run_dir: str | Path | None = N
         qrels: a judgements file; the demo catalogue's index brings the demo's own judgements.
         explain_with: "auto" (the re-ranker, else the index's encoder), "reranker", "encoder" or None.
         config: k, candidates and limits.
+        compute: "bfloat16" runs the query encoder and the re-ranker through oneDNN's bf16 rewrite
+            (:mod:`semmatch_tf.compute`); explanations stay float32.
     """
     index_dir = Path(index_dir).resolve()
     if not (index_dir / "index.json").is_file():
@@ -253,7 +255,8 @@ def load_service(index_dir: str | Path, *, rerank_run_dir: str | Path | None = N
     meta = read_index_meta(index_dir)
     if mode is None:
         mode = "hybrid" if len(meta["parts"]) == 2 else ("dense" if "dense" in meta["parts"] else "bm25")
-    searcher = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, stage_weight=stage_weight)
+    searcher = load_searcher(index_dir, rerank_run_dir=rerank_run_dir, mode=mode, stage_weight=stage_weight,
+                             compute=compute)
     judgements, languages, examples = {}, {}, []
     if meta.get("catalogue") == "demo":
         judgements, languages, examples = demo_judgements()
