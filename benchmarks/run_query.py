@@ -376,7 +376,7 @@ def ambiguity_records(run_root: Path) -> list[dict]:
     import tempfile
 
     from semmatch_tf.data.demo import load_demo_catalogue
-    from semmatch_tf.query.units import fold
+    from semmatch_tf.text.units import fold
     from semmatch_tf.retrieval import build_index, load_searcher
     from semmatch_tf.weights import ensure_weights
 

@@ -143,7 +143,7 @@ def _check_export_target(args) -> None:
     check_model_name(args.name)
 
 
-PREDICTION_FORMATS = {".jsonl": "JSON lines", ".csv": "CSV", ".parquet": "Parquet"}
+PREDICTION_FORMATS = (".jsonl", ".csv", ".parquet")  # predict --output, by suffix
 
 
 def _check_prediction_output(path: Path | None) -> None:

@@ -203,7 +203,7 @@ class TextEmbedder:
 
     def __init__(self, preprocessor, tower, compute: str = "float32") -> None:
         """``compute="bfloat16"``: run the traced graph through oneDNN's bf16 rewrite
-        (:mod:`semmatch_tf.compute`; faster on CPUs with bf16 units, cosine to float32 >= 0.9998)."""
+        (:mod:`semmatch_tf.compute`; faster on CPUs with bf16 units, within cosine 0.9999 of float32)."""
         self.preprocessor = preprocessor
         self.tower = tower
         self.compute = check_compute(compute)

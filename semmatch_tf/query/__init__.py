@@ -2,8 +2,9 @@
 
 * ``spelling.py``: :class:`SpellingCorrector`, symspellpy over the catalogue's own vocabulary,
   with protected terms, word splitting and a confidence.
-* ``units.py``: :func:`normalize_units` (Python) and :func:`normalize_units_graph` (the same rules as
-  TensorFlow ops, for ``tf.data`` and exported models).
+* units: :func:`normalize_units` (Python) and :func:`normalize_units_graph` (the same rules as
+  TensorFlow ops, for ``tf.data`` and exported models), from :mod:`semmatch_tf.text.units`, where
+  the pair preprocessor reaches them without climbing a floor.
 * ``attributes.py``: :class:`AttributeExtractor` (brand, type, colour, material, size, quantity)
   with a :class:`Gazetteer` learned from the titles, and :func:`agreement` features.
 * ``senses.py``: :func:`find_senses` and :func:`diversify` for queries whose results split.

@@ -13,7 +13,7 @@ Angle", "BEHR Premium Textured DeckOver ...") and end with the product type, so
   " in " or " for " ("... Towel Bar in Chrome" -> "towel bar"), counted over the catalogue.
 
 Colours (with finishes such as "brushed nickel"), materials, sizes (a number with one of
-:data:`semmatch_tf.query.units.UNITS`, after unit normalisation, and ``W x H`` dimensions) and
+:data:`semmatch_tf.text.units.UNITS`, after unit normalisation, and ``W x H`` dimensions) and
 quantities ("4-pack", "pack of 12", "(2-Pack)") are rules. :func:`agreement` compares a query's
 attributes with a title's: agreements and contradictions per attribute, the match features of
 ``benchmarks/run_query.py`` and the boosts of the search path.

@@ -37,7 +37,7 @@ import dataclasses
 import re
 from collections import Counter
 from typing import Iterable, Mapping
-from semmatch_tf.query.units import fold
+from semmatch_tf.text.units import fold
 
 WORD = re.compile(r"[a-z]+")
 #: Query tokens: runs of Latin letters and digits; only all-letter tokens are ever corrected.

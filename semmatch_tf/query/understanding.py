@@ -2,7 +2,7 @@
 
 :class:`QueryUnderstanding` bundles a :class:`~semmatch_tf.query.spelling.SpellingCorrector` (the
 catalogue's vocabulary, weighted by training queries), the unit normaliser of
-:mod:`semmatch_tf.query.units` and an :class:`~semmatch_tf.query.attributes.AttributeExtractor`
+:mod:`semmatch_tf.text.units` and an :class:`~semmatch_tf.query.attributes.AttributeExtractor`
 (brands and product types learned from the titles). It is built once from a catalogue, saved as one
 JSON file beside a search index (``semmatch-tf index --query-understanding``) and used by
 :class:`semmatch_tf.retrieval.Searcher` before retrieval: BM25 sees the corrected, unit-normalised
@@ -30,7 +30,7 @@ import pandas as pd
 from semmatch_tf.query.attributes import ATTRIBUTES, AttributeExtractor, Gazetteer, agreement, key
 from semmatch_tf.query.spelling import (Correction, SpellingConfig, SpellingCorrector, apply_corrections, title_bigrams,
                                         word_counts)
-from semmatch_tf.query.units import normalize_units
+from semmatch_tf.text.units import normalize_units
 
 FORMAT_VERSION = 1
 FILE = "query_understanding.json"
