@@ -33,16 +33,28 @@ def test_perfect_and_reversed_rankings():
     assert ranking_metrics(["q"] * 3, [1, 2, 3], grades, ks=(3,))["ndcg@3"] == pytest.approx(2.1309 / 3.6309, abs=1e-4)
 
 
-def test_mrr_map_recall_over_several_queries_and_skipping():
+def test_mrr_map_recall_over_several_queries_and_unrankable():
     query = ["a", "a", "a", "b", "b", "c", "c"]
     score = [0.9, 0.8, 0.7, 0.9, 0.1, 0.5, 0.4]
-    grade = [0, 1, 0, 0, 2, 0, 0]  # c has no relevant item: skipped
+    grade = [0, 1, 0, 0, 2, 0, 0]  # c judges both items irrelevant: nothing to rank
     summary = ranking_metrics(query, score, grade, ks=(1, 2))
-    assert summary["queries"] == 3 and summary["skipped"] == 1
+    assert summary["queries"] == 2 and summary["unrankable"] == 1 and summary["skipped"] == 0
     assert summary["mrr"] == pytest.approx((1 / 2 + 1 / 2) / 2)   # first hits at rank 2 for a and b
     assert summary["recall@1"] == pytest.approx(0.0)
     assert summary["recall@2"] == pytest.approx(1.0)
     assert summary["map"] == pytest.approx(0.5)
+
+
+def test_queries_with_nothing_to_rank_stay_out_of_the_means():
+    # d: one judged item, e: two items with one grade -- any order "ranks" them perfectly.
+    query = ["a", "a", "d", "e", "e"]
+    score = [0.1, 0.9, 0.5, 0.3, 0.2]
+    grade = [2, 0, 2, 1, 1]
+    summary = ranking_metrics(query, score, grade, ks=(1,))
+    assert summary["queries"] == 1 and summary["unrankable"] == 2
+    assert summary["ndcg@1"] == 0.0 and summary["mrr"] == pytest.approx(0.5), "a alone: ranked the wrong way"
+    one_pair_each = ranking_metrics(["p", "q", "r"], [0.9, 0.1, 0.5], [1, 0, 1], ks=(10,))
+    assert one_pair_each == {"queries": 0, "unrankable": 3, "skipped": 0}, "LCQMC-like: no metric, not 1.0"
 
 
 def test_ties_keep_input_order():

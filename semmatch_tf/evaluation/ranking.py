@@ -10,6 +10,12 @@ Two settings:
 Conventions: ties in score keep input order (stable, so results are reproducible); gains are
 ``2**g - 1`` ("exponential", the common nDCG form) or ``g`` ("linear"); queries whose ideal DCG is 0
 (no positive judgement) are left out of nDCG/Recall/MRR/MAP means and counted as ``skipped``.
+
+Re-ranking means are taken over *rankable* queries only: two or more judged items with different
+grades. A query with one judged item (LCQMC, ATEC: one pair per query) or with equal grades scores
+nDCG = MRR = 1 under every ordering, so averaging it in reports a perfect ranker where nothing was
+ranked; such queries are counted as ``unrankable`` instead, and a set with none rankable reports
+no ranking metric at all.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ def _group_ranks(codes: np.ndarray) -> np.ndarray:
 def per_query_ranking(query_ids: Sequence, scores: Sequence[float], grades: Sequence[float], *,
                       ks: Sequence[int] = DEFAULT_KS, relevance_threshold: float = 1.0,
                       gain: str = "exponential") -> pd.DataFrame:
-    """One row per query: ndcg@k, precision@k, recall@k, mrr, map, judged, relevant.
+    """One row per query: ndcg@k, precision@k, recall@k, mrr, map, judged, relevant, rankable.
 
     ``grades`` are non-negative relevance grades (0 = irrelevant); an item is *relevant* for
     MRR/MAP/Recall/Precision when its grade is at least ``relevance_threshold``.
@@ -65,8 +71,9 @@ def per_query_ranking(query_ids: Sequence, scores: Sequence[float], grades: Sequ
     relevant = grades[by_score] >= relevance_threshold
     n_queries = len(uniques)
     total_relevant = np.bincount(sorted_codes, weights=relevant, minlength=n_queries)
-    table = {"query_id": uniques.to_numpy(), "judged": np.bincount(codes, minlength=n_queries),
-             "relevant": total_relevant.astype(int)}
+    judged = np.bincount(codes, minlength=n_queries)
+    table = {"query_id": uniques.to_numpy(), "judged": judged, "relevant": total_relevant.astype(int),
+             "rankable": (judged >= 2) & _grades_differ(codes, grades, n_queries)}
     for k in ks:
         top = rank < k
         dcg = np.bincount(sorted_codes, weights=gains * discount * top, minlength=n_queries)
@@ -87,6 +94,14 @@ def per_query_ranking(query_ids: Sequence, scores: Sequence[float], grades: Sequ
     return pd.DataFrame(table)
 
 
+def _grades_differ(codes: np.ndarray, grades: np.ndarray, n_queries: int) -> np.ndarray:
+    """Per query: do its judged items carry at least two different grades?"""
+    lowest, highest = np.full(n_queries, np.inf), np.full(n_queries, -np.inf)
+    np.minimum.at(lowest, codes, grades)
+    np.maximum.at(highest, codes, grades)
+    return highest > lowest
+
+
 def _group_cumsum(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Running sum of ``values`` restarting at each new (contiguous) code."""
     total = np.cumsum(values)
@@ -97,10 +112,23 @@ def _group_cumsum(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def summarise(per_query: pd.DataFrame) -> dict:
-    """Mean of each metric over the queries where it is defined, plus query counts."""
-    metrics = [c for c in per_query.columns if c not in ("query_id", "judged", "relevant")]
+    """Mean of each metric over the queries where it is defined, plus query counts.
+
+    With a ``rankable`` column (re-ranking tables), only rankable queries enter the means and
+    ``queries``; the rest are counted in ``unrankable``, and with no rankable query the summary
+    holds the counts alone (no metric is better than a meaningless 1.0).
+    """
+    unrankable = 0
+    if "rankable" in per_query:
+        unrankable = int((~per_query["rankable"]).sum())
+        per_query = per_query[per_query["rankable"]]
+    metrics = [c for c in per_query.columns if c not in ("query_id", "judged", "relevant", "rankable")]
+    if "rankable" in per_query and not len(per_query):
+        return {"queries": 0, "unrankable": unrankable, "skipped": 0}
     summary = {m: float(per_query[m].mean()) if per_query[m].notna().any() else 0.0 for m in metrics}
     summary["queries"] = int(len(per_query))
+    if "rankable" in per_query:
+        summary["unrankable"] = unrankable
     ndcg_columns = [c for c in metrics if c.startswith("ndcg@")]
     summary["skipped"] = int(per_query[ndcg_columns[0]].isna().sum()) if ndcg_columns else 0
     return summary
@@ -108,7 +136,13 @@ def summarise(per_query: pd.DataFrame) -> dict:
 
 def ranking_metrics(query_ids, scores, grades, *, ks: Sequence[int] = DEFAULT_KS,
                     relevance_threshold: float = 1.0, gain: str = "exponential") -> dict:
-    """Averaged re-ranking metrics (see :func:`per_query_ranking`)."""
+    """Averaged re-ranking metrics (see :func:`per_query_ranking`), over rankable queries.
+
+    Example:
+        >>> summary = ranking_metrics(["a", "a", "b"], [0.9, 0.2, 0.5], [2, 0, 1], ks=(1,))
+        >>> summary["ndcg@1"], summary["queries"], summary["unrankable"]  # b: one judged item
+        (1.0, 1, 1)
+    """
     return summarise(per_query_ranking(query_ids, scores, grades, ks=ks,
                                        relevance_threshold=relevance_threshold, gain=gain))
 
