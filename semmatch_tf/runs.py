@@ -10,7 +10,8 @@ Layout of ``RUN_DIR``::
     history.json         per-epoch metrics
     report.json          test-split evaluation (classification, regression, ranking, per language)
     plots/               training curves, confusion matrix
-    logs/                TensorBoard event files (scalars, hparams, embedding projector)
+    logs/                TensorBoard: train/ and validation/ scalars, the HParams session (best
+                         epoch and test metrics), projector/ (scored test pairs, labelled)
     checkpoints/         best weights so far (atomic); backup/ holds the resume state while training
 
 Run directory of a bi-encoder (beside the common ``config.yaml``, ``history.json``, ``logs/``)::
@@ -24,7 +25,7 @@ Run directory of a bi-encoder (beside the common ``config.yaml``, ``history.json
     product_preprocessor.keras  product strings -> token ids
     report.json                 re-ranking of each test query's judged candidates by cosine, and
                                 retrieval over all products of the dataset
-    logs/projector/             TensorBoard projector: product embeddings labelled by title
+    logs/projector/             TensorBoard projector: test products and queries, labelled by text
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from semmatch_tf.evaluation.report import evaluate_predictions
 # towers and preprocessors, so load_bi_encoder can deserialise them.
 from semmatch_tf.models.bi_encoder import TwoTowerEncoder, progress_over, save_layer, text_list
 from semmatch_tf.models.bert import BertPreprocessor
-from semmatch_tf.models.heads import HEADS, predicted_grades
+from semmatch_tf.models.heads import HEADS, predicted_grades, representation_model
 from semmatch_tf.models.registry import register_keras_classes
 from semmatch_tf.text.preprocessor import PairPreprocessor
 
@@ -117,6 +118,22 @@ class TrainedMatcher:
     def _graph(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
         features = trim_packed_padding(self.preprocessor({"query": queries, "product": products}))
         return tf.cast(self.model(features, training=False), tf.float32)
+
+    def pair_representations(self, queries, products, batch_size: int = 256) -> np.ndarray:
+        """The pooled vector the head reads for each aligned pair (``[N, D]`` float32, input order):
+        how the model sees a pair, for TensorBoard's projector and error analysis."""
+        queries, products = text_list(queries), text_list(products)
+        body = representation_model(self.model, self.head)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2, reduce_retracing=True)
+        def represent(query_batch, product_batch):
+            features = trim_packed_padding(self.preprocessor({"query": query_batch, "product": product_batch}))
+            return tf.cast(body(features, training=False), tf.float32)
+
+        rows = [represent(tf.constant(queries[i:i + batch_size], tf.string),
+                          tf.constant(products[i:i + batch_size], tf.string)).numpy()
+                for i in range(0, len(queries), batch_size)]
+        return np.concatenate(rows) if rows else np.zeros((0, body.output.shape[-1]), np.float32)
 
     def score(self, queries, products, batch_size: int = 256) -> np.ndarray:
         """Predicted grade per pair: the relevance score used for ranking."""

@@ -208,6 +208,10 @@ def test_training_lowers_the_loss_and_writes_the_run(trained):
     assert not (run_dir / "product_tower.keras").exists(), "a shared tower is saved once"
     assert json.loads((run_dir / "labels.json").read_text())["family"] == "bi_encoder"
     assert (run_dir / "logs" / "projector" / "projector_config.pbtxt").is_file()
+    projected = (run_dir / "logs" / "projector" / "products_and_queries_metadata.tsv").read_text("utf-8").splitlines()
+    assert projected[0] == "text\tkind\tlanguage" and len(projected) == 1 + test.frame["product_id"].nunique() + 4, \
+        "each of the test split's products and queries once"
+    assert {line.split("\t")[1] for line in projected[1:]} == {"product", "query"}
     assert report["family"] == "bi_encoder" and report["counts"] == {"pairs": 20, "queries": 4}
     assert set(report["by_language"]) == {"en"} and "mrr" in report["ranking"]
     assert 0.0 <= report["ranking"]["ndcg@10"] <= 1.0 and "retrieval" in report

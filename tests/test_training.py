@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -74,21 +75,42 @@ def test_report_beats_chance_on_the_demo(trained_run):
     assert 0.0 <= report["classification"]["accuracy"] <= 1.0
 
 
-def test_tensorboard_logs_scalars_learning_rate_hparams_and_projector(trained_run):
+def event_tags(folder: Path, recursive: bool = True) -> dict[str, float]:
+    """``{tag: last value}`` of the event files in ``folder`` (and below it when ``recursive``)."""
     import tensorflow as tf
 
-    run_dir, _ = trained_run
-    tags = set()
-    for event_file in (run_dir / "logs").rglob("events.out.tfevents.*"):
+    values: dict[str, float] = {}
+    files = folder.rglob("events.out.tfevents.*") if recursive else folder.glob("events.out.tfevents.*")
+    for event_file in files:
         for event in tf.compat.v1.train.summary_iterator(str(event_file)):
             for value in event.summary.value:
-                tags.add(value.tag)
-    assert {"epoch_loss", "epoch_learning_rate"} <= tags, tags
-    assert "_hparams_/session_start_info" in tags
-    projector = run_dir / "logs" / "projector"
-    assert (projector / "projector_config.pbtxt").is_file()
-    labels = (projector / "token_embeddings_metadata.tsv").read_text(encoding="utf-8").splitlines()
-    assert labels[:3] == ["[PAD]", "[UNK]", "[CLS]"]
+                array = tf.make_ndarray(value.tensor) if value.HasField("tensor") else np.zeros(2)
+                values[value.tag] = float(array) if array.ndim == 0 and array.dtype.kind == "f" else float("nan")
+    return values
+
+
+def test_tensorboard_logs_scalars_learning_rate_hparams_and_projector(trained_run):
+    run_dir, report = trained_run
+    logs = run_dir / "logs"
+    assert {"epoch_loss", "epoch_learning_rate"} <= set(event_tags(logs / "train")), "Keras' per-epoch scalars"
+    session = event_tags(logs, recursive=False)  # the HParams session lives in logs/ itself
+    assert "_hparams_/session_start_info" in session
+    history = json.loads((run_dir / "history.json").read_text())
+    best = int(np.nanargmin(history["val_loss"]))
+    assert session["best/epoch"] == best + 1 and session["best/val_loss"] == pytest.approx(history["val_loss"][best])
+    assert session["test/ndcg@10"] == pytest.approx(report["ranking"]["ndcg@10"])
+    assert session["test/accuracy"] == pytest.approx(report["classification"]["accuracy"])
+    assert not any(tag.startswith("hparams/") for tag in event_tags(logs)), "no scalar copied into an extra run"
+    assert len(list(logs.glob("events.out.tfevents.*"))) == 1, "one session"
+
+    projector = logs / "projector"
+    assert list(projector.glob("events.out.tfevents.*")), "an event file makes the folder a TensorBoard run"
+    metadata = pd.read_csv(projector / "pairs_metadata.tsv", sep="\t")
+    vectors = np.loadtxt(projector / "pairs_vectors.tsv", delimiter="\t")
+    assert list(metadata.columns) == ["pair", "query", "product", "grade", "predicted", "language"]
+    assert len(metadata) == len(vectors) == min(1000, report["dataset"]["pairs"]) and vectors.shape[1] == 16
+    assert metadata["pair"].iloc[0] == f"{metadata['query'].iloc[0]} → {metadata['product'].iloc[0]}"
+    assert {"en", "zh"} <= set(metadata["language"])
 
 
 def test_loaded_run_reproduces_the_report_scores(trained_run):
@@ -236,13 +258,19 @@ def test_precision_auto_is_float32_on_a_cpu_and_bf16_units_are_read_from_cpuinfo
 
 
 def test_bert_cross_encoder_hyper_parameters_reach_tensorboard():
-    """One flattener for every family: model.bert.* (and model.bi_encoder.*) are not dropped."""
+    """One flattener for every family: model.bert.* and model.bi_encoder.* reach HParams where the
+    family reads them, and only there."""
     from semmatch_tf.training.config import RunConfig
     from semmatch_tf.training.hparams import flat_hparams
 
     flat = flat_hparams(RunConfig.from_dict({"model": {"family": "bert", "bert": {"lora_rank": 8, "pooling": "mean"}}}))
     assert flat["model.bert.lora_rank"] == 8 and flat["model.bert.pooling"] == "mean"
-    assert "model.bi_encoder.temperature" in flat and "model.bert" not in flat
+    assert "model.bert" not in flat and not any(k.startswith("model.bi_encoder.") for k in flat), \
+        "a cross-encoder reads no bi-encoder section: no column for it"
+    bilstm = flat_hparams(RunConfig.from_dict({"model": {"family": "bilstm"}}))
+    assert "model.lstm_units" in bilstm and not any(k.startswith("model.bert.") for k in bilstm)
+    towers = flat_hparams(RunConfig.from_dict({"model": {"family": "bert_bi_encoder"}}))
+    assert "model.bi_encoder.temperature" in towers and "model.bert.pooling" in towers
 
 
 def test_a_unit_normalising_run_exports_the_same_normalisation(tmp_path):

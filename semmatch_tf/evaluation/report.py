@@ -87,12 +87,14 @@ def format_report(report: dict) -> str:
     lines = [" ".join(f"{c:>9}" for c in ("", *columns))]
     rows = [("all", report)] + sorted(report.get("by_language", {}).items())
     for name, block in rows:
-        values = _headline(block)
+        values = headline_metrics(block)
         lines.append(" ".join([f"{name:>9}"] + [_cell(values.get(c)) for c in columns]))
     return "\n".join(lines)
 
 
-def _headline(block: dict) -> dict:
+def headline_metrics(block: dict) -> dict:
+    """The metrics a person reads first from a report (or one of its per-language blocks):
+    pairs, accuracy, macro-F1, RMSE, Spearman, nDCG@10, MRR, MAP; None where a block lacks one."""
     classification, regression, ranking = block.get("classification", {}), block.get("regression", {}), block.get("ranking", {})
     return {"pairs": block.get("counts", {}).get("pairs"), "accuracy": classification.get("accuracy"),
             "macro_f1": classification.get("macro", {}).get("f1"), "rmse": regression.get("rmse"),

@@ -1,5 +1,6 @@
-"""Callbacks: TensorBoard (scalars, learning rate, hparams), checkpoints that survive a kill,
-early stopping with best-weights restore."""
+"""Callbacks: TensorBoard scalars with the learning rate, checkpoints that survive a kill,
+early stopping with best-weights restore. (The HParams session and the projector are written once
+a run is evaluated: :mod:`semmatch_tf.training.tensorboard_logs`.)"""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras.src.saving import saving_lib  # the H5 store behind save_weights: see weights_h5_bytes
 
 from semmatch_tf.atomic import atomic_write_bytes, atomic_write_text
+from semmatch_tf.training.hparams import lower_is_better
 
 
 HISTORY_CSV = "history.csv"
@@ -43,7 +44,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.path = Path(path)
         self.monitor = monitor
-        self.sign = -1.0 if (mode == "min" or (mode == "auto" and "loss" in monitor or "rmse" in monitor)) else 1.0
+        self.sign = -1.0 if mode == "min" or (mode == "auto" and lower_is_better(monitor)) else 1.0
         self.best = -np.inf
         self.history_csv = Path(history_csv) if history_csv else None
         self._resumed = False
@@ -298,35 +299,7 @@ def read_history_csv(path: str | Path) -> dict[str, list[float]]:
                    for e in sorted(rows)] for name in names}
 
 
-class HParamsLogger(keras.callbacks.Callback):
-    """Writes the run's hyper-parameters and per-epoch metrics for TensorBoard's HParams dashboard
-    (one event file per run: the writer is opened once and closed at the end)."""
-
-    def __init__(self, log_dir: str | Path, hparams: dict) -> None:
-        super().__init__()
-        self.log_dir = str(log_dir)
-        self.hparams = {k: v for k, v in hparams.items() if isinstance(v, (bool, int, float, str))}
-        self.writer = None
-
-    def on_train_begin(self, logs=None) -> None:
-        from tensorboard.plugins.hparams import api as hp
-
-        self.writer = tf.summary.create_file_writer(self.log_dir)
-        with self.writer.as_default():
-            hp.hparams(self.hparams)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        with self.writer.as_default():
-            for name, value in (logs or {}).items():
-                tf.summary.scalar(f"hparams/{name}", float(value), step=epoch)
-        self.writer.flush()
-
-    def on_train_end(self, logs=None) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def build_callbacks(run_dir: Path, *, monitor: str, patience: int | None, hparams: dict) -> list:
+def build_callbacks(run_dir: Path, *, monitor: str, patience: int | None) -> list:
     """The standard callback list; the backup makes ``fit`` resume after a kill.
 
     Order matters: the learning rate is added to the logs before anything records them, and the
@@ -344,34 +317,9 @@ def build_callbacks(run_dir: Path, *, monitor: str, patience: int | None, hparam
         AtomicBestCheckpoint(best, monitor=monitor, history_csv=history_csv),
         AtomicBackupAndRestore(str(run_dir / "backup"), save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.TensorBoard(str(logs), update_freq="epoch", profile_batch=0),
-        HParamsLogger(logs / "hparams", hparams),
         keras.callbacks.TerminateOnNaN(),
     ]
     if patience is not None:
         callbacks += [ResumableEarlyStopping(monitor=monitor, patience=patience, history_csv=history_csv),
                       RestoreBestCheckpoint(best)]
     return callbacks
-
-
-def write_embedding_projector(log_dir: str | Path, vectors: np.ndarray, labels: list[str],
-                              name: str = "embeddings") -> Path:
-    """Write vectors + a label per row for TensorBoard's embedding projector."""
-    from tensorboard.plugins import projector
-
-    log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    metadata = log_dir / f"{name}_metadata.tsv"
-    metadata.write_text("".join(_tsv_safe(label) + "\n" for label in labels), encoding="utf-8")
-    variable = tf.Variable(np.asarray(vectors, dtype=np.float32), name=name)
-    checkpoint = tf.train.Checkpoint(embedding=variable)
-    checkpoint.save(str(log_dir / f"{name}.ckpt"))
-    config = projector.ProjectorConfig()
-    embedding = config.embeddings.add()
-    embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
-    embedding.metadata_path = metadata.name
-    projector.visualize_embeddings(str(log_dir), config)
-    return log_dir
-
-
-def _tsv_safe(label: str) -> str:
-    return (label or "<empty>").replace("\t", " ").replace("\n", " ")

@@ -15,7 +15,6 @@ import logging
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf import runs
@@ -41,9 +40,10 @@ from semmatch_tf.training.bi_encoder_examples import (Examples, add_hard_negativ
                                                       positive_examples, positive_threshold, regression_dataset,
                                                       softmax_dataset, text_key)
 from semmatch_tf.training.callbacks import (HISTORY_CSV, completed_epochs, read_history_csv, remove_backup,
-                                           save_weights_atomically, write_embedding_projector)
-from semmatch_tf.training.fit import fit_resumably
+                                           save_weights_atomically)
+from semmatch_tf.training.fit import fit_resumably, watched_metric
 from semmatch_tf.training.hparams import flat_hparams, plain_history
+from semmatch_tf.training.tensorboard_logs import bi_encoder_projection, write_run_board
 from semmatch_tf.training.vocab import settle_vocabulary, training_texts
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,9 @@ def _completed_epochs(directory: Path) -> int:
     return completed_epochs(directory)
 
 
-def _fit(model, phase: _Phase, directory: Path, config, epochs: int, hparams: dict, verbose: int) -> dict:
+def _fit(model, phase: _Phase, directory: Path, config, epochs: int, verbose: int) -> dict:
     return fit_resumably(model, directory, data=phase.data, validation=phase.validation, epochs=epochs,
-                         steps_per_epoch=phase.steps, training=config.training, hparams=hparams, verbose=verbose)
+                         steps_per_epoch=phase.steps, training=config.training, verbose=verbose)
 
 
 def train_bi_encoder(config, run_dir: str | Path, splits: tuple[PairDataset, PairDataset, PairDataset], *,
@@ -163,13 +163,13 @@ def fit_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairDataset
     started = time.perf_counter()
     if softmax:
         history, steps = _train_softmax(model, towers, config, train_set, validation_set, threshold, run_dir,
-                                        hparams, verbose, strategy)
+                                        verbose, strategy)
     else:
         phase = _regression_phase(config, towers, train_set, validation_set, epochs=training.epochs,
                                   skip_epochs=_completed_epochs(run_dir))
         with strategy.scope():
             _compile(model, config, phase.steps * training.epochs)
-        history, steps = _fit(model, phase, run_dir, config, training.epochs, hparams, verbose), phase.steps
+        history, steps = _fit(model, phase, run_dir, config, training.epochs, verbose), phase.steps
     train_seconds = time.perf_counter() - started
 
     meta = {"family": FAMILY, "model_family": config.model.family, "shared_towers": towers.shared,
@@ -185,13 +185,14 @@ def fit_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairDataset
     report["training"] = {"seconds": round(train_seconds, 1), "steps_per_epoch": steps,
                           "positive_grade": threshold, "epochs_run": len(next(iter(history.values()), []))}
     save_report(report, run_dir / runs.REPORT)
-    _write_projector(encoder, all_products(splits), run_dir)
+    write_run_board(run_dir, hparams, history, watched_metric(training.monitor, bool(len(validation_set))), report,
+                    bi_encoder_projection(encoder, evaluation_set))
     remove_backup(run_dir / "warmup")  # last: everything above exists now, a kill before this resumes instead
     remove_backup(run_dir)
     return report
 
 
-def _train_softmax(model, towers, config, train_set, validation_set, threshold, run_dir, hparams, verbose, strategy):
+def _train_softmax(model, towers, config, train_set, validation_set, threshold, run_dir, verbose, strategy):
     """In-batch softmax training; with ``model``-mined negatives, a warm-up phase first."""
     bi, epochs = config.model.bi_encoder, config.training.epochs
     if not (bi.hard_negatives and bi.hard_negative_source == "model"):
@@ -199,7 +200,7 @@ def _train_softmax(model, towers, config, train_set, validation_set, threshold, 
                                source=bi.hard_negative_source, epochs=epochs, skip_epochs=_completed_epochs(run_dir))
         with strategy.scope():
             _compile(model, config, phase.steps * epochs)
-        return _fit(model, phase, run_dir, config, epochs, hparams, verbose), phase.steps
+        return _fit(model, phase, run_dir, config, epochs, verbose), phase.steps
     warm_epochs = max(1, epochs // 2)
     rest = max(1, epochs - warm_epochs)
     warm_dir, warm_weights = run_dir / "warmup", run_dir / "warmup" / "final.weights.h5"
@@ -211,27 +212,18 @@ def _train_softmax(model, towers, config, train_set, validation_set, threshold, 
         model.load_weights(warm_weights)  # resuming: the warm-up of this run finished before the kill
         first = plain_history(_read_csv(warm_dir))
     else:
-        first = _fit(model, warm, warm_dir, config, warm_epochs, hparams, verbose)
+        first = _fit(model, warm, warm_dir, config, warm_epochs, verbose)
         save_weights_atomically(model, warm_weights)
     encoder = TwoTowerEncoder.from_towers(towers)
     phase = _softmax_phase(config, towers, train_set, validation_set, threshold, hard=bi.hard_negatives,
                            source="model", encoder=encoder, epochs=rest, skip_epochs=_completed_epochs(run_dir))
-    second = _fit(model, phase, run_dir, config, rest, hparams, verbose)
+    second = _fit(model, phase, run_dir, config, rest, verbose)
     return {k: list(first.get(k, [])) + list(second.get(k, [])) for k in {*first, *second}}, phase.steps
 
 
 def _read_csv(directory: Path) -> dict:
     path = directory / HISTORY_CSV
     return read_history_csv(path) if path.exists() else {}
-
-
-def _write_projector(encoder, catalogue: pd.DataFrame, run_dir: Path, limit: int = 2000) -> None:
-    """Some product embeddings, labelled by title, for TensorBoard's projector."""
-    sample = catalogue.head(limit)
-    vectors = encoder.embed_products(sample["title"].tolist())
-    write_embedding_projector(run_dir / "logs" / "projector", vectors, sample["title"].tolist(),
-                              name="product_embeddings")
-
 
 
 # Public names used by the CLI, the retrieval package and tests.

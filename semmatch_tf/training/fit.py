@@ -3,7 +3,7 @@
 A run directory (or a phase's sub-directory, e.g. a bi-encoder's ``warmup/``) is fitted by
 :func:`fit_resumably`: a fresh start clears what an earlier run left for the callbacks to read
 (:func:`~semmatch_tf.training.callbacks.start_fresh`); the standard callbacks
-(:func:`~semmatch_tf.training.callbacks.build_callbacks`: TensorBoard with hparams, history CSV,
+(:func:`~semmatch_tf.training.callbacks.build_callbacks`: TensorBoard scalars, history CSV,
 best checkpoint, crash-safe backup, early stopping) watch ``training.monitor``; a fit a killed
 process already finished is not run again (:func:`~semmatch_tf.training.callbacks.fit_once`); the
 history returned is the CSV's, which spans every process of a resumed run.
@@ -26,7 +26,7 @@ def watched_metric(monitor: str, has_validation: bool) -> str:
 
 
 def fit_resumably(model, directory: str | Path, *, data, validation, epochs: int, steps_per_epoch: int,
-                  training, hparams: dict, verbose: int = 1, **fit_options) -> dict[str, list[float]]:
+                  training, verbose: int = 1, **fit_options) -> dict[str, list[float]]:
     """Fit ``model`` on ``data`` with the standard callbacks in ``directory``; returns the history.
 
     Args:
@@ -37,7 +37,6 @@ def fit_resumably(model, directory: str | Path, *, data, validation, epochs: int
         epochs: the total epoch count (a resumed fit starts at the backup's epoch).
         steps_per_epoch: batches per epoch.
         training: the config's ``training`` section (monitor, early-stopping patience).
-        hparams: flat hyper-parameters for TensorBoard's HParams dashboard.
         verbose: Keras' fit verbosity.
         **fit_options: passed to ``model.fit`` (e.g. ``class_weight``).
     """
@@ -45,7 +44,7 @@ def fit_resumably(model, directory: str | Path, *, data, validation, epochs: int
     directory.mkdir(parents=True, exist_ok=True)
     start_fresh(directory)  # not a resume: an earlier run's history and best checkpoint must not be read
     callbacks = build_callbacks(directory, monitor=watched_metric(training.monitor, validation is not None),
-                                patience=training.early_stopping_patience, hparams=hparams)
+                                patience=training.early_stopping_patience)
     fitted: dict = {}
     fit_once(model, directory, lambda: fitted.update(model.fit(
         data, validation_data=validation, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,

@@ -18,7 +18,7 @@ from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.data.splits import split_by_query, subsample_queries
 from semmatch_tf.evaluation.plots import plot_confusion_matrix, plot_training_curves
 from semmatch_tf.evaluation.report import save_report
-from semmatch_tf.models.bert import find_backbone, merge_lora
+from semmatch_tf.models.bert import merge_lora
 from semmatch_tf.models.cross_encoders import build_cross_encoder, uses_own_vocabulary
 from semmatch_tf.models.heads import loss_for, metrics_for
 from semmatch_tf.models.registry import family
@@ -26,12 +26,13 @@ from semmatch_tf.text import learn_vocabulary
 from semmatch_tf.text.units import normalize_units
 from semmatch_tf.augment import augment_pairs
 from semmatch_tf.training.adversarial import install_adversarial
-from semmatch_tf.training.callbacks import completed_epochs, remove_backup, write_embedding_projector
+from semmatch_tf.training.callbacks import completed_epochs, remove_backup
 from semmatch_tf.training.config import DataConfig, RunConfig, load_config, resolve_data_path, save_config  # noqa: F401
 from semmatch_tf.training.contrastive import fit_bi_encoder
-from semmatch_tf.training.fit import fit_resumably
+from semmatch_tf.training.fit import fit_resumably, watched_metric
 from semmatch_tf.training.hparams import flat_hparams, plain_history
 from semmatch_tf.training.negatives import with_mined_negatives
+from semmatch_tf.training.tensorboard_logs import cross_encoder_projection, write_run_board
 from semmatch_tf.training.optimizers import build_optimizer
 from semmatch_tf.training.run_lock import discard_unstarted_run, run_lock
 from semmatch_tf.compute import compute_scope, training_compute
@@ -149,7 +150,7 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
     train_data, steps, validation_data = _cross_encoder_data(config, run_dir, preprocessor, train_set, validation_set)
     history = fit_resumably(model, run_dir, data=train_data, validation=validation_data,
                             epochs=config.training.epochs, steps_per_epoch=steps, training=config.training,
-                            hparams={"precision": policy, **flat_hparams(config)}, verbose=verbose,
+                            verbose=verbose,
                             class_weight=class_weights(train_set, config.training.class_weights))
 
     model = merge_lora(model)  # adapters folded into plain weights: an ordinary model to save and serve
@@ -158,8 +159,11 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
     runs.save_labels(run_dir, train_set.labels, config.model.head)
     runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(plain_history(history), indent=2))
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, config.model.head, run_dir)
-    report = write_evaluation(matcher, test_set if len(test_set) else validation_set, run_dir, history=history)
-    _write_projector(model, preprocessor.vocabulary, run_dir)
+    evaluation_set = test_set if len(test_set) else validation_set
+    report = write_evaluation(matcher, evaluation_set, run_dir, history=history)
+    write_run_board(run_dir, {"precision": policy, **flat_hparams(config)}, history,
+                    watched_metric(config.training.monitor, validation_data is not None), report,
+                    cross_encoder_projection(matcher, evaluation_set))
     remove_backup(run_dir)  # last: everything above exists now, a kill before this resumes instead
     return report
 
@@ -214,20 +218,6 @@ def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict
     if matrix is not None:
         plot_confusion_matrix(np.asarray(matrix), list(dataset.labels.names), plots / "confusion_matrix.png")
     return report
-
-
-def _write_projector(model, vocabulary: list[str], run_dir: Path, limit: int = 5000) -> None:
-    """Token embeddings (the most frequent ``limit`` pieces) for TensorBoard's projector."""
-
-
-    encoder, backbone = getattr(model, "encoder", None), find_backbone(model)
-    if backbone is not None:
-        table = np.asarray(backbone.token_embedding.embeddings)[:limit]
-    elif encoder is not None and hasattr(encoder, "embedding"):
-        table = np.asarray(encoder.embedding.embeddings)[:limit]
-    else:
-        return
-    write_embedding_projector(run_dir / "logs" / "projector", table, vocabulary[:limit], name="token_embeddings")
 
 
 def _check_resumable(config: RunConfig, run_dir: Path) -> None:
