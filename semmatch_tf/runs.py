@@ -9,6 +9,7 @@ Layout of ``RUN_DIR``::
     model.keras          token ids -> probabilities or grade
     history.json         per-epoch metrics
     report.json          test-split evaluation (classification, regression, ranking, per language)
+    MODEL_CARD.md        what the model is, its data, held-out metrics and limits (semmatch_tf.cards)
     plots/               training curves, confusion matrix
     logs/                TensorBoard: train/ and validation/ scalars, the HParams session (best
                          epoch and test metrics), projector/ (scored test pairs, labelled)

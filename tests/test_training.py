@@ -113,6 +113,28 @@ def test_tensorboard_logs_scalars_learning_rate_hparams_and_projector(trained_ru
     assert {"en", "zh"} <= set(metadata["language"])
 
 
+def test_run_and_export_carry_a_model_card_read_from_the_run(trained_run, tmp_path):
+    from semmatch_tf.export import export_model
+    from semmatch_tf.runs import load_run
+
+    run_dir, report = trained_run
+    card = (run_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert card.startswith("# Model card: a bilstm cross-encoder")
+    for section in ("**Intended use.**", "## Training data", "## Evaluation (held-out queries)", "## Limits",
+                    "## How to use"):
+        assert section in card, section
+    assert f"{report['classification']['accuracy']:.4f}" in card, "the report's numbers, not typed-in ones"
+    assert f"test {report['dataset']['pairs']:,}" in card and "split by query" in card
+    assert "Languages measured: en, es, ja, zh" in card
+    history = json.loads((run_dir / "history.json").read_text())
+    best = int(np.nanargmin(history["val_loss"]))
+    assert f"best val_loss was {history['val_loss'][best]:.4f} at epoch {best + 1}" in card
+    exported = export_model(load_run(run_dir), tmp_path / "serving")
+    export_card = (exported / "assets.extra" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert export_card.startswith(card.rstrip()) and "## This export" in export_card
+    assert "| `serving_default` | `product`, `query` | `label`, `probabilities`, `scores` |" in export_card
+
+
 def test_loaded_run_reproduces_the_report_scores(trained_run):
     from semmatch_tf.runs import load_run
 

@@ -7,6 +7,7 @@ Layout written (TF Serving's)::
         assets.extra/tf_serving_warmup_requests   PredictionLog records replayed at load
         assets.extra/semmatch_metadata.json       labels, head, vocabulary hash, versions, custom ops,
                                                   minimum TF Serving, sample inputs + Keras outputs
+        assets.extra/MODEL_CARD.md                the run's model card + this export's signatures
         assets.extra/vocabulary.txt               the WordPiece vocabulary (for clients, debugging)
 
 A version is written into a hidden, non-numeric sibling (``NAME/.tmp-VERSION-HOST-PID-TOKEN``) that
@@ -30,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from semmatch_tf.cards import CARD, card_of_run, export_card
 from semmatch_tf.data.padding import trim_packed_padding
 from semmatch_tf.export import compat
 from semmatch_tf.export.warmup import WARMUP_FILE, write_warmup
@@ -376,8 +378,9 @@ def _graph_facts(directory: Path) -> dict:
 
 def _write_version(directory: Path, *, model_name: str, version: int, kind: str,
                    signatures: list[Signature], tracked: list, metadata: dict,
-                   vocabulary: list[str] | None) -> None:
-    """Write the SavedModel, warm-up records and metadata into ``directory`` (a temporary one)."""
+                   vocabulary: list[str] | None, run_dir: Path | None = None) -> None:
+    """Write the SavedModel, warm-up records, metadata and model card into ``directory`` (a
+    temporary one); the card starts with ``run_dir``'s card when the model came from a run."""
     _ensure_built(tracked, signatures)
     archive = keras.export.ExportArchive()
     for resource in tracked:
@@ -406,6 +409,8 @@ def _write_version(directory: Path, *, model_name: str, version: int, kind: str,
     }
     (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False, default=str),
                                        encoding="utf-8")
+    (extra / CARD).write_text(export_card(card_of_run(run_dir), metadata), encoding="utf-8")
+
 
 
 def export_model(matcher, base_dir: str | Path, *, name: str = "semmatch", version: int | None = None,
@@ -426,7 +431,7 @@ def export_model(matcher, base_dir: str | Path, *, name: str = "semmatch", versi
         _write_version(directory, model_name=name, version=number, kind="cross_encoder",
                        signatures=cross_encoder_signatures(matcher),
                        tracked=[matcher.model, matcher.preprocessor], metadata=metadata,
-                       vocabulary=matcher.preprocessor.vocabulary)
+                       vocabulary=matcher.preprocessor.vocabulary, run_dir=getattr(matcher, "run_dir", None))
 
     return publish_version(base_dir, name, version, force, write)
 
@@ -442,6 +447,7 @@ def export_bi_encoder(encoder, base_dir: str | Path, *, name: str = "semmatch_bi
     an alias of ``embed_query``. Same layout, versioning and atomicity as :func:`export_model`."""
     if top_k < 1:
         raise ValueError(f"top_k must be positive, got {top_k}")
+    run_dir = getattr(encoder, "run_dir", None)
     encoder = as_bi_encoder(encoder)
     if vocabulary is None and hasattr(encoder.query_preprocessor, "vocabulary_sha256"):
         vocabulary = encoder.query_preprocessor.vocabulary
@@ -455,6 +461,7 @@ def export_bi_encoder(encoder, base_dir: str | Path, *, name: str = "semmatch_bi
         facts = {**encoder.metadata, "top_k": min(top_k, len(catalogue[0])) if catalogue else None,
                  "catalogue_size": len(catalogue[0]) if catalogue else 0, "similarity": "dot"}
         _write_version(directory, model_name=name, version=number, kind="bi_encoder",
-                       signatures=signatures, tracked=tracked, metadata=facts, vocabulary=vocabulary)
+                       signatures=signatures, tracked=tracked, metadata=facts, vocabulary=vocabulary,
+                       run_dir=run_dir)
 
     return publish_version(base_dir, name, version, force, write)

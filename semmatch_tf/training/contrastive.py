@@ -18,6 +18,7 @@ from pathlib import Path
 
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf import runs
+from semmatch_tf.cards import write_run_card
 from semmatch_tf.evaluation.report import save_report
 from semmatch_tf.losses import CoSENTLoss, CosineRegressionLoss, InBatchSoftmaxLoss, in_batch_metrics
 from semmatch_tf.models.bi_encoder import TwoTowerModel, TwoTowerEncoder, build_towers
@@ -187,6 +188,7 @@ def fit_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairDataset
     save_report(report, run_dir / runs.REPORT)
     write_run_board(run_dir, hparams, history, watched_metric(training.monitor, bool(len(validation_set))), report,
                     bi_encoder_projection(encoder, evaluation_set))
+    write_run_card(run_dir, dict(zip(("train", "validation", "test"), map(len, splits))))
     remove_backup(run_dir / "warmup")  # last: everything above exists now, a kill before this resumes instead
     remove_backup(run_dir)
     return report

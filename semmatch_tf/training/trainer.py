@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from semmatch_tf import runs
+from semmatch_tf.cards import write_run_card
 from semmatch_tf.data.demo import load_demo
 from semmatch_tf.data.loaders import load_dataset
 from semmatch_tf.data.pipeline import PipelineOptions, make_dataset, make_epoch_stream
@@ -164,6 +165,7 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
     write_run_board(run_dir, {"precision": policy, **flat_hparams(config)}, history,
                     watched_metric(config.training.monitor, validation_data is not None), report,
                     cross_encoder_projection(matcher, evaluation_set))
+    write_run_card(run_dir, {"train": len(train_set), "validation": len(validation_set), "test": len(test_set)})
     remove_backup(run_dir)  # last: everything above exists now, a kill before this resumes instead
     return report
 
