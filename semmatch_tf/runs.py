@@ -152,7 +152,10 @@ class TrainedMatcher:
     def evaluate(self, dataset: PairDataset, batch_size: int = 256) -> dict:
         """The report of :func:`~semmatch_tf.evaluation.report.evaluate_predictions` on ``dataset``:
         class probabilities for a classification head, predicted grades for a regression head."""
-        outputs = self.predict_dataset(dataset, batch_size)
+        return self.report_of(dataset, self.predict_dataset(dataset, batch_size))
+
+    def report_of(self, dataset: PairDataset, outputs: np.ndarray) -> dict:
+        """The report of :meth:`evaluate` from outputs already computed (:meth:`predict_dataset`)."""
         if self.head == "classification":
             return evaluate_predictions(dataset, probabilities=outputs)
         return evaluate_predictions(dataset, scores=self.grades_of(outputs))

@@ -203,7 +203,8 @@ def test_training_lowers_the_loss_and_writes_the_run(trained):
     assert len(history["loss"]) == 4 and history["loss"][-1] < history["loss"][0]
     assert "val_loss" in history and 6 <= report["training"]["steps_per_epoch"] <= 8  # <= 32 positives / 4
     for name in ("vocabulary.txt", "query_tower.keras", "query_preprocessor.keras", "product_preprocessor.keras",
-                 "bi_encoder.json", "labels.json", "report.json", "history.json"):
+                 "bi_encoder.json", "labels.json", "report.json", "history.json", "MODEL_CARD.md",
+                 "plots/training_curves.png", "plots/by_language.png"):
         assert (run_dir / name).is_file(), name
     assert not (run_dir / "product_tower.keras").exists(), "a shared tower is saved once"
     assert json.loads((run_dir / "labels.json").read_text())["family"] == "bi_encoder"

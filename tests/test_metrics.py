@@ -154,3 +154,31 @@ def test_plots_write_pngs(tmp_path):
     for path in paths:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+def test_every_figure_has_a_title_and_labelled_axes(tmp_path, monkeypatch):
+    from semmatch_tf.evaluation import plots
+
+    figures = []
+    saving = plots._save
+    monkeypatch.setattr(plots, "_save", lambda figure, path: (figures.append(figure), saving(figure, path))[1])
+    rng = np.random.default_rng(0)
+    judged = rng.integers(0, 3, 200).astype(float)
+    predicted = judged + rng.normal(0, 0.6, 200)
+    plots.plot_training_curves({"loss": [1.0, 0.5, 0.6], "val_loss": [1.1, 0.7, 0.9]}, tmp_path / "c.png",
+                               best_epoch=1, monitor="val_loss")
+    plots.plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["no", "yes"], tmp_path / "m.png")
+    plots.plot_metric_bars({"en": {"ndcg@10": 0.5}, "zh": {"ndcg@10": 0.6}}, "ndcg@10", tmp_path / "b.png",
+                           by="language")
+    plots.plot_relevance_curves(judged >= 1, predicted, tmp_path / "r.png",
+                                probabilities=1 / (1 + np.exp(-(predicted - 1))))
+    plots.plot_predicted_vs_true(judged, predicted, tmp_path / "p.png")
+    assert len(figures) == 5
+    for figure in figures:
+        for axis in figure.axes:
+            if axis.get_label() == "<colorbar>":
+                continue
+            assert axis.get_title() and axis.get_xlabel() and axis.get_ylabel(), (axis.get_title(), axis.get_xlabel())
+    curves = figures[0].axes[0]
+    assert any(line.get_linestyle() == "--" and list(line.get_xdata()) == [2, 2] for line in curves.lines), \
+        "the kept epoch (0-based 1 = epoch 2) is marked"

@@ -56,7 +56,8 @@ def test_run_directory_is_complete(trained_run):
     run_dir, report = trained_run
     for name in ("config.yaml", "labels.json", "vocabulary.txt", "preprocessor.keras", "model.keras",
                  "history.json", "report.json", "plots/training_curves.png", "plots/confusion_matrix.png",
-                 "checkpoints/best.weights.h5"):
+                 "plots/relevance_curves.png", "plots/predicted_vs_true.png", "plots/by_language.png",
+                 "checkpoints/best.weights.h5", "MODEL_CARD.md"):
         assert (run_dir / name).is_file(), name
     assert not (run_dir / "backup").exists(), "the resume state is removed after a finished fit"
     history = json.loads((run_dir / "history.json").read_text())

@@ -26,6 +26,7 @@ from semmatch_tf.models.cross_encoders import uses_own_vocabulary
 from semmatch_tf.text import learn_vocabulary
 from semmatch_tf.training.optimizers import build_optimizer
 from semmatch_tf.training.run_lock import discard_unstarted_run, run_lock
+from semmatch_tf.training.run_plots import write_run_plots
 from semmatch_tf.training.runtime import distribution_strategy, resolve_jit, seed_everything
 # The F401 imports below are re-exports: their names lived here until the split, and old import
 # paths (semmatch_tf.training.contrastive.load_bi_encoder, pair_cosines, ...) keep working.
@@ -186,8 +187,9 @@ def fit_bi_encoder(config, run_dir: Path, splits: tuple[PairDataset, PairDataset
     report["training"] = {"seconds": round(train_seconds, 1), "steps_per_epoch": steps,
                           "positive_grade": threshold, "epochs_run": len(next(iter(history.values()), []))}
     save_report(report, run_dir / runs.REPORT)
-    write_run_board(run_dir, hparams, history, watched_metric(training.monitor, bool(len(validation_set))), report,
-                    bi_encoder_projection(encoder, evaluation_set))
+    monitor = watched_metric(training.monitor, bool(len(validation_set)))
+    write_run_plots(run_dir / "plots", history=history, monitor=monitor, report=report)
+    write_run_board(run_dir, hparams, history, monitor, report, bi_encoder_projection(encoder, evaluation_set))
     write_run_card(run_dir, dict(zip(("train", "validation", "test"), map(len, splits))))
     remove_backup(run_dir / "warmup")  # last: everything above exists now, a kill before this resumes instead
     remove_backup(run_dir)

@@ -17,7 +17,6 @@ from semmatch_tf.data.loaders import load_dataset
 from semmatch_tf.data.pipeline import PipelineOptions, make_dataset, make_epoch_stream
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.data.splits import split_by_query, subsample_queries
-from semmatch_tf.evaluation.plots import plot_confusion_matrix, plot_training_curves
 from semmatch_tf.evaluation.report import save_report
 from semmatch_tf.models.bert import merge_lora
 from semmatch_tf.models.cross_encoders import build_cross_encoder, uses_own_vocabulary
@@ -36,6 +35,7 @@ from semmatch_tf.training.negatives import with_mined_negatives
 from semmatch_tf.training.tensorboard_logs import cross_encoder_projection, write_run_board
 from semmatch_tf.training.optimizers import build_optimizer
 from semmatch_tf.training.run_lock import discard_unstarted_run, run_lock
+from semmatch_tf.training.run_plots import write_run_plots
 from semmatch_tf.compute import compute_scope, training_compute
 from semmatch_tf.training.runtime import distribution_strategy, resolve_jit, seed_everything, set_precision
 from semmatch_tf.training.vocab import settle_vocabulary, training_texts  # noqa: F401 (re-exported)
@@ -161,9 +161,9 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
     runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(plain_history(history), indent=2))
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, config.model.head, run_dir)
     evaluation_set = test_set if len(test_set) else validation_set
-    report = write_evaluation(matcher, evaluation_set, run_dir, history=history)
-    write_run_board(run_dir, {"precision": policy, **flat_hparams(config)}, history,
-                    watched_metric(config.training.monitor, validation_data is not None), report,
+    monitor = watched_metric(config.training.monitor, validation_data is not None)
+    report = write_evaluation(matcher, evaluation_set, run_dir, history=history, monitor=monitor)
+    write_run_board(run_dir, {"precision": policy, **flat_hparams(config)}, history, monitor, report,
                     cross_encoder_projection(matcher, evaluation_set))
     write_run_card(run_dir, {"train": len(train_set), "validation": len(validation_set), "test": len(test_set)})
     remove_backup(run_dir)  # last: everything above exists now, a kill before this resumes instead
@@ -208,17 +208,17 @@ def _cross_encoder_data(config: RunConfig, run_dir: Path, preprocessor, train_se
     return train_data, steps, validation_data
 
 
-def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None) -> dict:
-    """Score ``dataset``, write report.json and plots; returns the report."""
-    report = matcher.evaluate(dataset)
+def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None,
+                     monitor: str = "val_loss") -> dict:
+    """Score ``dataset`` once, write report.json and the run's plots; returns the report."""
+    outputs = matcher.predict_dataset(dataset)
+    report = matcher.report_of(dataset, outputs)
     report["dataset"] = {"name": dataset.name, "pairs": len(dataset)}
     save_report(report, run_dir / runs.REPORT)
-    plots = run_dir / "plots"
-    if history:
-        plot_training_curves(plain_history(history), plots / "training_curves.png")
-    matrix = report.get("classification", {}).get("confusion_matrix")
-    if matrix is not None:
-        plot_confusion_matrix(np.asarray(matrix), list(dataset.labels.names), plots / "confusion_matrix.png")
+    classification = matcher.head == "classification"
+    write_run_plots(run_dir / "plots", history=history or {}, monitor=monitor, report=report, dataset=dataset,
+                    predicted_grades=matcher.grades_of(outputs), probabilities=outputs if classification else None,
+                    head=matcher.head)
     return report
 
 
