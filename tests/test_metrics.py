@@ -182,3 +182,45 @@ def test_every_figure_has_a_title_and_labelled_axes(tmp_path, monkeypatch):
     curves = figures[0].axes[0]
     assert any(line.get_linestyle() == "--" and list(line.get_xdata()) == [2, 2] for line in curves.lines), \
         "the kept epoch (0-based 1 = epoch 2) is marked"
+
+
+@pytest.mark.slow  # ~40 s of numba compilation inside ranx; the definitions it checks change rarely
+def test_retrieval_and_reranking_metrics_equal_ranx():
+    """Our vectorised metrics against ranx (trec_eval-checked definitions): nDCG with exponential
+    gains (ranx's ``ndcg_burges``), MRR, MAP and Recall@k on random runs with graded judgements."""
+    ranx = pytest.importorskip("ranx", reason="a cross-check run by hand: pip install ranx==0.3.21, then "
+                               "pytest -m slow tests/test_metrics.py (ranx pulls numba and ir-datasets)")
+    rng = np.random.default_rng(4)
+    qrels, ranked, scores = {}, {}, {}
+    for q in range(40):
+        judged = rng.choice(60, size=int(rng.integers(2, 12)), replace=False)
+        qrels[f"q{q}"] = {f"d{d}": int(rng.integers(0, 4)) for d in judged}
+        if not any(qrels[f"q{q}"].values()):
+            qrels[f"q{q}"][f"d{judged[0]}"] = 2
+        order = rng.permutation(60)[:25]
+        ranked[f"q{q}"] = [f"d{d}" for d in order]
+        scores[f"q{q}"] = {f"d{d}": float(25 - i) for i, d in enumerate(order)}
+    ours = retrieval_metrics(ranked, qrels, ks=(10,), relevance_threshold=1)
+    theirs = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(scores), ["ndcg_burges@10", "mrr", "map", "recall@10"])
+    assert ours["ndcg@10"] == pytest.approx(theirs["ndcg_burges@10"], abs=1e-9)
+    assert ours["recall@10"] == pytest.approx(theirs["recall@10"], abs=1e-9)
+    assert ours["mrr"] == pytest.approx(theirs["mrr"], abs=1e-9)
+    assert ours["map"] == pytest.approx(theirs["map"], abs=1e-9)
+
+    # Re-ranking: each query's judged items ordered by a score, ideal from the same items.
+    query_ids, item_scores, grades, run = [], [], [], {}
+    for q, judged in qrels.items():
+        if len(set(judged.values())) < 2:
+            continue  # unrankable: left out of our means (see ranking_metrics)
+        values = rng.permutation(len(judged)).astype(float)
+        run[q] = dict(zip(judged, values))
+        query_ids += [q] * len(judged)
+        item_scores += list(values)
+        grades += list(judged.values())
+    ours = ranking_metrics(query_ids, item_scores, grades, ks=(10,), relevance_threshold=1)
+    kept = ranx.Qrels({q: qrels[q] for q in run})
+    theirs = ranx.evaluate(kept, ranx.Run(run), ["ndcg_burges@10", "mrr", "map"])
+    assert ours["queries"] == len(run)
+    assert ours["ndcg@10"] == pytest.approx(theirs["ndcg_burges@10"], abs=1e-9)
+    assert ours["mrr"] == pytest.approx(theirs["mrr"], abs=1e-9)
+    assert ours["map"] == pytest.approx(theirs["map"], abs=1e-9)
