@@ -181,12 +181,13 @@ class BiEncoder:
             return self.encoder.embed_products(texts, batch_size=batch_size, progress=progress)
         raise ValueError(f"side must be 'query' or 'product', got {side!r}")
 
-    def similarity(self, queries: Sequence[str], products: Sequence[str]) -> np.ndarray:
+    def similarity(self, queries: Sequence[str], products: Sequence[str], *, batch_size: int = 256) -> np.ndarray:
         """Cosine of each aligned ``(query, product)`` pair."""
         queries, products = text_list(queries), text_list(products)
         if len(queries) != len(products):
             raise ValueError(f"{len(queries)} queries but {len(products)} products")
-        return np.sum(self.encode(queries) * self.encode(products, side="product"), axis=1)
+        return np.sum(self.encode(queries, batch_size=batch_size)
+                      * self.encode(products, side="product", batch_size=batch_size), axis=1)
 
     def rank(self, query: str, documents: Sequence[str], *, top_k: int | None = None) -> list[dict]:
         """``documents`` ordered by cosine to ``query``: ``[{"corpus_id", "score", "text"}]``, best first."""

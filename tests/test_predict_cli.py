@@ -67,3 +67,59 @@ def test_bad_output_is_one_line_before_the_model_loads(tmp_path, capsys, output,
     error = capsys.readouterr().err.strip()
     assert code != 0 and message in error and len(error.splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_chunked_stream_writes_what_one_chunk_writes(tmp_path, capsys, monkeypatch, stdout_records, suffix):
+    from semmatch_tf.cli import predictions
+
+    monkeypatch.setattr(predictions, "CHUNK_PAIRS", 2)  # the fixture's pairs in several chunks
+    scored = []
+    real_stream = predictions._scored_chunks
+
+    def counting(pairs, score, **kwargs):
+        for records in real_stream(pairs, score, **kwargs):
+            scored.append(len(records))
+            yield records
+
+    monkeypatch.setattr(predictions, "_scored_chunks", counting)
+    path = tmp_path / f"chunked{suffix}"
+    assert main(["predict", "--model", str(RUN), "--input", str(PAIRS), "--output", str(path), "--no-progress"]) == 0
+    assert len(scored) > 1 and max(scored) <= 2 and sum(scored) == len(stdout_records)
+    if suffix == ".jsonl":
+        assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == stdout_records
+        return
+    table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    assert list(table.columns).count("query") == 1 and len(table) == len(stdout_records)  # one header
+    np.testing.assert_allclose(table["score"], [r["score"] for r in stdout_records], atol=1e-6)
+
+
+def test_a_bad_last_line_is_refused_before_any_pair_is_scored(tmp_path, capsys):
+    lines = PAIRS.read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "pairs.tsv"
+    bad.write_text("\n".join(lines + ["query without a product"]) + "\n", encoding="utf-8")
+    output = tmp_path / "scores.csv"
+    code = main(["predict", "--model", str(RUN), "--input", str(bad), "--output", str(output)])
+    captured = capsys.readouterr()
+    assert code != 0 and f"line {len(lines) + 1}" in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert captured.out == "" and sorted(p.name for p in tmp_path.iterdir()) == ["pairs.tsv"]
+    code = main(["predict", "--model", str(RUN), "--input", str(bad)])  # stdout: nothing half-printed
+    captured = capsys.readouterr()
+    assert code != 0 and captured.out == ""
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_no_pairs_on_stdin_writes_an_empty_table_with_its_columns(tmp_path, capsys, monkeypatch, suffix):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    path = tmp_path / f"empty{suffix}"
+    assert main(["predict", "--model", str(RUN), "--output", str(path), "--no-progress"]) == 0
+    assert "0 predictions written" in capsys.readouterr().err
+    if suffix == ".jsonl":
+        assert path.read_text(encoding="utf-8") == ""
+        return
+    table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    assert list(table.columns) == ["query", "product", "score"] and len(table) == 0
+    if suffix == ".parquet":
+        assert str(table["score"].dtype) == "float64"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -14,13 +15,17 @@ from semmatch_tf.cli.commands import (cmd_configs, cmd_batch, cmd_check_export, 
                                       cmd_serve, cmd_train, cmd_weights)
 from semmatch_tf.cli.errors import INPUT_ERRORS, _QuietTensorFlowImport, _disk_full, _one_line, _remove_if_empty
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def add_compute_argument(parser) -> None:
     parser.add_argument("--compute", choices=("float32", "bfloat16"), default="float32",
                         help="bfloat16: oneDNN's bf16 rewrite of the model graph; faster on CPUs with AVX-512 "
                              "BF16 or AMX, outputs within cosine 0.999 of float32 (default: float32)")
+
+
+def add_progress_argument(parser) -> None:
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="a progress bar on stderr (default: when stderr is a terminal)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         if handler not in had:  # a library that sets its own logger to DEBUG (bm25s does) stays quiet
             handler.setLevel(level)
+    with _tensorflow_log_level("0" if args.verbose else "3"):
+        return _run(args)
+
+
+def _run(args) -> int:
     output = getattr(args, "output", None)
     created = output is not None and not os.path.lexists(output)  # ours to tidy if we fail
     quiet = None if args.verbose else _QuietTensorFlowImport.install()
@@ -57,6 +67,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if quiet is not None:
             quiet.uninstall()
+
+
+@contextlib.contextmanager
+def _tensorflow_log_level(level: str):
+    """TensorFlow's C++ log threshold for one command, unless the user set ``TF_CPP_MIN_LOG_LEVEL``.
+
+    By default 3: on a machine without a GPU TensorFlow 2.21 logs at ERROR level things that are
+    not errors ("failed call to cuInit", "oneDNN supports DT_INT64 only on platforms with
+    AVX-512"), so 2 is not quiet; a real failure still raises, with its message. ``--verbose``
+    shows everything. The variable is put back afterwards (TensorFlow reads it once).
+    """
+    previous = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    if previous is None:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = level
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,8 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=256)
     predict.add_argument("--output", type=Path,
                          help="write a .jsonl, .csv or .parquet file (atomically) instead of JSON lines on stdout")
-    predict.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                         help="a progress bar on stderr (default: when stderr is a terminal)")
+    add_progress_argument(predict)
     add_compute_argument(predict)
     predict.set_defaults(handler=cmd_predict)
 
@@ -109,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--side", choices=("query", "product"), default="query", help="which tower embeds them")
     embed.add_argument("--input", type=Path, help="one text per line (default: stdin)")
     embed.add_argument("--batch-size", type=int, default=256)
+    add_progress_argument(embed)
     add_compute_argument(embed)
     embed.set_defaults(handler=cmd_embed)
 
@@ -142,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--training-queries", type=Path,
                        help="text file, one past query per line: weights the spelling dictionary (needs "
                             "--query-understanding)")
+    add_progress_argument(index)
     index.set_defaults(handler=cmd_index)
 
     search = commands.add_parser("search", help="search an index; optionally re-rank with a cross-encoder")

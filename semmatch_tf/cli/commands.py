@@ -9,7 +9,7 @@ from pathlib import Path
 
 from semmatch_tf.atomic import atomic_write_text
 from semmatch_tf.cli.inputs import (_check_data_files, _check_dataset_args, _check_export_target,
-                                   _check_prediction_output, _parse_assignments, _read_pairs, _read_texts,
+                                   _check_prediction_output, _iter_pairs, _parse_assignments, _read_texts,
                                    _training_queries)
 
 
@@ -78,62 +78,63 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    """Score pairs in one pass over the model: JSON lines on stdout, or a JSONL / CSV / Parquet
-    ``--output`` file written atomically once every pair is scored."""
+    """Score pairs as a stream, one pass over the model per chunk: JSON lines on stdout, or a
+    JSONL / CSV / Parquet ``--output`` file renamed into place once every pair is scored."""
+    from semmatch_tf.cli.predictions import stream_predictions
+
     _check_prediction_output(args.output)
-    pairs = _read_pairs(args.input)  # before TensorFlow loads: a bad file fails in a second
-    from semmatch_tf.runs import is_bi_encoder_run, load_run
+    total = _count_pairs(args.input)  # a file is checked whole before TensorFlow loads
+    from semmatch_tf.runs import is_bi_encoder_run
 
-    queries, products = [p[0] for p in pairs], [p[1] for p in pairs]
-    progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    if is_bi_encoder_run(args.model):  # the same verb for both kinds: a bi-encoder scores by cosine
-        from semmatch_tf.tasks import BiEncoder
-
-        cosines = BiEncoder.load(args.model, compute=args.compute).similarity(queries, products) if pairs else []
-        records = [{"query": q, "product": p, "score": round(float(c), 6)} for q, p, c in zip(queries, products, cosines)]
-        return _write_predictions(records, args.output)
-    matcher = load_run(args.model, args.compute)
-    outputs = matcher.predict_outputs(queries, products, args.batch_size, progress=progress)
-    scores = matcher.grades_of(outputs) if pairs else []  # one pass through the model
-    records = []
-    for query, product, output, score in zip(queries, products, outputs, scores):
-        record = {"query": query, "product": product, "score": round(float(score), 6)}
-        if matcher.head == "classification":
-            record["label"] = matcher.labels.names[int(output.argmax())]
-            record["probabilities"] = [round(float(p), 6) for p in output]
-        records.append(record)
-    return _write_predictions(records, args.output, class_names=list(matcher.labels.names))
-
-
-def _write_predictions(records: list[dict], path: Path | None, class_names: list[str] | None = None) -> int:
-    """JSON lines on stdout without ``path``; else a file by its suffix. CSV and Parquet are flat
-    tables: the class probabilities become one ``p_<class>`` column each."""
-    if path is None:
-        for record in records:
-            print(json.dumps(record, ensure_ascii=False))
-        return 0
-    from semmatch_tf.atomic import write_file_atomically
-
-    if path.suffix.lower() == ".jsonl":
-        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    else:
-        import pandas as pd
-
-        table = pd.DataFrame([_flat_prediction(r, class_names) for r in records],
-                             columns=None if records else ["query", "product", "score"])
-        if path.suffix.lower() == ".csv":
-            write_file_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
-        else:
-            write_file_atomically(path, lambda tmp: table.to_parquet(tmp, index=False))
-    print(f"{len(records)} predictions written to {path}", file=sys.stderr)
+    progress = _wants_progress(args)
+    score, class_names = (_bi_encoder_scorer(args) if is_bi_encoder_run(args.model) else _cross_encoder_scorer(args))
+    stream_predictions(_iter_pairs(args.input), score, args.output, total=total, progress=progress,
+                       class_names=class_names)
     return 0
 
 
-def _flat_prediction(record: dict, class_names: list[str] | None) -> dict:
-    flat = {k: v for k, v in record.items() if k != "probabilities"}
-    for name, probability in zip(class_names or [], record.get("probabilities", [])):
-        flat[f"p_{name}"] = probability
-    return flat
+def _wants_progress(args) -> bool:
+    """``--progress`` / ``--no-progress``, else a bar only when a person watches stderr."""
+    return args.progress if args.progress is not None else sys.stderr.isatty()
+
+
+def _count_pairs(path: Path | None) -> int | None:
+    """Every line of a file checked and counted (stdin cannot be read twice: None)."""
+    return None if path is None else sum(1 for _ in _iter_pairs(path))
+
+
+def _bi_encoder_scorer(args):
+    """The same verb for both kinds: a bi-encoder scores a pair by the cosine of its two vectors."""
+    from semmatch_tf.tasks import BiEncoder
+
+    encoder = BiEncoder.load(args.model, compute=args.compute)
+
+    def score(queries: list[str], products: list[str]) -> list[dict]:
+        cosines = encoder.similarity(queries, products, batch_size=args.batch_size)
+        return [{"query": q, "product": p, "score": round(float(c), 6)} for q, p, c in zip(queries, products, cosines)]
+
+    return score, None
+
+
+def _cross_encoder_scorer(args):
+    """A cross-encoder's grade per pair; a classifier adds its label and class probabilities."""
+    from semmatch_tf.runs import load_run
+
+    matcher = load_run(args.model, args.compute)
+    names = list(matcher.labels.names)
+
+    def score(queries: list[str], products: list[str]) -> list[dict]:
+        outputs = matcher.predict_outputs(queries, products, args.batch_size)
+        records = []
+        for query, product, output, grade in zip(queries, products, outputs, matcher.grades_of(outputs)):
+            record = {"query": query, "product": product, "score": round(float(grade), 6)}
+            if matcher.head == "classification":
+                record["label"] = names[int(output.argmax())]
+                record["probabilities"] = [round(float(p), 6) for p in output]
+            records.append(record)
+        return records
+
+    return score, names
 
 
 def cmd_export(args) -> int:
@@ -156,7 +157,8 @@ def cmd_embed(args) -> int:
 
     encoder = (BiEncoder.pretrained(model, compute=args.compute) if model in KNOWN_WEIGHTS and not Path(model).exists()
                else BiEncoder.load(model, compute=args.compute))
-    vectors = encoder.encode(texts, side=args.side, batch_size=args.batch_size) if texts else []
+    vectors = (encoder.encode(texts, side=args.side, batch_size=args.batch_size, progress=_wants_progress(args))
+               if texts else [])
     for text, vector in zip(texts, vectors):
         print(json.dumps({"text": text, "embedding": [round(float(v), 6) for v in vector]}, ensure_ascii=False))
     return 0
@@ -187,7 +189,7 @@ def cmd_index(args) -> int:
     queries = _training_queries(args.training_queries, args.query_understanding)
     meta = build_index(args.model, args.catalogue, args.output, batch_size=args.batch_size, ann=args.ann,
                        pretrained=args.pretrained, query_understanding=args.query_understanding,
-                       training_queries=queries)
+                       training_queries=queries, progress=_wants_progress(args))
     print(json.dumps(meta, indent=2, ensure_ascii=False))
     return 0
 

@@ -70,7 +70,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader)
     TensorFlow's C++ runtime writes start-up lines (oneDNN, CUDA stubs, "All log messages before
     absl::InitializeLog()") straight to descriptor 2 while it is imported, whatever
     ``TF_CPP_MIN_LOG_LEVEL`` says; a refused input would print them above its one error line. Only
-    with ``TF_CPP_MIN_LOG_LEVEL`` >= 1 (the CLI's default is 2) and without ``--verbose``; an import
+    with ``TF_CPP_MIN_LOG_LEVEL`` >= 1 (the CLI's default is 3) and without ``--verbose``; an import
     failure still raises its ImportError.
     """
 

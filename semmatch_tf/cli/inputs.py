@@ -4,9 +4,9 @@ or byte is named."""
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
+from typing import Iterator
 
 
 def _parse_assignments(items: list[str], flag: str) -> dict:
@@ -61,51 +61,26 @@ def _check_dataset_args(args, options: dict) -> None:
         check_source(args.dataset, args.path)
 
 
-def _read_pairs(path: Path | None) -> list[list[str]]:
-    """query<TAB>product lines of ``path`` (stdin when None); a bad line or byte names its line.
+def _iter_pairs(path: Path | None) -> Iterator[list[str]]:
+    """query<TAB>product lines of ``path`` (stdin when None), one at a time (a file of any size in
+    constant memory); a bad line or byte names its line.
 
     A file must hold at least one pair; an empty query or product, a NUL byte or UTF-16/32 text is
     refused with its line (stdin with no lines gives no pairs: a filter that matched nothing)."""
-    return _read_rows(path, ("query", "product"))
+    return _iter_rows(path, ("query", "product"))
 
 
 def _read_texts(path: Path | None) -> list[str]:
-    """One text per line of ``path`` (stdin when None), checked as :func:`_read_pairs` checks pairs."""
-    return [row[0] for row in _read_rows(path, ("text",))]
+    """One text per line of ``path`` (stdin when None), checked as :func:`_iter_pairs` checks pairs."""
+    return [row[0] for row in _iter_rows(path, ("text",))]
 
 
-def _read_rows(path: Path | None, fields: tuple[str, ...]) -> list[list[str]]:
+def _iter_rows(path: Path | None, fields: tuple[str, ...]) -> Iterator[list[str]]:
     """Non-blank lines of ``path`` (stdin when None) split into ``fields`` (tab-separated when more
-    than one); a bad line or byte names its line."""
+    than one), read one line at a time; a bad line or byte names its line."""
     name, layout = path or "<stdin>", "<TAB>".join(fields)
-    if path is None:
-        lines = sys.stdin
-    elif path.is_dir():
-        raise ValueError(f"--input {path}: is a directory, expected a {layout} file")
-    else:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ValueError(f"--input {path}: file not found") from None
-        except OSError as error:
-            raise ValueError(f"--input {path}: cannot read: {error.strerror or error}") from None
-        from semmatch_tf.data.loaders import WIDE_BOMS
-
-        for bom, encoding in WIDE_BOMS:
-            if data.startswith(bom):
-                raise ValueError(f"{name}: file is {encoding} (byte-order mark {bom.hex(' ')}), not UTF-8; "
-                                 f"convert it, e.g. iconv -f {encoding} -t UTF-8")
-        try:
-            lines = io.StringIO(data.decode("utf-8"), newline=None)  # universal newlines, as open() reads
-        except UnicodeDecodeError as error:
-            line = data[: error.start].count(b"\n") + 1
-            raise ValueError(f"{name}, line {line}: not UTF-8 text (byte {data[error.start]:#04x})") from None
-        if data.count(b"\0") * 4 > len(data):
-            raise ValueError(f"{name}: NUL bytes throughout: probably UTF-16 or UTF-32 without a byte-order "
-                             "mark; convert it to UTF-8")
-    pairs = []
-    for number, line in enumerate(lines, start=1):
-        line = line.rstrip("\n")
+    count = 0
+    for number, line in _numbered_lines(path, layout):
         if not line.strip():
             continue
         if "\0" in line:
@@ -116,10 +91,50 @@ def _read_rows(path: Path | None, fields: tuple[str, ...]) -> list[list[str]]:
         for field, text in zip(fields, values):
             if not text.strip():
                 raise ValueError(f"{name}, line {number}: empty {field}")
-        pairs.append(values)
-    if path is not None and not pairs:
+        count += 1
+        yield values
+    if path is not None and not count:
         raise ValueError(f"{name}: no {layout} lines")
-    return pairs
+
+
+def _numbered_lines(path: Path | None, layout: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` with universal newlines (``\\n``, ``\\r\\n``, ``\\r``), as ``open()`` reads."""
+    if path is None:
+        yield from enumerate((line.rstrip("\n") for line in sys.stdin), start=1)
+        return
+    if path.is_dir():
+        raise ValueError(f"--input {path}: is a directory, expected a {layout} file")
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise ValueError(f"--input {path}: file not found") from None
+    except OSError as error:
+        raise ValueError(f"--input {path}: cannot read: {error.strerror or error}") from None
+    with handle:
+        _check_encoding(path, handle.read(1 << 16))
+        handle.seek(0)
+        number = 0
+        for raw in handle:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {number + 1}: not UTF-8 text (byte {raw[error.start]:#04x})") from None
+            for piece in text.removesuffix("\n").removesuffix("\r").replace("\r\n", "\n").split("\r"):
+                number += 1
+                yield number, piece
+
+
+def _check_encoding(path: Path, head: bytes) -> None:
+    """Refuse UTF-16/32 text (with or without a byte-order mark) from the file's first bytes."""
+    from semmatch_tf.data.loaders import WIDE_BOMS
+
+    for bom, encoding in WIDE_BOMS:
+        if head.startswith(bom):
+            raise ValueError(f"{path}: file is {encoding} (byte-order mark {bom.hex(' ')}), not UTF-8; "
+                             f"convert it, e.g. iconv -f {encoding} -t UTF-8")
+    if head.count(b"\0") * 4 > len(head):
+        raise ValueError(f"{path}: NUL bytes throughout: probably UTF-16 or UTF-32 without a byte-order "
+                         "mark; convert it to UTF-8")
 
 
 def _training_queries(path: Path | None, enabled: bool) -> list[str]:
