@@ -40,6 +40,21 @@ REWRITE = "auto_mixed_precision_onednn_bfloat16"
 FLOAT32_OPS = {"TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE": "AddV2"}
 
 
+def per_object_function(python_function, input_signature: list) -> tf.types.experimental.PolymorphicFunction:
+    """``tf.function`` for a graph built once per loaded model, index or tokenizer.
+
+    TensorFlow keys its "N out of the last N calls triggered tf.function retracing" warning on the
+    Python *code*, so a process that loads its fifth model (a notebook, an ensemble, a test run)
+    is warned though each object traced once, as it must. With a fixed ``input_signature`` a
+    function here never retraces for its own object, so that warning can only be noise: it is
+    turned off for these functions alone, not for the process.
+    """
+    function = tf.function(python_function, input_signature=input_signature, reduce_retracing=True)
+    if hasattr(function, "_omit_frequent_tracing_warning"):  # TensorFlow's own switch, per function
+        function._omit_frequent_tracing_warning = True
+    return function
+
+
 def check_compute(mode: str) -> str:
     """``mode`` if it is one of :data:`COMPUTE_MODES`, else a ValueError naming the choices."""
     if mode not in COMPUTE_MODES:

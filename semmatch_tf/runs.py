@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from semmatch_tf.atomic import atomic_write_text, read_json_object, write_file_atomically  # noqa: F401 (re-exported)
-from semmatch_tf.compute import check_compute, compute_scope
+from semmatch_tf.compute import check_compute, compute_scope, per_object_function
 from semmatch_tf.data.padding import trim_packed_padding
 from semmatch_tf.data.pipeline import length_sorted_batches
 from semmatch_tf.data.schema import LabelScheme, PairDataset
@@ -111,8 +111,7 @@ class TrainedMatcher:
     def outputs_tensor(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
         """``tf.string [B]`` x 2 -> ``float32`` outputs, traced once for any batch size."""
         if self._outputs is None:
-            self._outputs = tf.function(self._graph, input_signature=[tf.TensorSpec([None], tf.string)] * 2,
-                                        reduce_retracing=True)
+            self._outputs = per_object_function(self._graph, [tf.TensorSpec([None], tf.string)] * 2)
         with compute_scope(self.compute):
             return self._outputs(queries, products)
 
@@ -126,10 +125,11 @@ class TrainedMatcher:
         queries, products = text_list(queries), text_list(products)
         body = representation_model(self.model, self.head)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2, reduce_retracing=True)
-        def represent(query_batch, product_batch):
+        def represent_batch(query_batch, product_batch):
             features = trim_packed_padding(self.preprocessor({"query": query_batch, "product": product_batch}))
             return tf.cast(body(features, training=False), tf.float32)
+
+        represent = per_object_function(represent_batch, [tf.TensorSpec([None], tf.string)] * 2)
 
         rows = [represent(tf.constant(queries[i:i + batch_size], tf.string),
                           tf.constant(products[i:i + batch_size], tf.string)).numpy()

@@ -84,7 +84,7 @@ def run_child(version_dir: str | Path, requests: list[tuple[str, dict[str, list[
         script, payload = Path(scratch) / "check_child.py", Path(scratch) / "requests.json"
         script.write_text(CHILD_SCRIPT, encoding="utf-8")
         payload.write_text(json.dumps(requests, ensure_ascii=False), encoding="utf-8")
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         completed = subprocess.run([sys.executable, "-I", str(script), str(version_dir), str(payload)],
                                    cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
     for line in completed.stdout.splitlines():

@@ -29,7 +29,7 @@ import tensorflow as tf
 from keras import ops
 
 from semmatch_tf.atomic import write_file_atomically
-from semmatch_tf.compute import check_compute, compute_scope
+from semmatch_tf.compute import check_compute, compute_scope, per_object_function
 from semmatch_tf.data.padding import trim_packed_padding
 from semmatch_tf.data.pipeline import length_sorted_batches
 from semmatch_tf.models.encoders import BiLSTMEncoder
@@ -207,8 +207,7 @@ class TextEmbedder:
         self.preprocessor = preprocessor
         self.tower = tower
         self.compute = check_compute(compute)
-        self._embed = tf.function(self._graph, input_signature=[tf.TensorSpec([None], tf.string)],
-                                  reduce_retracing=True)
+        self._embed = per_object_function(self._graph, [tf.TensorSpec([None], tf.string)])
 
     def _graph(self, texts: tf.Tensor) -> tf.Tensor:
         features = trim_packed_padding(self.preprocessor(texts))  # BERT towers: no all-padding columns

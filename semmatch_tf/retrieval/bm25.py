@@ -24,7 +24,6 @@ Saved layout (written to a temporary sibling and renamed into place)::
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -49,10 +48,13 @@ class WordSplitter:
     def __init__(self, *, lowercase: bool = True, strip_accents: bool = True) -> None:
         import tensorflow as tf
 
+        from semmatch_tf.compute import per_object_function
+
 
         self.lowercase, self.strip_accents = lowercase, strip_accents
-        self._split = tf.function(lambda texts: split_words(texts, lowercase=lowercase, strip_accents=strip_accents),
-                                  input_signature=[tf.TensorSpec([None], tf.string)])
+        self._split = per_object_function(
+            lambda texts: split_words(texts, lowercase=lowercase, strip_accents=strip_accents),
+            [tf.TensorSpec([None], tf.string)])
 
     def __call__(self, texts: Sequence[str], batch_size: int = 4096) -> list[list[str]]:
         """The words of each text, in batches of ``batch_size`` texts."""

@@ -108,7 +108,8 @@ def pretrain(config: RunConfig, output: str | Path, *, mask_rate: float = 0.15, 
                   weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     log.info("MLM pretraining on %d texts (%d held out), %d steps per epoch", len(texts), len(validation), steps)
     started = time.perf_counter()
-    history = model.fit(train_data, validation_data=validation_data, epochs=training.epochs, verbose=verbose)
+    history = model.fit(train_data, validation_data=validation_data, epochs=training.epochs, verbose=verbose,
+                        shuffle=False)  # the stream shuffles itself; Keras would warn it ignores this
     seconds = time.perf_counter() - started
     report = {"texts": len(texts), "held_out": len(validation), "epochs": training.epochs,
               "mask_rate": mask_rate, "seconds": round(seconds, 1),
