@@ -177,8 +177,8 @@ def load_run(run_dir: str | Path, compute: str = "float32") -> TrainedMatcher:
     ``compute="bfloat16"`` predicts through oneDNN's bf16 graph rewrite (see :mod:`semmatch_tf.compute`)."""
     run_dir = Path(run_dir)
     if (run_dir / BI_ENCODER_META).is_file():
-        raise ValueError(f"{run_dir}: a bi-encoder run (embeds texts; scores no pairs): use "
-                         "semmatch_tf.runs.load_bi_encoder or `semmatch-tf index`")
+        raise ValueError(f"{run_dir}: a bi-encoder run (embeds queries and products apart): load it with "
+                         "semmatch_tf.BiEncoder.load, or index a catalogue with `semmatch-tf index`")
     for name in (LABELS, PREPROCESSOR, MODEL):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished run directory ({name} is missing)")
@@ -226,6 +226,9 @@ def load_bi_encoder(run_dir: str | Path, compute: str = "float32"):
     """A finished bi-encoder run as a :class:`~semmatch_tf.models.bi_encoder.TwoTowerEncoder`
     (``compute="bfloat16"``: embeddings through oneDNN's bf16 rewrite, :mod:`semmatch_tf.compute`)."""
     run_dir = Path(run_dir)
+    if not (run_dir / BI_ENCODER_META).is_file() and (run_dir / MODEL).is_file():
+        raise ValueError(f"{run_dir}: a cross-encoder run (scores query-product pairs): load it with "
+                         "semmatch_tf.CrossEncoder.load")
     for name in (BI_ENCODER_META, QUERY_TOWER, QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished bi-encoder run ({name} is missing)")

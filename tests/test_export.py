@@ -27,7 +27,7 @@ from semmatch_tf.export import (METADATA_FILE, WARMUP_FILE, BiEncoderParts, as_b
                                 check_export, existing_versions, export_bi_encoder, export_model,
                                 predict_request, read_warmup)
 from semmatch_tf.export import savedmodel
-from semmatch_tf.export.savedmodel import SAMPLE_PRODUCTS, SAMPLE_QUERIES
+from semmatch_tf.export.signatures import SAMPLE_PRODUCTS, SAMPLE_QUERIES
 from semmatch_tf.models.bilstm import BiLSTMMatcher
 from semmatch_tf.models.encoders import MaskedPooling
 from semmatch_tf.models.heads import predicted_grades

@@ -1,9 +1,9 @@
 """SavedModel export for TF Serving (versioned, atomic, with warm-up and metadata) and its check."""
 
 from semmatch_tf.export.compat import TF_SERVING_TF_TEXT, TF_TEXT_OP_SINCE, minimum_tf_serving
-from semmatch_tf.export.savedmodel import (METADATA_FILE, BiEncoderParts, as_bi_encoder, clean_stale,
-                                           existing_versions, export_bi_encoder, export_model,
-                                           next_version)
+from semmatch_tf.export.savedmodel import (METADATA_FILE, clean_stale, existing_versions, export_bi_encoder,
+                                           export_model, next_version)
+from semmatch_tf.export.signatures import BiEncoderParts, as_bi_encoder
 from semmatch_tf.export.warmup import WARMUP_FILE, predict_request, read_warmup
 
 __all__ = ["export_model", "export_bi_encoder", "BiEncoderParts", "as_bi_encoder", "check_export",

@@ -123,7 +123,7 @@ def _references(metadata: dict, matcher) -> dict:
         return metadata["samples"]
     if metadata.get("kind") != "cross_encoder":
         raise ValueError("a matcher can only be compared with a cross-encoder export")
-    from semmatch_tf.export.savedmodel import cross_encoder_reference, reference_records
+    from semmatch_tf.export.signatures import cross_encoder_reference, reference_records
 
     return {signature: reference_records(lambda inputs: cross_encoder_reference(matcher, inputs),
                                          [record["inputs"] for record in records])
