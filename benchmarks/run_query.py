@@ -288,7 +288,7 @@ def dense_encoder(kind: str, train, run_root: Path):
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import run_retrieval
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
 
     if kind == "minilm-zero-shot":
         return "minilm-zero-shot", run_retrieval.minilm_zero_shot()

@@ -66,7 +66,7 @@ def load(limit: int | None):
     """(config, train, validation, test, catalogue, qrels) with the Home Depot config's data section."""
     import pandas as pd
 
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.contrastive import qrels_of
     from semmatch_tf.training.trainer import load_splits
 

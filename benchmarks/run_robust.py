@@ -42,7 +42,7 @@ def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: P
     from baselines import StrongPairRidge
     from semmatch_tf.ensemble.matcher import fit_stacking_weights
     from semmatch_tf.runs import load_run
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.trainer import load_splits, train
 
     base = {"data.subsample": {"train": train_pairs}} if train_pairs > 0 else {}
@@ -97,7 +97,7 @@ def baselines(name: str) -> list[dict]:
     from baselines import CharNgramLogReg, CharNgramRidge, StrongPairLogReg, StrongPairRidge
     from semmatch_tf.evaluation import paired_bootstrap_statistic
     from semmatch_tf.evaluation.classification import confusion_matrix, precision_recall_f1
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.trainer import load_splits
 
     config = load_config(REPO / "configs" / BASELINE_SETS[name])

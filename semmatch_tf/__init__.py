@@ -25,7 +25,7 @@ import importlib
 __version__ = "0.1.0"
 
 _HOMES = {
-    "load_config": "semmatch_tf.training.config",
+    "load_config": "semmatch_tf.training.config_files",
     "RunConfig": "semmatch_tf.training.config",
     "load_dataset": "semmatch_tf.data.loaders",
     "load_demo": "semmatch_tf.data.demo",

@@ -8,7 +8,8 @@ import pytest
 
 from semmatch_tf import cli
 from semmatch_tf.data import DataFormatError, load_dataset
-from semmatch_tf.training.config import (BI_ENCODER_METRICS, HEAD_METRICS, ConfigError, RunConfig, load_config)
+from semmatch_tf.training.config import BI_ENCODER_METRICS, HEAD_METRICS, ConfigError, RunConfig
+from semmatch_tf.training.config_files import load_config
 
 HOME_DEPOT_HEADER = "id,product_uid,product_title,search_term,relevance\n"
 
@@ -238,7 +239,7 @@ def test_cli_keeps_tracebacks_for_real_bugs(monkeypatch, tmp_path):
     def broken(config, overrides):
         raise TypeError("a bug")
 
-    monkeypatch.setattr("semmatch_tf.training.config.load_config", broken)
+    monkeypatch.setattr("semmatch_tf.training.config_files.load_config", broken)
     with pytest.raises(TypeError, match="a bug"):
         cli.main(["train", "--config", str(tmp_path / "c.yaml"), "--output", str(tmp_path / "run")])
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from semmatch_tf.training.config import ConfigError, RunConfig, load_config, save_config
+from semmatch_tf.training.config import ConfigError, RunConfig
+from semmatch_tf.training.config_files import load_config, save_config
 from semmatch_tf.training.optimizers import build_optimizer, learning_rate_schedule
 
 
@@ -83,7 +84,7 @@ def test_example_configs_ship_in_the_package_and_load_by_name(tmp_path):
     import sys
 
     from conftest import REPO
-    from semmatch_tf.training.config import load_config, packaged_configs
+    from semmatch_tf.training.config_files import load_config, packaged_configs
 
     names = packaged_configs()
     assert {"demo_bilstm", "lcqmc_e5", "home_depot_bilstm", "stsb_e5_bi_encoder"} <= set(names)

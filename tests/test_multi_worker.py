@@ -42,7 +42,7 @@ BERT = {
 WORKER = """
 import json, sys
 from semmatch_tf.distributed import train_multi_worker, worker_output_dir
-from semmatch_tf.training.config import load_config
+from semmatch_tf.training.config_files import load_config
 config = load_config(sys.argv[1])
 report = train_multi_worker(config, sys.argv[2], verbose=0, keep_scratch=True)
 print("OUTPUT", worker_output_dir(sys.argv[2]), flush=True)

@@ -76,7 +76,7 @@ import hashlib, json, os, sys
 import keras
 from semmatch_tf import runs
 from semmatch_tf.training import fit as fit_module
-from semmatch_tf.training.config import load_config
+from semmatch_tf.training.config_files import load_config
 from semmatch_tf.training.trainer import train
 
 config_path, run_dir = sys.argv[1], sys.argv[2]

@@ -44,7 +44,7 @@ def cli(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> tuple[Path, dict]:
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.trainer import train
 
     tmp = tmp_path_factory.mktemp("run")
@@ -218,7 +218,7 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from semmatch_tf.training.config import load_config
+from semmatch_tf.training.config_files import load_config
 from semmatch_tf.training.runtime import distribution_strategy
 from semmatch_tf.training.trainer import train
 config = load_config(sys.argv[1])
@@ -240,7 +240,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
 
 
 def test_resume_refuses_a_backup_of_another_config(tmp_path):
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.trainer import train
 
     run_dir = tmp_path / "run"
@@ -304,7 +304,7 @@ def test_a_unit_normalising_run_exports_the_same_normalisation(tmp_path):
 
     from semmatch_tf.export import export_model
     from semmatch_tf.runs import load_run
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.trainer import train
 
     config = load_config(write_config(tmp_path, {"text": {"normalize_units": True}, "training": {"epochs": 1}}))

@@ -14,7 +14,7 @@ from semmatch_tf.cli.inputs import (_check_data_files, _check_dataset_args, _che
 
 
 def cmd_train(args) -> int:
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
 
     config = load_config(args.config, _parse_assignments(args.set, "--set"))  # before TensorFlow loads
     _check_data_files(config)
@@ -32,7 +32,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_pretrain(args) -> int:
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
 
     config = load_config(args.config, _parse_assignments(args.set, "--set"))  # before TensorFlow loads
     _check_data_files(config)
@@ -270,7 +270,7 @@ def cmd_batch(args) -> int:
 
 def cmd_configs(args) -> int:
     """List the packaged configs (name and what each recipe is), print one, or copy it out."""
-    from semmatch_tf.training.config import config_summary, packaged_config_path, packaged_configs
+    from semmatch_tf.training.config_files import config_summary, packaged_config_path, packaged_configs
 
     if args.name is None:
         if args.copy is not None:
@@ -320,7 +320,7 @@ def cmd_demo(args) -> int:
     """Train on the embedded demo catalogue, evaluate, write TensorBoard logs and plots, export."""
     from importlib import resources
 
-    from semmatch_tf.training.config import load_config
+    from semmatch_tf.training.config_files import load_config
 
     config_path = args.config or Path(str(resources.files("semmatch_tf") / "configs" / "demo_bilstm.yaml"))
     config = load_config(config_path, _parse_assignments(args.set, "--set"))  # before TensorFlow loads

@@ -12,7 +12,7 @@ from typing import Iterator
 def _parse_assignments(items: list[str], flag: str) -> dict:
     import yaml
 
-    from semmatch_tf.training.config import load_yaml, yaml_problem
+    from semmatch_tf.training.config_schema import load_yaml, yaml_problem
 
     parsed = {}
     for item in items:

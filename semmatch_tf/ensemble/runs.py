@@ -7,7 +7,7 @@ from typing import Sequence
 
 from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble
 from semmatch_tf.runs import CONFIG, load_run
-from semmatch_tf.training.config import load_config
+from semmatch_tf.training.config_files import load_config
 from semmatch_tf.training.trainer import load_splits
 
 

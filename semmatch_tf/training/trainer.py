@@ -27,7 +27,8 @@ from semmatch_tf.text.units import normalize_units
 from semmatch_tf.augment import augment_pairs
 from semmatch_tf.training.adversarial import install_adversarial
 from semmatch_tf.training.callbacks import completed_epochs, remove_backup
-from semmatch_tf.training.config import DataConfig, RunConfig, load_config, resolve_data_path, save_config  # noqa: F401
+from semmatch_tf.training.config import DataConfig, RunConfig, resolve_data_path
+from semmatch_tf.training.config_files import load_config, save_config
 from semmatch_tf.training.contrastive import fit_bi_encoder
 from semmatch_tf.training.fit import fit_resumably, watched_metric
 from semmatch_tf.training.hparams import flat_hparams, plain_history
