@@ -14,7 +14,8 @@ from conftest import REPO
 MODULES = ["semmatch_tf", "semmatch_tf.models.registry", "semmatch_tf.losses", "semmatch_tf.tasks",
            "semmatch_tf.explain.integrated_gradients", "semmatch_tf.explain.spans", "semmatch_tf.explain.terminal",
            "semmatch_tf.serve.service", "semmatch_tf.compute", "semmatch_tf.training.hparams",
-           "semmatch_tf.training.tensorboard_logs", "semmatch_tf.evaluation.ranking", "semmatch_tf.cards"]
+           "semmatch_tf.training.tensorboard_logs", "semmatch_tf.evaluation.ranking", "semmatch_tf.cards",
+           "semmatch_tf.query.error_model", "semmatch_tf.quiet"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -86,6 +86,28 @@ def test_corrector(small_corrector, query, expected):
     assert small_corrector.correct(query) == expected
 
 
+@pytest.mark.parametrize("typed, likely, unlikely", [
+    ("lense", "lens", "dense"),          # a dropped final e, not a wrong first letter
+    ("toliet", "toilet", "toile"),       # neighbours swapped
+    ("perrenial", "perennial", "perineal"),  # a doubled letter, not two substitutions
+    ("dtop", "stop", "atop"),            # the key next to s
+    ("venner", "veneer", "vender"),      # a vowel for a vowel
+])
+def test_the_error_model_knows_how_people_mistype(typed, likely, unlikely):
+    from semmatch_tf.query.error_model import edit_probability
+
+    assert edit_probability(typed, likely) > 2 * edit_probability(typed, unlikely) > 0
+    assert edit_probability(typed, typed) == 1.0 and edit_probability("abc", "abcdef") == 0.0
+
+
+def test_corrector_weighs_a_word_with_its_plurals_and_its_typing_odds():
+    corrector = SpellingCorrector({"conditioner": 200, "conditioners": 5, "lens": 52, "sense": 24, "dense": 2},
+                                  config=SpellingConfig(min_confidence=0.85))
+    assert corrector.correct("portable air condtioners") == "portable air conditioners"
+    (lens,) = corrector.corrections("lense")
+    assert lens.replacement == "lens" and lens.confidence >= 0.85  # sense is used half as often but far less likely
+
+
 def test_corrector_reports_confidence_and_kind(small_corrector):
     (edit,), (split,) = small_corrector.corrections("ceadar"), small_corrector.corrections("kitchenfaucet")
     assert (edit.replacement, edit.kind, edit.distance) == ("cedar", "edit", 1) and 0.6 <= edit.confidence <= 1
@@ -252,9 +274,9 @@ def test_home_depot_corrector_on_the_hand_labelled_sample(home_depot_understandi
         correct += not is_misspelled
         correct_changed += was_changed and not is_misspelled
     assert misspelled == 89 and correct == 165
-    # Measured (benchmarks/run_query.py, confidence threshold chosen on validation queries): precision
-    # 0.894 at recall 0.461, 1 of 165 correct queries changed; the goal (0.9 at 0.6) is not met.
-    assert good_changes / changed >= 0.85 and fixed / misspelled >= 0.43 and correct_changed / correct < 0.02
+    # Measured (benchmarks/run_query.py; the channel model and threshold chosen on the dev sample):
+    # precision 0.913 at recall 0.461; the goal (0.9 at 0.6) is met for precision, not recall.
+    assert good_changes / changed >= 0.9 and fixed / misspelled >= 0.45 and correct_changed / correct < 0.02
 
 
 def test_home_depot_titles_and_attribute_sample(home_depot_understanding):
