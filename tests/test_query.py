@@ -275,8 +275,8 @@ def test_home_depot_corrector_on_the_hand_labelled_sample(home_depot_understandi
         correct_changed += was_changed and not is_misspelled
     assert misspelled == 89 and correct == 165
     # Measured (benchmarks/run_query.py; the channel model and threshold chosen on the dev sample):
-    # precision 0.913 at recall 0.461; the goal (0.9 at 0.6) is met for precision, not recall.
-    assert good_changes / changed >= 0.9 and fixed / misspelled >= 0.45 and correct_changed / correct < 0.02
+    # precision 0.917 at recall 0.483; the goal (0.9 at 0.6) is met for precision, not recall.
+    assert good_changes / changed >= 0.9 and fixed / misspelled >= 0.47 and correct_changed / correct < 0.02
 
 
 def test_home_depot_titles_and_attribute_sample(home_depot_understanding):

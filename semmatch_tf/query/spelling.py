@@ -136,18 +136,6 @@ class SpellingConfig:
                 raise ValueError(f"spelling.{name} must be >= 0, got {value!r}")
 
 
-def singular(word: str) -> str:
-    """A crude English singular ("batteries" -> "battery", "boxes" -> "box", "screws" -> "screw"),
-    enough to count a word's family; words under 4 letters and "-ss" words are kept."""
-    if len(word) < 4 or word.endswith("ss"):
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") else word
-
-
 def title_bigrams(texts: Iterable[str]) -> set[str]:
     """Adjacent word pairs of the texts ("deck over"): the splits the catalogue itself writes."""
     pairs: set[str] = set()
@@ -192,13 +180,16 @@ class SpellingCorrector:
         self.protected = frozenset(w.lower() for w in protected)
         #: "left right" pairs the titles write side by side (None: any split of known words is allowed)
         self.bigrams = frozenset(bigrams) if bigrams is not None else None
+        #: the same pairs by word family ("freezer refrigerator" puts "refrigerators" in context too)
+        self._family_bigrams = None if bigrams is None else frozenset(
+            " ".join(map(self._family, pair.split(" ", 1))) for pair in self.bigrams)
         self._english = english_words() if self.config.protect_english else frozenset()
         self._symspell = SymSpell(max_dictionary_edit_distance=self.config.max_edit_distance, prefix_length=7)
         self._family_counts: Counter = Counter()  # singular -> titles of the singular and its plurals
         for word, count in self.counts.items():
             if len(word) >= 2:
                 self._symspell.create_dictionary_entry(word, count)
-            self._family_counts[singular(word)] += count
+            self._family_counts[self._family(word)] += count
 
     @classmethod
     def from_texts(cls, titles: Iterable[str], queries: Iterable[str] = (), *, protected: Iterable[str] = (),
@@ -211,6 +202,16 @@ class SpellingCorrector:
             if word in counts:
                 counts[word] += int(round(config.query_weight * count))
         return cls(counts, protected=protected, config=config, bigrams=title_bigrams(titles))
+
+    def _family(self, word: str) -> str:
+        """The catalogue singular of a plural ("lenses" -> "lens", "batteries" -> "battery",
+        "screws" -> "screw"), else the word itself: the key that counts a word with its plurals."""
+        if len(word) < 4 or word.endswith("ss"):
+            return word
+        for suffix, replacement in (("ies", "y"), ("es", ""), ("s", "")):
+            if word.endswith(suffix) and word[: -len(suffix)] + replacement in self.counts:
+                return word[: -len(suffix)] + replacement
+        return word
 
     def known(self, word: str) -> bool:
         """A catalogue word, an inflection of one, a protected word or an English word."""
@@ -261,9 +262,14 @@ class SpellingCorrector:
         if not candidates:
             return None
         weighed = [(self._weight(word, s.term, s.count, before, after), s) for s in candidates]
-        weight, best = max(weighed, key=lambda pair: (pair[0], pair[1].count, pair[1].term))
-        total = sum(w for w, _ in weighed) + config.unseen_weight  # + "a real word the titles lack"
-        confidence = weight / total * (config.distance2_factor if best.distance == 2 else 1.0)
+        families: dict[str, float] = {}  # "handle" and "handles" for "handlet" are one answer, not rivals
+        for weight, suggestion in weighed:
+            families[self._family(suggestion.term)] = families.get(self._family(suggestion.term), 0.0) + weight
+        family = max(families, key=lambda name: (families[name], name))
+        _, best = max((pair for pair in weighed if self._family(pair[1].term) == family),
+                      key=lambda pair: (pair[0], pair[1].count, pair[1].term))
+        total = sum(families.values()) + config.unseen_weight  # + "a real word the titles lack"
+        confidence = families[family] / total * (config.distance2_factor if best.distance == 2 else 1.0)
         if best.count < config.min_count or confidence < config.min_confidence:
             return None
         kind = "context" if self._in_context(best.term, before, after) else "edit"
@@ -276,13 +282,15 @@ class SpellingCorrector:
         times and "conditioners" 5, but a shopper typing "condtioners" means the plural as surely.
         """
         context = CONTEXT_ODDS if self._in_context(candidate, before, after) else 1.0
-        return self._family_counts[singular(candidate)] * edit_probability(word, candidate) * context
+        return self._family_counts[self._family(candidate)] * edit_probability(word, candidate) * context
 
     def _in_context(self, candidate: str, before: str, after: str) -> bool:
-        """The titles write ``candidate`` next to the query word's neighbour ("collar clamp")."""
-        if self.bigrams is None:
+        """The titles write ``candidate`` (or its singular or plural) next to the query word's
+        neighbour ("freezer refrigerator" for "freezer refrdgerators")."""
+        if self._family_bigrams is None:
             return False
-        return bool((before and f"{before} {candidate}" in self.bigrams) or (after and f"{candidate} {after}" in self.bigrams))
+        word, pairs = self._family(candidate), self._family_bigrams
+        return bool((before and f"{self._family(before)} {word}" in pairs) or (after and f"{word} {self._family(after)}" in pairs))
 
     def _rare(self, word: str) -> Correction | None:
         """A distance-1 correction of a rare catalogue word to a far more frequent one, if any."""
