@@ -123,3 +123,22 @@ def test_no_pairs_on_stdin_writes_an_empty_table_with_its_columns(tmp_path, caps
     assert list(table.columns) == ["query", "product", "score"] and len(table) == 0
     if suffix == ".parquet":
         assert str(table["score"].dtype) == "float64"
+
+
+def test_evaluate_without_a_dataset_scores_the_runs_own_test_split(tmp_path, capsys):
+    from semmatch_tf.tasks import CrossEncoder
+    from semmatch_tf.training.config_files import load_config
+    from semmatch_tf.training.trainer import load_splits
+
+    report_file = tmp_path / "report.json"
+    assert main(["evaluate", "--model", str(RUN), "--output", str(report_file)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    test = load_splits(load_config(RUN / "config.yaml").data)[2]
+    assert first == f"{test.name} (the run's held-out split, by query, seed 3): {len(test)} pairs, " \
+                    f"{test.frame['query_id'].nunique()} queries"
+    expected = CrossEncoder.load(RUN).evaluate(test)
+    written = json.loads(report_file.read_text(encoding="utf-8"))
+    assert written["counts"] == expected["counts"]
+    assert written["classification"]["accuracy"] == pytest.approx(expected["classification"]["accuracy"])
+    assert main(["evaluate", "--model", str(RUN), "--path", str(PAIRS)]) == 2  # a file needs its format
+    assert "--path and --option need --dataset" in capsys.readouterr().err

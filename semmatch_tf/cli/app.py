@@ -109,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     pretrain.set_defaults(handler=cmd_pretrain)
 
-    evaluate = commands.add_parser("evaluate", help="score a judged file with a trained run")
+    evaluate = commands.add_parser("evaluate", help="score a judged file (default: the run's own test split)")
     evaluate.add_argument("--model", required=True, type=Path, help="run directory")
-    evaluate.add_argument("--dataset", required=True, help="loader format (e.g. home_depot, qbqtc, generic)")
+    evaluate.add_argument("--dataset", help="loader format (e.g. home_depot, qbqtc, generic, demo); omit it to "
+                                            "score the run's own held-out test split, re-made from its config")
     evaluate.add_argument("--path", type=Path, help="data file or directory")
     evaluate.add_argument("--limit", type=int)
     evaluate.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",

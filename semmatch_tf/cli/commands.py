@@ -48,16 +48,10 @@ def cmd_pretrain(args) -> int:
 
 def cmd_evaluate(args) -> int:
     options = _parse_assignments(args.option, "--option")
-    _check_dataset_args(args, options)  # before TensorFlow and the model load: a typo fails in a second
-    from semmatch_tf.data.loaders import load_dataset
-
-    if args.dataset == "demo":
-        from semmatch_tf.data.demo import load_demo
-
-        dataset = load_demo()
-        dataset = dataset.head(args.limit) if args.limit else dataset
-    else:  # read (and check) the whole file before the model loads: a bad row fails in a second
-        dataset = load_dataset(args.dataset, args.path, limit=args.limit, **options)
+    if args.dataset is None:
+        dataset = _held_out_split(args, options)
+    else:
+        dataset = _judged_file(args, options)
     from semmatch_tf.evaluation.report import save_report
     from semmatch_tf.tasks import CrossEncoder
 
@@ -91,6 +85,42 @@ def cmd_predict(args) -> int:
     stream_predictions(_iter_pairs(args.input), score, args.output, total=total, progress=progress,
                        class_names=class_names)
     return 0
+
+
+def _held_out_split(args, options: dict):
+    """The run's own test split, re-made from its config.yaml exactly as training split it (by
+    query, same seed), so ``evaluate --model RUN`` needs no file of its own."""
+    if args.path is not None or options:
+        raise ValueError("--path and --option need --dataset (without it, evaluate scores the run's own test split)")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be a positive number of pairs, got {args.limit}")
+    config_file = Path(args.model) / "config.yaml"
+    if not config_file.is_file():
+        raise ValueError(f"--model {args.model}: no config.yaml to re-make its test split from; "
+                         "give --dataset and --path")
+    from semmatch_tf.training.config_files import load_config
+    from semmatch_tf.training.trainer import load_splits
+
+    data = load_config(config_file).data
+    test = load_splits(data)[2]
+    if not len(test):
+        raise ValueError(f"--model {args.model}: its config holds out no test pairs; give --dataset and --path")
+    rows = range(min(args.limit or len(test), len(test)))
+    return test.subset(list(rows), f"{test.name} (the run's held-out split, by query, seed {data.seed})")
+
+
+def _judged_file(args, options: dict):
+    """``--dataset`` (and ``--path``) read and checked whole before the model loads: a typo or a
+    bad row fails in a second."""
+    _check_dataset_args(args, options)
+    if args.dataset == "demo":
+        from semmatch_tf.data.demo import load_demo
+
+        dataset = load_demo()
+        return dataset.head(args.limit) if args.limit else dataset
+    from semmatch_tf.data.loaders import load_dataset
+
+    return load_dataset(args.dataset, args.path, limit=args.limit, **options)
 
 
 def _wants_progress(args) -> bool:

@@ -12,6 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from semmatch_tf.quiet import import_tensorflow
+
 
 #: What bad input raises (ConfigError and DataFormatError are ValueErrors; UnicodeDecodeError
 #: too). Deliberately not OSError or Exception: a disk or programming error keeps its traceback
@@ -93,16 +95,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader)
         if name != "tensorflow" or "tensorflow" in sys.modules:
             return None
         self.uninstall()
-        saved = os.dup(2)
-        try:
-            sys.stderr.flush()
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-            module = importlib.import_module("tensorflow")
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+        module = import_tensorflow()
         self._spec = module.__spec__
         return importlib.util.spec_from_loader(name, self)
 
