@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
-from semmatch_tf.models.bi_encoder import TwoTowerModel, TwoTowerEncoder, build_towers
+from semmatch_tf.models.bi_encoder import TwoTowerEncoder, build_towers
+from semmatch_tf.models.two_tower import TwoTowerModel
 from semmatch_tf.text import learn_vocabulary
 from semmatch_tf.training import contrastive
 from semmatch_tf.training.config import RunConfig
@@ -287,10 +288,10 @@ def test_dict_input_towers_train_with_hard_negatives(vocabulary):
                                               source="judged", threshold=2.0, seed=0)
     batches, steps = contrastive.epoch_packings(examples, 8, epochs=5, seed=0)
     dataset = contrastive.softmax_dataset(examples, towers, batches)
-    features, _ = next(iter(dataset))
+    features = next(iter(dataset))  # no labels: the positive of each query is its own row's product
     assert features["negatives"]["token_ids"].shape == (8, 2, 10)
     model = TwoTowerModel(tower, temperature=0.1)
-    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=InBatchSoftmaxLoss(), metrics=in_batch_metrics())
+    model.compile(optimizer=keras.optimizers.Adam(0.02), metrics=in_batch_metrics())  # the model's own loss
     history = model.fit(dataset, epochs=5, steps_per_epoch=steps, verbose=0, shuffle=False).history
     assert model(features).shape == (8, 8 + 16)
     assert history["loss"][-1] < history["loss"][0]

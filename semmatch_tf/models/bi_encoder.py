@@ -8,9 +8,7 @@ TF Recommenders' two-tower recipe, kept small and composable:
   ``int32 [B, L]`` or BERT's ``{"token_ids", "padding_mask"}``) and a *tower* (a Keras model: that
   input -> ``float32 [B, D]`` unit vectors). Any such pair plugs in (dict inputs included, as a
   BERT tower's would be); :func:`build_bilstm_tower` builds the BiLSTM one;
-* :class:`TwoTowerModel`, the training model over ``{"query": q_inputs, "product": p_inputs
-  [, "negatives": n_inputs [B, H, ...]]}`` returning the temperature-scaled similarity matrix
-  (in-batch softmax) or the per-pair cosine (cosine regression), with shared or separate towers;
+* :class:`~semmatch_tf.models.two_tower.TwoTowerModel`, the training model (its own file);
 * :class:`TwoTowerEncoder`, the inference view (preprocessors + towers) that embeds lists of texts
   in batches with a progress bar, as ``np.float32 [N, D]`` unit vectors.
 """
@@ -26,7 +24,6 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from keras import ops
 
 from semmatch_tf.atomic import write_file_atomically
 from semmatch_tf.compute import check_compute, compute_scope, per_object_function
@@ -39,7 +36,6 @@ from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpo
                                      resolve_checkpoint_path, side_prefixes)
 from semmatch_tf.text import WordPieceTokenizer
 
-OUTPUTS = ("similarities", "cosine")
 #: Special tokens of the WordPiece ([PAD] ...) and SentencePiece (<s> ...) vocabularies we load.
 SPECIAL_TOKENS = frozenset({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<s>", "</s>", "<pad>", "<unk>", "<mask>"})
 
@@ -125,70 +121,6 @@ def _bert_towers(model_config, text_config, vocabulary: list[str] | None, shared
     product_pre = BertPreprocessor(tokenizer, sequence_length=bert.sequence_length, prefix=product_prefix,
                                    name="product_preprocessor")
     return Towers(query_pre, query_tower, product_pre, product_tower)
-
-
-# -- the training model ---------------------------------------------------------------------------
-def _merge_leading(inputs):
-    """``[B, H, ...]`` -> ``[B*H, ...]`` for every tensor of a (possibly nested) input."""
-    return keras.tree.map_structure(lambda x: ops.reshape(x, (-1, *x.shape[2:])), inputs)
-
-
-@keras.saving.register_keras_serializable(package="semmatch_tf")
-class TwoTowerModel(keras.Model):
-    """Two towers over ``{"query", "product"[, "negatives"]}`` inputs.
-
-    ``output="similarities"``: ``[B, B + B*H]`` cosines divided by ``temperature``; row ``i``
-    column ``j < B`` compares query ``i`` with product ``j`` (the positive of query ``i`` is column
-    ``i``), columns ``B..`` are the ``H`` hard negatives of every row, flattened and shared by the
-    batch. ``output="cosine"``: ``[B]`` cosine of each aligned (query, product) pair.
-
-    Pass one tower (``product_tower=None``) for a siamese, shared-weights bi-encoder: right for
-    short symmetric texts and small data; separate towers let queries and titles specialise.
-    """
-
-    def __init__(self, query_tower: keras.Model, product_tower: keras.Model | None = None, *,
-                 temperature: float = 0.05, output: str = "similarities", **kwargs) -> None:
-        super().__init__(**kwargs)
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        if output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        self.query_tower = query_tower
-        self.product_tower = product_tower if product_tower is not None else query_tower
-        self.temperature = float(temperature)
-        self.output_kind = output
-        self.built = True  # the towers are functional models, built on construction
-
-    @property
-    def shared(self) -> bool:
-        return self.product_tower is self.query_tower
-
-    def build(self, input_shape=None) -> None:
-        self.built = True  # nothing of our own to create
-
-    def call(self, inputs: dict, training=None):
-        queries = self.query_tower(inputs["query"], training=training)
-        products = self.product_tower(inputs["product"], training=training)
-        if self.output_kind == "cosine":
-            return ops.sum(queries * products, axis=-1)
-        if "negatives" in inputs:
-            negatives = self.product_tower(_merge_leading(inputs["negatives"]), training=training)
-            products = ops.concatenate([products, negatives], axis=0)
-        return ops.matmul(queries, ops.transpose(products)) / self.temperature
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable,
-                "query_tower": keras.saving.serialize_keras_object(self.query_tower),
-                "product_tower": None if self.shared else keras.saving.serialize_keras_object(self.product_tower),
-                "temperature": self.temperature, "output": self.output_kind}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "TwoTowerModel":
-        config = dict(config)
-        config["query_tower"] = keras.saving.deserialize_keras_object(config["query_tower"])
-        if config.get("product_tower") is not None:
-            config["product_tower"] = keras.saving.deserialize_keras_object(config["product_tower"])
-        return cls(**config)
 
 
 # -- inference ------------------------------------------------------------------------------------

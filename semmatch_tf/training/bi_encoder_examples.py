@@ -248,7 +248,9 @@ def encode_texts(preprocessor, texts: Sequence[str], batch_size: int = 2048):
     import keras
     import tensorflow as tf
 
-    fn = tf.function(lambda strings: preprocessor(strings), input_signature=[tf.TensorSpec([None], tf.string)])
+    from semmatch_tf.compute import per_object_function
+
+    fn = per_object_function(lambda strings: preprocessor(strings), [tf.TensorSpec([None], tf.string)])
     parts = [keras.tree.map_structure(lambda t: t.numpy(), fn(tf.constant(list(texts[s:s + batch_size]), tf.string)))
              for s in range(0, len(texts), batch_size)]
     return keras.tree.map_structure(lambda *arrays: np.concatenate(arrays), *parts)
@@ -263,7 +265,8 @@ def _gatherer(table):
 
 
 def softmax_dataset(examples: Examples, towers, batches: np.ndarray):
-    """``({"query", "product"[, "negatives"]}, zeros[B])`` per packed batch (labels are implicit)."""
+    """``{"query", "product"[, "negatives"]}`` per packed batch, with no labels: the positive of each
+    query is its own row's product (:meth:`~semmatch_tf.models.two_tower.TwoTowerModel.compute_loss`)."""
     import tensorflow as tf
 
     queries = list(dict.fromkeys(examples.queries))
@@ -280,13 +283,12 @@ def softmax_dataset(examples: Examples, towers, batches: np.ndarray):
     if hard:
         n_rows = np.asarray([[product_row[p] for p in row] for row in examples.negatives], np.int32)
         columns["negatives"] = n_rows[batches]
-    zeros = np.zeros(batches.shape[1], np.float32)
 
     def assemble(rows):
         features = {"query": gather_queries(rows["query"]), "product": gather_products(rows["product"])}
         if "negatives" in rows:
             features["negatives"] = gather_products(rows["negatives"])
-        return features, tf.constant(zeros)
+        return features
 
     return tf.data.Dataset.from_tensor_slices(columns).map(assemble).prefetch(tf.data.AUTOTUNE)
 

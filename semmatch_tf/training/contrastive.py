@@ -20,8 +20,9 @@ from semmatch_tf.data.schema import PairDataset
 from semmatch_tf import runs
 from semmatch_tf.cards import write_run_card
 from semmatch_tf.evaluation.report import save_report
-from semmatch_tf.losses import CoSENTLoss, CosineRegressionLoss, InBatchSoftmaxLoss, in_batch_metrics
-from semmatch_tf.models.bi_encoder import TwoTowerModel, TwoTowerEncoder, build_towers
+from semmatch_tf.losses import CoSENTLoss, CosineRegressionLoss, in_batch_metrics
+from semmatch_tf.models.bi_encoder import TwoTowerEncoder, build_towers
+from semmatch_tf.models.two_tower import TwoTowerModel
 from semmatch_tf.models.cross_encoders import uses_own_vocabulary
 from semmatch_tf.text import learn_vocabulary
 from semmatch_tf.training.optimizers import build_optimizer
@@ -105,8 +106,8 @@ def _regression_phase(config, towers, train_set, validation_set, *, epochs: int,
 def _compile(model, config, total_steps: int) -> None:
     bi = config.model.bi_encoder
     softmax = bi.loss == "in_batch_softmax"
-    losses = {"in_batch_softmax": InBatchSoftmaxLoss, "cosine_regression": CosineRegressionLoss,
-              "cosent": lambda: CoSENTLoss(scale=1.0 / bi.temperature)}
+    losses = {"in_batch_softmax": lambda: None,  # label-free: the model's own compute_loss
+              "cosine_regression": CosineRegressionLoss, "cosent": lambda: CoSENTLoss(scale=1.0 / bi.temperature)}
     model.compile(optimizer=build_optimizer(config.training, total_steps),
                   loss=losses[bi.loss](),
                   metrics=in_batch_metrics() if softmax else [],
