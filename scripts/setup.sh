@@ -28,4 +28,4 @@ if [ -z "${SEMMATCH_NO_BROWSER:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
       fonts-wqy-zenhei; } >/dev/null 2>&1 || echo "setup: apt-get could not install chromium; the browser test will skip" >&2
 fi
-.venv/bin/python -c "import semmatch_tf, tensorflow, tensorflow_text, keras_hub; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"
+.venv/bin/python -c "import semmatch_tf; from semmatch_tf.quiet import import_tensorflow; tensorflow = import_tensorflow(); import tensorflow_text, keras_hub; print('semmatch-tf', semmatch_tf.__version__, 'ready: tensorflow', tensorflow.__version__)"
