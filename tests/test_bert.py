@@ -209,7 +209,12 @@ def test_bert_bi_encoder_trains_contrastively_and_reloads(tmp_path):
                   "bi_encoder": {"temperature": 0.1}},
         "training": {"epochs": 4, "batch_size": 16, "optimizer": "adamw", "learning_rate": 2e-3,
                      "weight_decay": 0.01, "early_stopping_patience": None}})
-    report = train(config, tmp_path / "run", verbose=0)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = train(config, tmp_path / "run", verbose=0)
+    assert not [w for w in caught if "Gradients do not exist" in str(w.message)], "mean pooling freezes the pooler"
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history["loss"][-1] < history["loss"][0]
     assert "retrieval" in report and 0.0 <= report["ranking"]["ndcg@10"] <= 1.0
