@@ -20,6 +20,7 @@ import numpy as np
 from semmatch_tf.atomic import write_directory_atomically
 from semmatch_tf.models.cross_encoders import uses_own_vocabulary
 from semmatch_tf.models.bert import BertPreprocessor, OUR_TOKENIZER_FILE, load_backbone
+from semmatch_tf.models.bert.task import freeze_unused_pooler
 from semmatch_tf.text import learn_vocabulary
 from semmatch_tf.text.vocabulary import save_vocabulary
 from semmatch_tf.training.optimizers import build_optimizer
@@ -103,9 +104,7 @@ def pretrain(config: RunConfig, output: str | Path, *, mask_rate: float = 0.15, 
     if steps == 0:
         raise ValueError(f"{len(texts)} texts are fewer than one batch of {training.batch_size}")
     model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
-    pooler = getattr(backbone, "pooled_dense", None)
-    if pooler is not None:  # the [CLS] pooler takes no part in MLM: no "Gradients do not exist" warning
-        pooler.trainable = False
+    freeze_unused_pooler(backbone)  # the [CLS] pooler takes no part in MLM
     model.compile(optimizer=build_optimizer(training, steps * training.epochs),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
@@ -113,8 +112,8 @@ def pretrain(config: RunConfig, output: str | Path, *, mask_rate: float = 0.15, 
     started = time.perf_counter()
     history = model.fit(train_data, validation_data=validation_data, epochs=training.epochs, verbose=verbose,
                         shuffle=False)  # the stream shuffles itself; Keras would warn it ignores this
-    if pooler is not None:
-        pooler.trainable = True  # the preset's pooler trains again when a cross-encoder fine-tunes it
+    if getattr(backbone, "pooled_dense", None) is not None:
+        backbone.pooled_dense.trainable = True  # the preset's pooler trains again when a cross-encoder fine-tunes it
     seconds = time.perf_counter() - started
     report = {"texts": len(texts), "held_out": len(validation), "epochs": training.epochs,
               "mask_rate": mask_rate, "seconds": round(seconds, 1),
