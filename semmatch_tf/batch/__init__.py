@@ -6,4 +6,6 @@ embedding index shards that :mod:`semmatch_tf.retrieval.sharded` and ``semmatch-
 They run on the DirectRunner here and, with the runner's flags, on Flink, Spark or Dataflow.
 """
 
-from semmatch_tf.batch.pipelines import FORMATS, BatchJob, embed_batch, score_batch  # noqa: F401
+from semmatch_tf.batch.pipelines import FORMATS, BatchJob, embed_batch, score_batch
+
+__all__ = ["FORMATS", "BatchJob", "embed_batch", "score_batch"]

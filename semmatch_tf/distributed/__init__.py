@@ -4,7 +4,7 @@ Batch scoring and catalogue embedding on Apache Beam live in :mod:`semmatch_tf.b
 catalogue index in :mod:`semmatch_tf.retrieval.sharded`.
 """
 
-from semmatch_tf.distributed.workers import (  # noqa: F401
+from semmatch_tf.distributed.workers import (
     WorkerTask,
     is_chief,
     local_cluster,
@@ -12,3 +12,5 @@ from semmatch_tf.distributed.workers import (  # noqa: F401
     train_multi_worker,
     worker_output_dir,
 )
+
+__all__ = ["WorkerTask", "is_chief", "local_cluster", "read_task", "train_multi_worker", "worker_output_dir"]
