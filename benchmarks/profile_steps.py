@@ -1,6 +1,6 @@
 """Where the time goes: TensorFlow profiler traces of training and inference steps, summarised.
 
-    python benchmarks/profile_steps.py [--pairs 20000] [--steps 30] [--dry]
+    python -m benchmarks.profile_steps [--pairs 20000] [--steps 30] [--dry]
 
 Each case is traced with ``tf.profiler`` (the trace TensorBoard's Profile tab opens; kept under
 runs/benchmarks/profile/CASE) after a warm-up, then the trace is read back here and summarised:
@@ -28,10 +28,15 @@ import argparse
 import collections
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from common import REPO, data_dir, publish, record
+# `python benchmarks/profile_steps.py` re-runs itself as `python -m benchmarks.profile_steps`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.profile_steps", *sys.argv[1:]])
+
+from .common import REPO, data_dir, publish, record  # noqa: E402
 
 PROFILE_ROOT = REPO / "runs" / "benchmarks" / "profile"
 TOP_TYPES = 8
@@ -113,8 +118,8 @@ def traced(case: str, run_steps) -> tuple[collections.Counter, float]:
 def bilstm_cases(pairs: int, steps: int) -> list[dict]:
     import keras
 
-    from run_throughput import BUCKETS, bilstm_setup
-    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+    from .run_throughput import BUCKETS, bilstm_setup
+    from semmatch_tf.data import PipelineOptions, make_dataset
 
     dataset, preprocessor, fresh_model = bilstm_setup(pairs)
     records = []
@@ -130,11 +135,10 @@ def bilstm_cases(pairs: int, steps: int) -> list[dict]:
 
 
 def minilm_case(pairs: int, steps: int) -> list[dict]:
-    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf import RunConfig, load_dataset
     from semmatch_tf.models import build_cross_encoder
     from semmatch_tf.models.bert import installed_minilm
-    from semmatch_tf.runs import TrainedMatcher
-    from semmatch_tf.training.config import RunConfig
+    from semmatch_tf.training import TrainedMatcher
 
     path = installed_minilm()
     if path is None:

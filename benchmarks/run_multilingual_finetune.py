@@ -1,7 +1,7 @@
 """Multilingual fine-tuning: multilingual-e5-small recipes (configs/*_e5*.yaml) against the strongest
 cheap baseline trained on the same split, each gain with a 95% paired-bootstrap interval.
 
-    python benchmarks/run_multilingual_finetune.py [--recipes lcqmc,qbqtc,...] [--limit N] [--dry]
+    python -m benchmarks.run_multilingual_finetune [--recipes lcqmc,qbqtc,...] [--limit N] [--dry]
 
 Recipes, in the order they run (each publishes its rows when it finishes):
   lcqmc       cross-encoder on LCQMC dev (8.8k), test accuracy; baseline char n-gram logistic regression
@@ -21,11 +21,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 
 import numpy as np
 
-from common import REPO, data_dir, publish, record
+# `python benchmarks/run_multilingual_finetune.py` re-runs itself as `python -m benchmarks.run_multilingual_finetune`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_multilingual_finetune", *sys.argv[1:]])
+
+from .common import REPO, data_dir, publish, record  # noqa: E402
 
 RECIPES = {
     "lcqmc": ("lcqmc_e5.yaml", "accuracy", "LCQMC BERT-base 87.0 acc (238k train); goal 0.87 on dev-only training"),
@@ -40,7 +45,7 @@ RECIPES = {
 
 
 def recipe_config(name: str, limit: int | None):
-    from semmatch_tf.training.config_files import load_config
+    from semmatch_tf import load_config
 
     file, _, _ = RECIPES[name]
     overrides = {}
@@ -54,17 +59,17 @@ def recipe_config(name: str, limit: int | None):
 
 
 def unsubsampled_train(config):
-    from semmatch_tf.training.trainer import load_splits
+    from semmatch_tf.training import load_splits
 
     raw = config.to_dict()
     raw["data"]["subsample"] = {}
-    from semmatch_tf.training.config import RunConfig
+    from semmatch_tf import RunConfig
 
     return load_splits(RunConfig.from_dict(raw).data)[0]
 
 
 def pair_cosines(encoder, dataset) -> np.ndarray:
-    from semmatch_tf.training.bi_encoder_evaluation import pair_cosines as cosines
+    from semmatch_tf.training import pair_cosines as cosines
 
     return cosines(encoder, dataset.frame["query"].tolist(), dataset.frame["product"].tolist())
 
@@ -96,14 +101,14 @@ def model_outputs(config, run_dir, validation_set, test_set) -> np.ndarray:
     """Class probabilities, grades (cross-encoders) or cosines (bi-encoders) on the scored split; a
     bi-encoder scored on classes is thresholded on the validation split."""
     if config.model.family.endswith("_bi_encoder"):
-        from semmatch_tf.training.contrastive import load_bi_encoder
+        from semmatch_tf.training import load_bi_encoder
 
         encoder = load_bi_encoder(run_dir)
         if config.model.head == "classification":
             return thresholded(pair_cosines(encoder, validation_set), validation_set.frame["label"].to_numpy(),
                                pair_cosines(encoder, test_set))
         return pair_cosines(encoder, test_set)
-    from semmatch_tf.runs import load_run
+    from semmatch_tf import load_run
 
     matcher = load_run(run_dir)
     outputs = matcher.predict_dataset(test_set)
@@ -111,7 +116,7 @@ def model_outputs(config, run_dir, validation_set, test_set) -> np.ndarray:
 
 
 def baseline_outputs(metric: str, train, test) -> np.ndarray:
-    from baselines import CharNgramLogReg, CharNgramRidge, char_tfidf_cosine
+    from .baselines import CharNgramLogReg, CharNgramRidge, char_tfidf_cosine
 
     if metric == "spearman":
         return char_tfidf_cosine(train, test)
@@ -134,8 +139,9 @@ def statistic(metric: str):
 
 
 def run_recipe(name: str, limit: int | None, run_root, resume: bool = False, evaluate_only: bool = False) -> list[dict]:
+    from semmatch_tf import train
     from semmatch_tf.evaluation import paired_bootstrap_statistic
-    from semmatch_tf.training.trainer import load_splits, train
+    from semmatch_tf.training import load_splits
 
     file, metric, anchor = RECIPES[name]
     config = recipe_config(name, limit)

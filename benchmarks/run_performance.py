@@ -1,6 +1,6 @@
 """Performance side by side, one run: machine limit, tokenisation, input pipeline, training FLOPs.
 
-    python benchmarks/run_performance.py [--titles 100000] [--quick]
+    python -m benchmarks.run_performance [--titles 100000] [--quick]
 
 1. Machine limit: achieved GFLOP/s of a large float32 matmul in TensorFlow (the practical peak),
    and of the same in bfloat16 (what mixed precision reaches on CPUs with bf16 matrix units).
@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
-from common import data_dir, publish, record
+# `python benchmarks/run_performance.py` re-runs itself as `python -m benchmarks.run_performance`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_performance", *sys.argv[1:]])
+
+from .common import data_dir, publish, record  # noqa: E402
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: str = "float32") -> float:
@@ -36,7 +41,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: str = "float32") -> f
 
 
 def texts_for_tokenisation(limit: int) -> list[str]:
-    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf import load_dataset
 
     root = data_dir()
     frames = [load_dataset("home_depot", str(root / "home-depot-search-relevance" / "train.csv")).frame,
@@ -91,10 +96,9 @@ def pipeline_vs_cached(texts_pairs, vocabulary, steps: int = 60, batch_size: int
     import keras
     import tensorflow as tf
 
-    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+    from semmatch_tf.data import PipelineOptions, make_dataset
     from semmatch_tf.models import BiLSTMMatcher
-    from semmatch_tf.text import WordPieceTokenizer
-    from semmatch_tf.text.preprocessor import PairPreprocessor
+    from semmatch_tf.text import PairPreprocessor, WordPieceTokenizer
 
     dataset = texts_pairs
     preprocessor = PairPreprocessor(WordPieceTokenizer(vocabulary), query_length=12, product_length=32)
@@ -122,7 +126,7 @@ def main() -> None:
     parser.add_argument("--dry", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf import load_dataset
     from semmatch_tf.text import learn_vocabulary
 
     records = []

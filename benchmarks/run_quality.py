@@ -1,6 +1,6 @@
 """Quality of the BiLSTM matcher on real data, beside a cheap baseline trained on the same split.
 
-    python benchmarks/run_quality.py home_depot qbqtc lcqmc   [--epochs N] [--limit N]
+    python -m benchmarks.run_quality home_depot qbqtc lcqmc   [--epochs N] [--limit N]
 
 Home Depot: graded head; RMSE, nDCG@10 over each held-out query's judged products, accuracy of the
 rounded grade; anchor: predicting the training mean. QBQTC: accuracy and macro-F1 on a by-query
@@ -14,10 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from common import REPO, data_dir, publish, record
+# `python benchmarks/run_quality.py` re-runs itself as `python -m benchmarks.run_quality`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_quality", *sys.argv[1:]])
+
+from .common import REPO, data_dir, publish, record  # noqa: E402
 
 ANCHORS = {
     "home_depot": "predicting the training mean (row 'mean-predictor')",
@@ -30,10 +35,10 @@ CONFIGS = {"home_depot": "home_depot_bilstm.yaml", "qbqtc": "qbqtc_bilstm.yaml",
 def run(name: str, epochs: int | None, limit: int | None, run_root: Path) -> list[dict]:
     import numpy as np
 
-    from baselines import CharNgramLogReg
-    from semmatch_tf.evaluation.report import evaluate_predictions
-    from semmatch_tf.training.config_files import load_config
-    from semmatch_tf.training.trainer import load_splits, train
+    from .baselines import CharNgramLogReg
+    from semmatch_tf import load_config, train
+    from semmatch_tf.evaluation import evaluate_predictions
+    from semmatch_tf.training import load_splits
 
     overrides = {}
     if epochs:

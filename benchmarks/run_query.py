@@ -1,6 +1,6 @@
 """Query understanding (issue 17), each piece measured by what it does to search.
 
-    python benchmarks/run_query.py [--dense minilm-contrastive|minilm-zero-shot|none] [--dry]
+    python -m benchmarks.run_query [--dense minilm-contrastive|minilm-zero-shot|none] [--dry]
 
 Data: Home Depot, split by query exactly as benchmarks/run_retrieval.py (0.8/0.1/0.1, seed 13):
 the catalogue is every distinct title (45,818), qrels are the held-out queries' judged grades minus 1.
@@ -37,10 +37,15 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
-from common import REPO, data_dir, machine, publish, record
+# `python benchmarks/run_query.py` re-runs itself as `python -m benchmarks.run_query`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_query", *sys.argv[1:]])
+
+from .common import REPO, data_dir, machine, publish, record  # noqa: E402
 
 BENCH, DATASET = "query_understanding", "home_depot"
 TEST, VALIDATION = "test(by-query)", "validation(by-query)"
@@ -86,7 +91,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 # -- 1. the corrector ------------------------------------------------------------------------------------
 def comparable(text: str) -> str:
-    from semmatch_tf.query.attributes import key
+    from semmatch_tf.query import key
 
     return key(text)
 
@@ -191,7 +196,7 @@ def ranked_ids(searcher, query_ids, queries, k: int = 100) -> dict:
 
 
 def gain_records(model: str, ranked: dict, baseline: dict, baseline_name: str, qrels: dict) -> list[dict]:
-    from semmatch_tf.evaluation.ranking import paired_bootstrap, per_query_retrieval, retrieval_metrics
+    from semmatch_tf.evaluation import paired_bootstrap, per_query_retrieval, retrieval_metrics
 
     metrics = retrieval_metrics(ranked, qrels, ks=(10, 100))
     result = paired_bootstrap(per_query_retrieval(ranked, qrels, ks=(10, 100)),
@@ -211,7 +216,7 @@ def choose_boosts(searcher, qu, split) -> tuple[float, float, float]:
     only re-sorts ``minmax(stage score) + a * agreements - c * contradictions``."""
     import numpy as np
 
-    from semmatch_tf.evaluation.ranking import retrieval_metrics
+    from semmatch_tf.evaluation import retrieval_metrics
 
     qrels = qrels_of(split)
     query_ids, queries = queries_of(split)
@@ -284,11 +289,9 @@ def bm25_records(qu, catalogue, validation, test) -> tuple[list[dict], dict]:
 
 def dense_encoder(kind: str, train, run_root: Path):
     """(name, encoder) of the dense half of the best pipeline, trained here when it needs training."""
-    import sys
+    from semmatch_tf import load_config
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import run_retrieval
-    from semmatch_tf.training.config_files import load_config
+    from . import run_retrieval
 
     if kind == "minilm-zero-shot":
         return "minilm-zero-shot", run_retrieval.minilm_zero_shot()
@@ -329,9 +332,8 @@ def stacking_records(qu, train, validation, test) -> list[dict]:
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    from baselines import CharNgramRidge
-    from semmatch_tf.evaluation.bootstrap import paired_bootstrap_statistic
-    from semmatch_tf.evaluation.regression import rmse
+    from .baselines import CharNgramRidge
+    from semmatch_tf.evaluation import paired_bootstrap_statistic, rmse
 
     started = time.perf_counter()
     base = CharNgramRidge().fit(train.frame["query"].tolist(), train.frame["product"].tolist(), train.frame["grade"].to_numpy())
@@ -375,9 +377,9 @@ def stacking_records(qu, train, validation, test) -> list[dict]:
 def ambiguity_records(run_root: Path) -> list[dict]:
     import tempfile
 
-    from semmatch_tf.data.demo import load_demo_catalogue
-    from semmatch_tf.text.units import fold
+    from semmatch_tf.data import load_demo_catalogue
     from semmatch_tf.retrieval import build_index, load_searcher
+    from semmatch_tf.text import fold
     from semmatch_tf.weights import ensure_weights
 
     catalogue = load_demo_catalogue()

@@ -1,6 +1,6 @@
 """Catalogue search on Home Depot: BM25, a BiLSTM bi-encoder, hybrid, re-ranking.
 
-    python benchmarks/run_retrieval.py [--epochs N] [--limit N] [--reranker RUN_DIR ...] [--ann] [--dry]
+    python -m benchmarks.run_retrieval [--epochs N] [--limit N] [--reranker RUN_DIR ...] [--ann] [--dry]
 
 Data: the data section of configs/home_depot_bilstm.yaml (split by query, seed 13). Catalogue: every
 distinct product title of the file (all splits), so a held-out query searches ~55k titles, most of
@@ -38,10 +38,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from common import REPO, append_results, data_dir, record
+# `python benchmarks/run_retrieval.py` re-runs itself as `python -m benchmarks.run_retrieval`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_retrieval", *sys.argv[1:]])
+
+from .common import REPO, append_results, data_dir, record  # noqa: E402
 
 DATASET = "home_depot"
 RETRIEVAL, JUDGED, COST = "test(by-query)", "test(judged-candidates)", "catalogue"
@@ -66,9 +71,8 @@ def load(limit: int | None):
     """(config, train, validation, test, catalogue, qrels) with the Home Depot config's data section."""
     import pandas as pd
 
-    from semmatch_tf.training.config_files import load_config
-    from semmatch_tf.training.contrastive import qrels_of
-    from semmatch_tf.training.trainer import load_splits
+    from semmatch_tf import load_config
+    from semmatch_tf.training import load_splits, qrels_of
 
     config = load_config(REPO / "configs" / "home_depot_bilstm.yaml", {"data.limit": limit} if limit else None)
     train, validation, test = load_splits(config.data)
@@ -86,7 +90,7 @@ def held_out_queries(split) -> tuple[list[str], list[str]]:
 
 # -- metrics --------------------------------------------------------------------------------------
 def retrieval_records(model: str, ranked: dict[str, list[str]], qrels: dict) -> list[dict]:
-    from semmatch_tf.evaluation.ranking import retrieval_metrics
+    from semmatch_tf.evaluation import retrieval_metrics
 
     metrics = retrieval_metrics(ranked, qrels, ks=KS)
     wanted = ("ndcg@10", "recall@100", "mrr")
@@ -96,7 +100,7 @@ def retrieval_records(model: str, ranked: dict[str, list[str]], qrels: dict) -> 
 def judged_records(model: str, test, scores) -> list[dict]:
     import numpy as np
 
-    from semmatch_tf.evaluation.ranking import ranking_metrics
+    from semmatch_tf.evaluation import ranking_metrics
 
     gains = test.frame["grade"].to_numpy(np.float64) - test.labels.grade_range[0]
     metrics = ranking_metrics(test.frame["query_id"].to_numpy(), np.asarray(scores, np.float64), gains, ks=(10,))
@@ -143,9 +147,8 @@ def run_bm25(catalogue, test, qrels) -> tuple[list[dict], object, dict]:
 
 def dense_system(name: str, encoder, catalogue, test, qrels, *, ann: bool, latency_queries: int):
     """Index the catalogue with ``encoder``, then retrieval, judged re-ranking and cost records."""
-    from semmatch_tf.retrieval import EmbeddingIndex
-    from semmatch_tf.retrieval.index import rankings_to_ids
-    from semmatch_tf.training.contrastive import pair_cosines
+    from semmatch_tf.retrieval import EmbeddingIndex, rankings_to_ids
+    from semmatch_tf.training import pair_cosines
 
     index = EmbeddingIndex.build(encoder, catalogue, batch_size=512, progress=True)
     records = [cost_record(name, "index_build_seconds", index.meta["build_seconds"])]
@@ -198,9 +201,8 @@ def ann_records(name: str, encoder, index, queries: list[str], latency_queries: 
 
 
 def train_bi_encoder_here(config, epochs: int | None, run_root: Path):
-    from semmatch_tf.training.config import RunConfig
-    from semmatch_tf.training.contrastive import load_bi_encoder
-    from semmatch_tf.training.trainer import train
+    from semmatch_tf import RunConfig, train
+    from semmatch_tf.training import load_bi_encoder
 
     raw = config.to_dict()
     for dotted, value in TRAIN_OVERRIDES.items():
@@ -224,8 +226,8 @@ MINILM_MODEL = {"family": "bert_bi_encoder",
 
 def minilm_zero_shot():
     """all-MiniLM-L6-v2 as published: no training, queries cut to 18 tokens, titles to 32."""
-    from semmatch_tf.models.bi_encoder import TwoTowerEncoder, build_towers
-    from semmatch_tf.training.config import RunConfig
+    from semmatch_tf import RunConfig
+    from semmatch_tf.models import TwoTowerEncoder, build_towers
 
     config = RunConfig.from_dict({"text": {"query_length": 16}, "model": MINILM_MODEL})
     return TwoTowerEncoder.from_towers(build_towers(config.model, config.text, vocabulary=None),
@@ -234,9 +236,8 @@ def minilm_zero_shot():
 
 def minilm_fine_tuned(config, pairs: int, run_root: Path):
     """MiniLM towers fine-tuned contrastively on a by-query subsample of the training split."""
-    from semmatch_tf.training.config import RunConfig
-    from semmatch_tf.training.contrastive import load_bi_encoder
-    from semmatch_tf.training.trainer import train
+    from semmatch_tf import RunConfig, train
+    from semmatch_tf.training import load_bi_encoder
 
     raw = config.to_dict()
     raw["data"]["subsample"] = {"train": pairs, "validation": 500, "test": 500}  # the test split is scored below
@@ -283,7 +284,7 @@ def scored_candidates(searcher, split, depth: int, save_to: Path):
 
 def reranked_rankings(query_ids, frames, scores, stage_column: str, depth: int, weight: float) -> dict:
     """Each query's top 100 ids after re-ranking its top ``depth`` candidates with ``weight``."""
-    from semmatch_tf.retrieval.search import rerank_candidates
+    from semmatch_tf.retrieval import rerank_candidates
 
     return {qid: rerank_candidates(frame, s[:depth], stage_column=stage_column, stage_weight=weight)
             ["product_id"].head(max(KS)).tolist() for qid, frame, s in zip(query_ids, frames, scores)}
@@ -292,7 +293,7 @@ def reranked_rankings(query_ids, frames, scores, stage_column: str, depth: int, 
 def gain_records(name: str, ranked: dict, baseline: dict, baseline_name: str, qrels: dict) -> list[dict]:
     """Paired-bootstrap rows: mean per-query nDCG@10 gain of ``ranked`` over ``baseline`` on the test
     queries, its 95% interval, and the share of resamples with no gain."""
-    from semmatch_tf.evaluation.ranking import paired_bootstrap, per_query_retrieval
+    from semmatch_tf.evaluation import paired_bootstrap, per_query_retrieval
 
     result = paired_bootstrap(per_query_retrieval(ranked, qrels, ks=KS), per_query_retrieval(baseline, qrels, ks=KS),
                               "ndcg@10", samples=10_000, seed=0)
@@ -309,7 +310,7 @@ def reranking_records(name: str, searcher, validation_set, test_set, depth: int,
     """Rows for re-ranking alone at each depth, and for the depth and stage weight that score best
     (nDCG@10) on the validation queries, applied unchanged to the test queries; for the latter also
     its paired-bootstrap gain over BM25 and over re-ranking alone at the shallowest depth."""
-    from semmatch_tf.evaluation.ranking import retrieval_metrics
+    from semmatch_tf.evaluation import retrieval_metrics
 
     depths = sorted({d for d in RERANK_DEPTHS if d <= depth} | {depth})
     column = searcher.stage_column
@@ -341,7 +342,7 @@ def reranking_records(name: str, searcher, validation_set, test_set, depth: int,
 # -- main -----------------------------------------------------------------------------------------
 def run(args) -> list[dict]:
     from semmatch_tf.retrieval import Searcher
-    from semmatch_tf.training.contrastive import qrels_of
+    from semmatch_tf.training import qrels_of
 
     config, train, validation, test, catalogue, qrels = load(args.limit)
     print(f"catalogue {len(catalogue)} titles; held-out queries {test.frame['query_id'].nunique()}; "
@@ -379,7 +380,7 @@ def run(args) -> list[dict]:
 
     validation_qrels = qrels_of(validation)
     for run_dir in args.reranker or []:
-        from semmatch_tf.runs import load_run
+        from semmatch_tf import load_run
 
         reranker = load_run(run_dir)
         searcher = Searcher(*first_stage, bm25=bm25, reranker=reranker, mode="hybrid")

@@ -1,6 +1,6 @@
 """Robust-training techniques, each measured against the same model without it (issue 18).
 
-    python benchmarks/run_robust.py [--train-pairs 10000] [--epochs 3] [--techniques fgm pgd augment]
+    python -m benchmarks.run_robust [--train-pairs 10000] [--epochs 3] [--techniques fgm pgd augment]
 
 On the by-query test split of Home Depot (titles only), a BiLSTM with a graded head is trained
 plain and with each technique on the same (subsampled, see the split name) training queries; the
@@ -18,12 +18,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import REPO, data_dir, machine, publish, record
+# `python benchmarks/run_robust.py` re-runs itself as `python -m benchmarks.run_robust`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_robust", *sys.argv[1:]])
+
+from .common import REPO, data_dir, machine, publish, record  # noqa: E402
 
 BENCHMARK = "robust"
 TECHNIQUES = {
@@ -39,11 +44,10 @@ def rmse(gold, predicted) -> float:
 
 
 def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: Path) -> list[dict]:
-    from baselines import StrongPairRidge
-    from semmatch_tf.ensemble.matcher import fit_stacking_weights
-    from semmatch_tf.runs import load_run
-    from semmatch_tf.training.config_files import load_config
-    from semmatch_tf.training.trainer import load_splits, train
+    from .baselines import StrongPairRidge
+    from semmatch_tf import load_config, load_run, train
+    from semmatch_tf.ensemble import fit_stacking_weights
+    from semmatch_tf.training import load_splits
 
     base = {"data.subsample": {"train": train_pairs}} if train_pairs > 0 else {}
     if epochs:
@@ -94,16 +98,15 @@ BASELINE_SETS = {"home_depot": "home_depot_bilstm.yaml", "qbqtc": "qbqtc_bilstm.
 def baselines(name: str) -> list[dict]:
     """The earlier cheap baseline vs the strongest one, same split, paired bootstrap: grades (Home
     Depot) by RMSE, classes (QBQTC, LCQMC) by macro-F1."""
-    from baselines import CharNgramLogReg, CharNgramRidge, StrongPairLogReg, StrongPairRidge
-    from semmatch_tf.evaluation import paired_bootstrap_statistic
-    from semmatch_tf.evaluation.classification import confusion_matrix, precision_recall_f1
-    from semmatch_tf.training.config_files import load_config
-    from semmatch_tf.training.trainer import load_splits
+    from .baselines import CharNgramLogReg, CharNgramRidge, StrongPairLogReg, StrongPairRidge
+    from semmatch_tf import load_config
+    from semmatch_tf.evaluation import confusion_matrix, paired_bootstrap_statistic, precision_recall_f1
+    from semmatch_tf.training import load_splits
 
     config = load_config(REPO / "configs" / BASELINE_SETS[name])
     train_set, validation_set, test_set = load_splits(config.data)
     if not len(validation_set):  # LCQMC's config holds no validation split out: carve one by query
-        from semmatch_tf.data.splits import split_by_query
+        from semmatch_tf import split_by_query
 
         train_set, validation_set, _ = split_by_query(train_set, fractions=(0.9, 0.1, 0.0), seed=config.data.seed)
     texts = lambda d: (d.frame["query"].tolist(), d.frame["product"].tolist())  # noqa: E731

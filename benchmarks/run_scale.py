@@ -19,8 +19,8 @@ structures, serialised bytes) and the process's RSS growth, one-query-at-a-time 
 recall@10 against exact (latency: per query the median of 3 timings, then p50/p99 over 500
 queries). The machine is shared with other agents' jobs: absolute times are loaded.
 
-    .venv/bin/python benchmarks/run_scale.py               # full (about 15-25 min on 2 shared cores)
-    .venv/bin/python benchmarks/run_scale.py --quick --dry # smoke run, prints records only
+    .venv/bin/python -m benchmarks.run_scale               # full (about 15-25 min on 2 shared cores)
+    .venv/bin/python -m benchmarks.run_scale --quick --dry # smoke run, prints records only
 """
 
 from __future__ import annotations
@@ -37,8 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_dir, publish, record  # noqa: E402
+# `python benchmarks/run_scale.py` re-runs itself as `python -m benchmarks.run_scale`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_scale", *sys.argv[1:]])
+
+from .common import data_dir, publish, record  # noqa: E402
 
 BENCH = "scale"
 # The DirectRunner's default (one in-memory worker) and two threads (TF releases the GIL in its ops).
@@ -53,10 +56,9 @@ def home_depot() -> pd.DataFrame:
 
 
 def train_bi_encoder(work: Path, pairs: int):
+    from semmatch_tf import RunConfig, train
     from semmatch_tf.export import export_bi_encoder
-    from semmatch_tf.runs import load_bi_encoder
-    from semmatch_tf.training.config import RunConfig
-    from semmatch_tf.training.trainer import train
+    from semmatch_tf.training import load_bi_encoder
 
     config = RunConfig.from_dict({
         "data": {"format": "home_depot", "path": str(data_dir() / "home-depot-search-relevance" / "train.csv"),
@@ -95,14 +97,13 @@ def synthetic_titles(real: pd.Series, count: int, seed: int = 0) -> list[str]:
 # -- part 1: Beam vs in-process ------------------------------------------------------------------------
 def beam_vs_in_process(encoder, export: Path, products: pd.DataFrame, work: Path) -> list[dict]:
     from semmatch_tf.batch import BatchJob, embed_batch
-    from semmatch_tf.retrieval.index import EmbeddingIndex, read_catalogue
-    from semmatch_tf.retrieval.sharded import ExportedEncoder, ShardedIndex
+    from semmatch_tf.retrieval import EmbeddingIndex, ExportedEncoder, ShardedIndex, read_catalogue
 
     source = work / "titles.jsonl"
     with open(source, "w", encoding="utf-8") as handle:
         for row in products.itertuples(index=False):
             handle.write(json.dumps({"product_id": row.product_id, "title": row.title}, ensure_ascii=False) + "\n")
-    from semmatch_tf.runs import load_bi_encoder
+    from semmatch_tf.training import load_bi_encoder
 
     n = len(products)
     # cold: what `semmatch-tf index --model RUN` does, loading the model included (Beam loads its SavedModel too)
@@ -201,7 +202,7 @@ def faiss_bytes(index) -> int:
 
 def index_curve(vectors: np.ndarray, queries: np.ndarray, sizes: list[int], shard_rows: int, hnsw_max: int,
                 latency_queries: int) -> list[dict]:
-    from semmatch_tf.retrieval.sharded import ShardedIndex
+    from semmatch_tf.retrieval import ShardedIndex
 
     records = []
     for size in sizes:

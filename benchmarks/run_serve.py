@@ -1,6 +1,6 @@
 """`semmatch-tf serve` once warm vs the CLI's cold start: search + re-rank of 100 candidates.
 
-    python benchmarks/run_serve.py --index runs/demo/index --rerank runs/demo/run [--requests 60] [--dry]
+    python -m benchmarks.run_serve --index runs/demo/index --rerank runs/demo/run [--requests 60] [--dry]
 
 (``semmatch-tf demo --output runs/demo`` writes both.) A real uvicorn server on 127.0.0.1 loads the
 index and the re-ranker once; the benchmark then sends ``/search?q=...`` requests over HTTP (the
@@ -28,7 +28,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from common import REPO, publish, record
+# `python benchmarks/run_serve.py` re-runs itself as `python -m benchmarks.run_serve`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_serve", *sys.argv[1:]])
+
+from .common import REPO, publish, record  # noqa: E402
 
 
 def load_note() -> str:
@@ -77,8 +81,7 @@ def main() -> None:
     parser.add_argument("--dry", action="store_true", help="print the records instead of publishing them")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from semmatch_tf.serve import BackgroundServer, ServiceConfig, load_service
-    from semmatch_tf.serve.service import demo_judgements
+    from semmatch_tf.serve import BackgroundServer, ServiceConfig, demo_judgements, load_service
 
     queries = list(demo_judgements()[0])
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Reloaded-SavedModel latency and throughput: re-rank 1 query x 100 products, and batch 1000.
 
-    python benchmarks/run_serving.py --run runs/benchmarks/home_depot [--run OTHER_RUN ...]
+    python -m benchmarks.run_serving --run runs/benchmarks/home_depot [--run OTHER_RUN ...]
 
 Each run directory is exported (raw-string signature), reloaded with ``tf.saved_model.load`` and
 called the way TF Serving would: p50/p99 over repeated 1x100 re-ranking requests (real Home Depot
@@ -11,20 +11,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import data_dir, publish, record
+# `python benchmarks/run_serving.py` re-runs itself as `python -m benchmarks.run_serving`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_serving", *sys.argv[1:]])
+
+from .common import data_dir, publish, record  # noqa: E402
 
 
 def measure(run_dir: Path, queries: list[str], titles: list[str], repeats: int) -> dict:
     import tensorflow as tf
 
+    from semmatch_tf import load_run
     from semmatch_tf.export import export_model
-    from semmatch_tf.runs import load_run
 
     with tempfile.TemporaryDirectory() as folder:
         version = export_model(load_run(run_dir), folder, name="bench")
@@ -58,7 +63,7 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import yaml
 
-    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf import load_dataset
 
     frame = load_dataset("home_depot", str(data_dir() / "home-depot-search-relevance" / "train.csv")).frame
     queries, titles = frame["query"].unique().tolist(), frame["product"].unique().tolist()

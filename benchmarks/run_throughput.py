@@ -1,6 +1,6 @@
 """Training throughput: our tf.data + Model.fit pipeline vs the seeds' loop, same model, one run.
 
-    python benchmarks/run_throughput.py [--pairs 20000] [--epochs 2]
+    python -m benchmarks.run_throughput [--pairs 20000] [--epochs 2]
 
 The seeds' loop re-compiles the model every epoch and feeds numpy batches to ``train_on_batch``.
 To be generous to it, its inputs are tokenised ahead of time and that time is not counted; our
@@ -23,9 +23,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
-from common import data_dir, publish, record
+# `python benchmarks/run_throughput.py` re-runs itself as `python -m benchmarks.run_throughput`.
+if __name__ == "__main__" and not __package__:
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_throughput", *sys.argv[1:]])
+
+from .common import data_dir, publish, record  # noqa: E402
 
 BUCKETS = (8, 12, 16, 24)  # product bounds in tokens; the cap is the fixed 32
 # name: (length buckets, XLA, steps_per_execution, Keras dtype policy) -- all training config fields
@@ -44,10 +49,9 @@ def bilstm_setup(pairs: int):
     ``fresh_model(fixed=False)`` takes any lengths (length buckets)."""
     import keras
 
-    from semmatch_tf.data.loaders import load_dataset
+    from semmatch_tf import load_dataset
     from semmatch_tf.models import BiLSTMMatcher
-    from semmatch_tf.text import WordPieceTokenizer, learn_vocabulary
-    from semmatch_tf.text.preprocessor import PairPreprocessor
+    from semmatch_tf.text import PairPreprocessor, WordPieceTokenizer, learn_vocabulary
 
     dataset = load_dataset("home_depot", str(data_dir() / "home-depot-search-relevance" / "train.csv"), limit=pairs)
     frame = dataset.frame
@@ -74,7 +78,7 @@ def main() -> None:
     import keras
     import numpy as np
 
-    from semmatch_tf.data.pipeline import PipelineOptions, make_dataset
+    from semmatch_tf.data import PipelineOptions, make_dataset
 
     dataset, preprocessor, fresh_model = bilstm_setup(args.pairs)
     frame = dataset.frame

@@ -1,5 +1,5 @@
 """Issue 14, "nothing lost, nothing silent": the quick cases of the fault-injection suite
-(benchmarks/run_faults.py --quick) that need no trained model, export or subprocess all pass:
+(python -m benchmarks.run_faults --quick) that need no trained model, export or subprocess all pass:
 malformed data files for every loader and command that reads them, fuzzed configs and --set
 values, hostile downloads and archives, and bad search queries are refused at once with one
 stderr line (exit 2) naming the file, row, field or key, and leave nothing behind. The full suite,
@@ -7,15 +7,9 @@ with kill -9 and resume, exports, serving and a tiny file system, is the benchma
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from conftest import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import run_faults  # noqa: E402
+from benchmarks import run_faults
 
 CASES = run_faults.select(run_faults.all_cases(), quick=True, cheap=True)
 

@@ -11,6 +11,5 @@ refused in a second, before TensorFlow starts.
 
 from semmatch_tf.cli.app import build_parser, main
 from semmatch_tf.cli.commands import _demo_search  # noqa: F401 (tests call it)
-from semmatch_tf.cli.errors import _QuietTensorFlowImport  # noqa: F401 (the fault suite uses it)
 
 __all__ = ["main", "build_parser"]
