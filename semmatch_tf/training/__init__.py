@@ -1,6 +1,8 @@
 """Training runs: configs, training and MLM pretraining, and the run a training writes, loaded back.
 
-* configs: :class:`RunConfig`, :func:`load_config` (YAML, dotted overrides)
+* configs: :class:`RunConfig` and its sections (:class:`DataConfig`, :class:`TextConfig`,
+  :class:`ModelConfig`, :class:`BertConfig`, :class:`BiEncoderConfig`, :class:`TrainingConfig`,
+  :class:`AdversarialConfig`, :class:`AugmentationConfig`), :func:`load_config` (YAML, dotted overrides)
 * training: :func:`train` (cross- or bi-encoder, resumable), :func:`pretrain_mlm` (masked-language-
   model pretraining of a BERT backbone, ``semmatch-tf pretrain``), :func:`load_splits` (the train /
   validation / test pairs a config names), :func:`training_compute` and :func:`compute_scope` (the
@@ -26,6 +28,14 @@ import importlib
 
 _HOMES = {
     "RunConfig": "semmatch_tf.training.config",
+    "DataConfig": "semmatch_tf.training.config",
+    "TextConfig": "semmatch_tf.training.config",
+    "ModelConfig": "semmatch_tf.training.config",
+    "BertConfig": "semmatch_tf.training.config",
+    "BiEncoderConfig": "semmatch_tf.training.config",
+    "TrainingConfig": "semmatch_tf.training.config",
+    "AdversarialConfig": "semmatch_tf.training.config",
+    "AugmentationConfig": "semmatch_tf.training.config",
     "load_config": "semmatch_tf.training.config_files",
     "train": "semmatch_tf.training.trainer",
     "load_splits": "semmatch_tf.training.trainer",
