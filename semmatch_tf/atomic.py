@@ -39,13 +39,17 @@ def write_file_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_directory_atomically(target: Path, write: Callable[[Path], None]) -> Path:
+def write_directory_atomically(target: Path, write: Callable[[Path], None], *, overwrite: bool = True) -> Path:
     """Call ``write(tmp_dir)``, then swap ``tmp_dir`` in for ``target``.
 
     Readers see the old directory or the new one, complete (a crash mid-write leaves only a hidden
     ``.NAME.tmp-PID`` sibling, never a half-written directory); the swap itself is two renames.
+    ``overwrite=False`` refuses a ``target`` that exists and is not an empty directory
+    (:class:`FileExistsError`, checked before writing and again before the swap), leaving it as it was.
     """
     target = Path(target)
+    if not overwrite:
+        refuse_existing(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     aside = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -54,6 +58,8 @@ def write_directory_atomically(target: Path, write: Callable[[Path], None]) -> P
     temporary.mkdir()
     try:
         write(temporary)
+        if not overwrite:
+            refuse_existing(target)  # it may have appeared while writing
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -62,6 +68,14 @@ def write_directory_atomically(target: Path, write: Callable[[Path], None]) -> P
     os.rename(temporary, target)
     shutil.rmtree(aside, ignore_errors=True)
     return target
+
+
+def refuse_existing(target: Path) -> None:
+    """Raise :class:`FileExistsError` when ``target`` exists and is not an empty directory."""
+    target = Path(target)
+    if target.exists() and not (target.is_dir() and not any(target.iterdir())):
+        raise FileExistsError(f"{target} already exists and is not empty: not overwritten "
+                              "(overwrite=True replaces it)")
 
 
 def read_json_object(path: Path, *, remedy: str = "") -> dict:
