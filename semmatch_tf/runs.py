@@ -27,12 +27,17 @@ Run directory of a bi-encoder (beside the common ``config.yaml``, ``history.json
     report.json                 re-ranking of each test query's judged candidates by cosine, and
                                 retrieval over all products of the dataset
     logs/projector/             TensorBoard projector: test products and queries, labelled by text
+
+``CrossEncoder.save`` / ``BiEncoder.save`` (:func:`save_matcher`, :func:`save_encoder`) write a run
+directory with only the files above that loading needs, plus ``vocabulary.txt`` and the run's
+:data:`RUN_FACTS` (and a bi-encoder's ``labels.json``) when the model came from a run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import keras
@@ -47,17 +52,21 @@ from semmatch_tf.data.schema import LabelScheme, PairDataset
 from semmatch_tf.evaluation.report import evaluate_predictions
 # models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
 # towers and preprocessors, so load_bi_encoder can deserialise them.
-from semmatch_tf.models.bi_encoder import TwoTowerEncoder, progress_over, save_layer, text_list
+from semmatch_tf.models.bi_encoder import Towers, TwoTowerEncoder, progress_over, save_layer, text_list
 from semmatch_tf.models.bert import BertPreprocessor
 from semmatch_tf.models.heads import HEADS, predicted_grades, representation_model
 from semmatch_tf.models.registry import register_keras_classes
 from semmatch_tf.text.preprocessor import PairPreprocessor
+from semmatch_tf.text.vocabulary import save_vocabulary
 
 CONFIG, LABELS, VOCABULARY = "config.yaml", "labels.json", "vocabulary.txt"
 PREPROCESSOR, MODEL, HISTORY, REPORT = "preprocessor.keras", "model.keras", "history.json", "report.json"
 BI_ENCODER_META, BI_ENCODER_FAMILY = "bi_encoder.json", "bi_encoder"
 QUERY_TOWER, PRODUCT_TOWER = "query_tower.keras", "product_tower.keras"
 QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR = "query_preprocessor.keras", "product_preprocessor.keras"
+#: Files that describe a run without being needed to load it; a saved copy (``CrossEncoder.save``,
+#: ``BiEncoder.save``) carries them over when the model came from a run.
+RUN_FACTS = (CONFIG, REPORT)
 
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:
@@ -171,14 +180,48 @@ def save_labels(run_dir: Path, labels: LabelScheme, head: str) -> None:
                                                    ensure_ascii=False))
 
 
-def load_run(run_dir: str | Path, compute: str = "float32") -> TrainedMatcher:
-    """Load a finished run; the error says which file is missing when the run is incomplete.
+def save_cross_encoder(run_dir: Path, preprocessor, model: keras.Model, labels: LabelScheme, head: str) -> None:
+    """Write the files :func:`load_run` reads (model, preprocessor, labels), atomically file by file."""
+    atomic_save_model(model, run_dir / MODEL)
+    atomic_save_model(preprocessor_model(preprocessor), run_dir / PREPROCESSOR)
+    save_labels(run_dir, labels, head)
 
-    ``compute="bfloat16"`` predicts through oneDNN's bf16 graph rewrite (see :mod:`semmatch_tf.compute`)."""
+
+def save_matcher(matcher: TrainedMatcher, directory: Path) -> None:
+    """A loaded cross-encoder into ``directory`` as a run directory :func:`load_run` reads back: its
+    inference files, ``vocabulary.txt``, and the :data:`RUN_FACTS` of the run it came from."""
+    save_cross_encoder(directory, matcher.preprocessor, matcher.model, matcher.labels, matcher.head)
+    save_vocabulary(matcher.preprocessor.vocabulary, directory / VOCABULARY)
+    copy_run_files(matcher.run_dir, directory, RUN_FACTS)
+
+
+def copy_run_files(run_dir: Path | None, directory: Path, names: tuple[str, ...]) -> None:
+    """Copy those of ``names`` that ``run_dir`` has (none when ``run_dir`` is None) into ``directory``."""
+    for name in names if run_dir is not None else ():
+        if (Path(run_dir) / name).is_file():
+            shutil.copyfile(Path(run_dir) / name, directory / name)
+
+
+def load_run(run_dir: str | Path, compute: str = "float32") -> TrainedMatcher:
+    """Load a finished cross-encoder run (or a ``CrossEncoder.save`` directory) for prediction.
+
+    Args:
+        run_dir: the directory.
+        compute: "bfloat16" predicts through oneDNN's bf16 graph rewrite (see :mod:`semmatch_tf.compute`).
+
+    Returns:
+        A :class:`TrainedMatcher`. A bi-encoder run is a ValueError; an incomplete run a
+        FileNotFoundError naming the missing file.
+
+    Examples:
+        >>> matcher = load_run("tests/fixtures/runs/bilstm_v0_1")
+        >>> matcher.head, matcher.score(["red dress"], ["Red summer dress, cotton"]).round(2)
+        ('classification', array([0.32]))
+    """
     run_dir = Path(run_dir)
     if (run_dir / BI_ENCODER_META).is_file():
         raise ValueError(f"{run_dir}: a bi-encoder run (embeds queries and products apart): load it with "
-                         "semmatch_tf.BiEncoder.load, or index a catalogue with `semmatch-tf index`")
+                         "semmatch_tf.BiEncoder (from_preset or load), or index a catalogue with `semmatch-tf index`")
     for name in (LABELS, PREPROCESSOR, MODEL):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished run directory ({name} is missing)")
@@ -206,16 +249,30 @@ def read_labels(run_dir: Path) -> tuple[dict, LabelScheme]:
 
 
 # -- bi-encoder runs (written by semmatch_tf.training.contrastive) -------------------------------
-def save_bi_encoder(run_dir: Path, towers, meta: dict, labels: LabelScheme) -> None:
-    """Write towers, preprocessors and metadata (atomically, file by file)."""
+def save_bi_encoder(run_dir: Path, towers, meta: dict, labels: LabelScheme | None) -> None:
+    """Write towers, preprocessors and metadata (atomically, file by file); ``labels.json`` only
+    when there are ``labels`` (a pretrained encoder has none). ``meta["shared_towers"]`` records
+    whether one tower was written for both sides, as :func:`load_bi_encoder` reads it."""
     atomic_save_model(towers.query_tower, run_dir / QUERY_TOWER)
     if not towers.shared:
         atomic_save_model(towers.product_tower, run_dir / PRODUCT_TOWER)
     save_layer(towers.query_preprocessor, run_dir / QUERY_PREPROCESSOR)
     save_layer(towers.product_preprocessor, run_dir / PRODUCT_PREPROCESSOR)
-    atomic_write_text(run_dir / BI_ENCODER_META, json.dumps(meta, indent=2))
-    atomic_write_text(run_dir / LABELS, json.dumps({"family": BI_ENCODER_FAMILY, "head": "similarity",
-                                                     **labels.to_dict()}, indent=2, ensure_ascii=False))
+    atomic_write_text(run_dir / BI_ENCODER_META, json.dumps({**meta, "shared_towers": towers.shared}, indent=2))
+    if labels is not None:
+        atomic_write_text(run_dir / LABELS, json.dumps({"family": BI_ENCODER_FAMILY, "head": "similarity",
+                                                         **labels.to_dict()}, indent=2, ensure_ascii=False))
+
+
+def save_encoder(encoder: TwoTowerEncoder, directory: Path) -> None:
+    """A loaded or pretrained bi-encoder into ``directory`` as a run directory
+    :func:`load_bi_encoder` reads back: towers, preprocessors, ``bi_encoder.json``,
+    ``vocabulary.txt``, and the labels and :data:`RUN_FACTS` of the run it came from."""
+    towers = Towers(encoder.query_preprocessor, encoder.query_tower, encoder.product_preprocessor,
+                    encoder.product_tower)
+    save_bi_encoder(directory, towers, encoder.meta, None)
+    save_vocabulary(encoder.query_preprocessor.vocabulary, directory / VOCABULARY)
+    copy_run_files(encoder.run_dir, directory, (LABELS, *RUN_FACTS))
 
 
 def is_bi_encoder_run(run_dir: str | Path) -> bool:
@@ -228,7 +285,7 @@ def load_bi_encoder(run_dir: str | Path, compute: str = "float32"):
     run_dir = Path(run_dir)
     if not (run_dir / BI_ENCODER_META).is_file() and (run_dir / MODEL).is_file():
         raise ValueError(f"{run_dir}: a cross-encoder run (scores query-product pairs): load it with "
-                         "semmatch_tf.CrossEncoder.load")
+                         "semmatch_tf.CrossEncoder (from_preset or load)")
     for name in (BI_ENCODER_META, QUERY_TOWER, QUERY_PREPROCESSOR, PRODUCT_PREPROCESSOR):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir}: not a finished bi-encoder run ({name} is missing)")

@@ -101,7 +101,7 @@ def class_weights(train: PairDataset, spec) -> dict[int, float] | None:
 
 
 def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
-    """Train, evaluate on the test split and write the run directory. Returns the test report.
+    """Train, evaluate on the test split and write the run directory (:mod:`semmatch_tf.runs`).
 
     Re-running on the same ``run_dir`` after a kill resumes from the last finished epoch
     (``backup/``) and ends with exactly the weights and metrics of an unkilled run of the same
@@ -110,6 +110,21 @@ def train(config: RunConfig, run_dir: str | Path, *, verbose: int = 1) -> dict:
     first epoch; a resume re-learns it and must find the saved one (:func:`settle_vocabulary`).
     ``backup/`` is removed only after every file of the run is written, so a kill at any moment
     resumes rather than retraining. One process at a time per run directory (``run.lock``).
+
+    Args:
+        config: a validated run config (:func:`semmatch_tf.load_config`), of either kind of family.
+        run_dir: the run directory.
+        verbose: Keras' fit verbosity.
+
+    Returns:
+        The test report (as ``report.json``): metrics on the test split (the validation split when
+        the test split is empty).
+
+    Examples:
+        >>> from semmatch_tf import load_config
+        >>> report = train(load_config("demo_bilstm"), "runs/demo", verbose=0)      # doctest: +SKIP
+        >>> "classification" in report                                             # doctest: +SKIP
+        True
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,9 +171,7 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
                             class_weight=class_weights(train_set, config.training.class_weights))
 
     model = merge_lora(model)  # adapters folded into plain weights: an ordinary model to save and serve
-    runs.atomic_save_model(model, run_dir / runs.MODEL)
-    runs.atomic_save_model(runs.preprocessor_model(preprocessor), run_dir / runs.PREPROCESSOR)
-    runs.save_labels(run_dir, train_set.labels, config.model.head)
+    runs.save_cross_encoder(run_dir, preprocessor, model, train_set.labels, config.model.head)
     runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(plain_history(history), indent=2))
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, config.model.head, run_dir)
     evaluation_set = test_set if len(test_set) else validation_set
