@@ -37,10 +37,18 @@ def load_demo_queries() -> pd.DataFrame:
 
 
 def load_demo() -> PairDataset:
-    """The judged (query, product) pairs as a :class:`PairDataset` named ``"demo"``.
+    """The embedded demo set: judged (query, product) pairs, shipped inside the package.
 
     ``label`` is the grade (0 irrelevant, 1 partial, 2 exact); ``language`` is the query's language
     (every query is judged against products in its own language). Rows keep the file's order.
+
+    Returns:
+        A :class:`PairDataset` named ``"demo"``.
+
+    Examples:
+        >>> demo = load_demo()
+        >>> demo.name, demo.labels.names, "zh" in demo.languages
+        ('demo', ('irrelevant', 'partial', 'exact'), True)
     """
     products = {p["product_id"]: p for p in _read_jsonl("products.jsonl")}
     queries = {q["query_id"]: q for q in _read_jsonl("queries.jsonl")}

@@ -90,9 +90,21 @@ def text_key(text: str) -> str:
 class PairDataset:
     """Judged pairs in the canonical schema plus the meaning of their labels.
 
-    ``frame`` columns: ``query_id`` (str), ``query`` (str), ``product_id`` (str), ``product`` (str),
-    ``label`` (int64 class id), ``grade`` (float64), ``language`` (str, ISO 639-1 such as "en",
-    "zh", "ja", "es").
+    Args:
+        frame: columns ``query_id`` (str), ``query`` (str), ``product_id`` (str), ``product``
+            (str), ``label`` (int64 class id), ``grade`` (float64), ``language`` (str, ISO 639-1
+            such as "en", "zh", "ja", "es"); :func:`build_frame` makes one from lists.
+        labels: what the labels mean (:class:`LabelScheme`).
+        name: a name for reports and split names.
+        source: where the pairs were read from (set by the loaders).
+
+    Examples:
+        >>> labels = LabelScheme(("irrelevant", "exact"), (0.0, 1.0), (0.0, 1.0))
+        >>> frame = build_frame(query=["red dress"], product=["Red summer dress"], label=[1], grade=[1.0],
+        ...                     language="en")
+        >>> data = PairDataset(frame, labels, name="mine")
+        >>> len(data), data.frame.loc[0, "query_id"]
+        (1, 'q0')
     """
 
     frame: pd.DataFrame

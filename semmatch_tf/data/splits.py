@@ -19,6 +19,21 @@ def split_by_query(dataset: PairDataset, fractions: Sequence[float] = (0.8, 0.1,
     Queries are shuffled with ``seed`` and assigned greedily to the split whose share of pairs is
     furthest below its target, so splits hit their fractions closely even when queries have very
     different numbers of judged products. A zero fraction gives an empty split.
+
+    Args:
+        dataset: the judged pairs.
+        fractions: each part's share of the pairs; non-negative, summing to 1.
+        seed: the shuffle's seed (the same seed gives the same parts).
+        names: the parts' names, appended to ``dataset.name`` (``"demo/train"``).
+
+    Returns:
+        One :class:`PairDataset` per fraction, in order.
+
+    Examples:
+        >>> from semmatch_tf import load_demo
+        >>> train, validation, test = split_by_query(load_demo(), (0.8, 0.1, 0.1), seed=0)
+        >>> test.name, set(train.frame["query_id"]) & set(test.frame["query_id"])
+        ('demo/test', set())
     """
     fractions = np.asarray(fractions, dtype=np.float64)
     if (fractions < 0).any() or not np.isclose(fractions.sum(), 1.0):

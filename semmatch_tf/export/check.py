@@ -164,10 +164,27 @@ def check_export(version_dir: str | Path, *, run_dir: str | Path | None = None, 
                  tolerance: float = 1e-5, timeout: float = 600) -> dict:
     """Reload an export in a fresh process without semmatch_tf and compare with Keras.
 
-    Returns a JSON-ready report; ``report["ok"]`` is True when every signature loaded, every
-    sample and warm-up request ran, outputs match within ``tolerance``, the custom ops equal the
-    metadata's list, and the child never imported semmatch_tf. ``run_dir`` (or an in-memory
-    ``matcher``) recomputes the expected outputs; without either the recorded ones are used.
+    Args:
+        version_dir: the version directory :func:`semmatch_tf.export_model` or
+            :func:`semmatch_tf.export_bi_encoder` wrote.
+        run_dir: the cross-encoder run it came from, to recompute the expected outputs.
+        matcher: an in-memory cross-encoder instead of ``run_dir``; without either, the outputs
+            recorded at export are expected.
+        tolerance: the largest absolute difference allowed between an output and its expectation.
+        timeout: seconds the check process may take.
+
+    Returns:
+        A JSON-ready report; ``report["ok"]`` is True when every signature loaded, every sample
+        and warm-up request ran, outputs match within ``tolerance``, the custom ops equal the
+        metadata's list, and the child never imported semmatch_tf; ``report["problems"]`` says
+        what failed.
+
+    Examples:
+        >>> import tempfile
+        >>> from semmatch_tf import CrossEncoder
+        >>> version = CrossEncoder.from_preset("tests/fixtures/runs/bilstm_v0_1").export(tempfile.mkdtemp())
+        >>> check_export(version, run_dir="tests/fixtures/runs/bilstm_v0_1")["ok"]
+        True
     """
     version_dir = Path(version_dir)
     metadata = read_metadata(version_dir)

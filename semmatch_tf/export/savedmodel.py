@@ -132,14 +132,30 @@ def _write_version(directory: Path, *, model_name: str, version: int, kind: str,
 
 def export_model(matcher, base_dir: str | Path, *, name: str = "semmatch", version: int | None = None,
                  force: bool = False) -> Path:
-    """Export a cross-encoder (:class:`~semmatch_tf.runs.TrainedMatcher`) to ``BASE_DIR/NAME/VERSION``.
+    """Export a cross-encoder to ``BASE_DIR/NAME/VERSION``, a SavedModel for TF Serving.
 
     Signature ``serving_default(query: string [B], product: string [B])`` returns ``scores``
     (float32 [B], the predicted grade), ``probabilities`` (float32 [B, C]; [B, 1] unit grade for a
-    regression head) and ``label`` (string [B]). ``version`` defaults to the highest existing one
-    plus one; an existing version is only replaced with ``force=True`` (the old directory is
-    renamed away, the new one in: a TF Serving poll between the two renames finds the version
-    missing, so prefer a new version number for a live server). Returns the version directory.
+    regression head) and ``label`` (string [B]).
+
+    Args:
+        matcher: a loaded run (:class:`~semmatch_tf.runs.TrainedMatcher`, ``CrossEncoder.matcher``).
+        base_dir: the model base path TF Serving watches.
+        name: the model name (a folder under ``base_dir``).
+        version: default: the highest existing one plus one.
+        force: replace an existing ``version`` (the old directory is renamed away, the new one in:
+            a TF Serving poll between the two renames finds the version missing, so prefer a new
+            version number for a live server); without it an existing version is a FileExistsError.
+
+    Returns:
+        The version directory.
+
+    Examples:
+        >>> import tempfile
+        >>> from semmatch_tf import load_run
+        >>> version = export_model(load_run("tests/fixtures/runs/bilstm_v0_1"), tempfile.mkdtemp())
+        >>> version.name, (version / "saved_model.pb").is_file()
+        ('1', True)
     """
     metadata = {"head": matcher.head, "labels": matcher.labels.to_dict(), **matcher.preprocessor.facts(),
                 "run_dir": str(matcher.run_dir) if matcher.run_dir else None}
@@ -157,11 +173,32 @@ def export_bi_encoder(encoder, base_dir: str | Path, *, name: str = "semmatch_bi
                       version: int | None = None, force: bool = False,
                       catalogue: tuple[Sequence[str], Sequence[str]] | None = None, top_k: int = 10,
                       vocabulary: list[str] | None = None) -> Path:
-    """Export a two-tower model (a :class:`BiEncoderParts`, or any object :func:`as_bi_encoder` accepts,
-    such as a ``TwoTowerEncoder``): ``embed_query`` / ``embed_product`` (``text`` -> ``embedding``) and,
-    given ``catalogue=(product_ids, product_texts)``, ``search(query)`` over the frozen product
-    embeddings (``product_ids``, ``scores``: top ``top_k`` by dot product). ``serving_default`` is
-    an alias of ``embed_query``. Same layout, versioning and atomicity as :func:`export_model`."""
+    """Export a two-tower model to ``BASE_DIR/NAME/VERSION``, a SavedModel for TF Serving.
+
+    Signatures ``embed_query`` / ``embed_product`` (``text`` -> ``embedding``) and, given a
+    catalogue, ``search(query)`` over the frozen product embeddings (``product_ids``, ``scores``:
+    top ``top_k`` by dot product). ``serving_default`` is an alias of ``embed_query``. Same
+    layout, versioning and atomicity as :func:`export_model`.
+
+    Args:
+        encoder: a :class:`BiEncoderParts`, or any object :func:`as_bi_encoder` accepts, such as a
+            ``TwoTowerEncoder`` (``BiEncoder.encoder``).
+        base_dir, name, version, force: as :func:`export_model` takes them.
+        catalogue: ``(product_ids, product_texts)`` to freeze into ``search``; None: no ``search``.
+        top_k: how many products ``search`` returns.
+        vocabulary: the tokens written to ``assets.extra/vocabulary.txt``; default: the query
+            preprocessor's, when it has a WordPiece vocabulary.
+
+    Returns:
+        The version directory.
+
+    Examples:
+        >>> import tempfile
+        >>> from semmatch_tf.runs import load_bi_encoder
+        >>> encoder = load_bi_encoder("tests/fixtures/runs/bilstm_bi_encoder_v0_1")
+        >>> export_bi_encoder(encoder, tempfile.mkdtemp(), catalogue=(["p1"], ["Red dress"])).name
+        '1'
+    """
     if top_k < 1:
         raise ValueError(f"top_k must be positive, got {top_k}")
     run_dir = getattr(encoder, "run_dir", None)

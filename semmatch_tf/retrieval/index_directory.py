@@ -67,6 +67,13 @@ def build_index(model_run_dir: str | Path | None, catalogue: str | Path | pd.Dat
 
     Returns:
         The ``index.json`` contents.
+
+    Examples:
+        >>> import tempfile
+        >>> meta = build_index("tests/fixtures/runs/bilstm_bi_encoder_v0_1", "demo", tempfile.mkdtemp(),
+        ...                    progress=False)
+        >>> meta["parts"], meta["count"]
+        (['dense', 'bm25'], 388)
     """
     if model_run_dir is not None and pretrained is not None:
         raise ValueError("give a bi-encoder run or a pretrained encoder, not both")
@@ -140,10 +147,27 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
                   understand: bool = True, compute: str = "float32") -> Searcher:
     """A new :class:`Searcher` over a :func:`build_index` directory (loads the model and indexes).
 
-    ``mode`` None: "dense" when the index has a dense part, else "bm25". To load once and reuse
-    across queries, keep a :class:`SearcherCache`. ``understand``: apply the index's query
-    understanding when it has one. ``compute="bfloat16"``: the query encoder and the re-ranker run
-    through oneDNN's bf16 rewrite (:mod:`semmatch_tf.compute`).
+    To load once and reuse across queries, keep a :class:`SearcherCache`.
+
+    Args:
+        index_dir: the directory :func:`build_index` wrote.
+        rerank_run_dir: a cross-encoder run that re-ranks the candidates (None: no second stage).
+        mode: "dense", "bm25" or "hybrid"; None: "dense" when the index has a dense part, else "bm25".
+        fusion, exact, stage_weight: as :class:`Searcher` takes them.
+        understand: apply the index's query understanding when it has one.
+        compute: "bfloat16": the query encoder and the re-ranker run through oneDNN's bf16
+            rewrite (:mod:`semmatch_tf.compute`).
+
+    Returns:
+        The :class:`Searcher`.
+
+    Examples:
+        >>> import tempfile
+        >>> index_dir = tempfile.mkdtemp()
+        >>> _ = build_index(None, "demo", index_dir, progress=False)        # BM25 only: no model
+        >>> searcher = load_searcher(index_dir)
+        >>> searcher.mode, len(searcher.search("scented candle", k=3))
+        ('bm25', 3)
     """
     index_dir = _index_dir(index_dir)
     meta = read_index_meta(index_dir)

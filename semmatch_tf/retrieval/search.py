@@ -62,6 +62,13 @@ class Searcher:
         understand: apply ``understander`` (False: search the query as typed; a unit-normalised
             BM25 index still gets unit-normalised query text).
         bm25_unit_normalised: the BM25 index holds unit-normalised titles.
+
+    Examples:
+        >>> from semmatch_tf.retrieval.bm25 import BM25Index
+        >>> catalogue = pd.DataFrame({"product_id": ["p1", "p2"], "title": ["Red summer dress", "USB-C cable"]})
+        >>> searcher = Searcher(bm25=BM25Index.build(catalogue), mode="bm25")
+        >>> searcher.search("red dress", k=1)["product_id"].tolist()
+        ['p1']
     """
 
     def __init__(self, index: EmbeddingIndex | None = None, encoder=None, *, bm25: BM25Index | None = None,

@@ -348,7 +348,16 @@ def monitor_choices(model: ModelConfig) -> tuple[str, ...]:
 
 @dataclasses.dataclass
 class RunConfig:
-    """The whole run: what to read, how to tokenise, what to build, how to train."""
+    """The whole run: what to read, how to tokenise, what to build, how to train.
+
+    Args:
+        data, text, model, training: the four sections of a config file (:class:`DataConfig`,
+            :class:`TextConfig`, :class:`ModelConfig`, :class:`TrainingConfig`).
+
+    Examples:
+        >>> RunConfig.from_dict({"model": {"family": "bilstm"}, "training": {"epochs": 2}}).training.epochs
+        2
+    """
 
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     text: TextConfig = dataclasses.field(default_factory=TextConfig)

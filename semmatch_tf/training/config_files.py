@@ -19,12 +19,25 @@ from semmatch_tf.training.config_schema import (ConfigError, article, check, kin
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
-    """Read a YAML config (and optional dotted overrides such as {"training.epochs": 2} or
-    {"model.bert.lora_rank": 8}). Every problem, from an unreadable file to an out-of-range value,
-    is a one-line :class:`ConfigError` that starts with the file name.
+    """Read a YAML run config, with optional dotted overrides.
 
-    A bare name with no such file (``"demo_bilstm"``) names a config shipped inside the package
-    (``semmatch_tf/configs/NAME.yaml``), so installed users have one without a checkout.
+    Every problem, from an unreadable file to an out-of-range value, is a one-line
+    :class:`ConfigError` that starts with the file name.
+
+    Args:
+        path: a YAML file, or a bare name with no such file (``"demo_bilstm"``) for a config
+            shipped inside the package (``semmatch_tf/configs/NAME.yaml``), so installed users
+            have one without a checkout.
+        overrides: dotted keys that replace the file's values, such as ``{"training.epochs": 2}``
+            or ``{"model.bert.lora_rank": 8}``.
+
+    Returns:
+        The validated :class:`~semmatch_tf.training.config.RunConfig`.
+
+    Examples:
+        >>> config = load_config("demo_bilstm", {"training.epochs": 2})
+        >>> config.model.family, config.training.epochs
+        ('bilstm', 2)
     """
     path = _packaged_or_path(path)
     try:
