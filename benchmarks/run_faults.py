@@ -53,6 +53,8 @@ from typing import Callable, Iterable
 if __name__ == "__main__" and not __package__:
     os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_faults", *sys.argv[1:]])
 
+import semmatch_tf  # noqa: E402 (no TensorFlow at import)
+
 from .common import REPO, publish, record  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -2699,22 +2701,12 @@ def run_all(cases: list[Case], root: Path, *, progress: bool = True, reuse: bool
 
 
 def import_tensorflow_quietly() -> None:
-    """``import tensorflow`` with descriptor 2 pointed at /dev/null, as the CLI imports it: TensorFlow's
-    C++ runtime prints its start-up lines there whatever the log level. Only when
-    ``TF_CPP_MIN_LOG_LEVEL`` >= 1; an import failure still raises."""
-    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+    """``import tensorflow`` as the CLI imports it (:func:`semmatch_tf.import_tensorflow`: TensorFlow's
+    C++ start-up lines kept off descriptor 2), unless ``TF_CPP_MIN_LOG_LEVEL`` asks to see them."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
         import tensorflow  # noqa: F401
         return
-    saved = os.dup(2)
-    try:
-        sys.stderr.flush()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    semmatch_tf.import_tensorflow()
 
 
 def summary(results: list[Result]) -> dict[str, dict[str, int]]:

@@ -9,6 +9,7 @@ first use (PEP 562), so ``import semmatch_tf`` does not start TensorFlow.
   :func:`load_run` underneath them
 * search: :func:`build_index`, :func:`load_searcher`, :class:`Searcher`
 * shipping: :func:`export_model`, :func:`export_bi_encoder`, :func:`check_export`
+* quiet start: :func:`import_tensorflow` (TensorFlow without its C++ start-up lines)
 
 Examples:
 
@@ -42,6 +43,7 @@ _HOMES = {
     "export_model": "semmatch_tf.export.savedmodel",
     "export_bi_encoder": "semmatch_tf.export.savedmodel",
     "check_export": "semmatch_tf.export.check",
+    "import_tensorflow": "semmatch_tf.quiet",
 }
 
 __all__ = ["__version__", *sorted(_HOMES)]

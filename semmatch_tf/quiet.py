@@ -40,7 +40,17 @@ def descriptor_silenced(descriptor: int = 2) -> Iterator[None]:
 
 
 def import_tensorflow() -> ModuleType:
-    """``import tensorflow`` without its start-up lines (a no-op when it is already imported)."""
+    """``import tensorflow`` without its start-up lines (a no-op when it is already imported).
+
+    Returns:
+        The ``tensorflow`` module.
+
+    Examples:
+
+    >>> import semmatch_tf
+    >>> semmatch_tf.import_tensorflow().__name__
+    'tensorflow'
+    """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     with descriptor_silenced(2):
