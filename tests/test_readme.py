@@ -48,6 +48,7 @@ def test_python_api_example_runs_as_written(tmp_path):
     assert e5_best == "Vestido rojo de verano"  # a Chinese query finds the Spanish product
     assert (tmp_path / "serving" / "api_demo" / "1" / "saved_model.pb").is_file()
     assert (tmp_path / "runs" / "api_demo" / "model.keras").is_file()
+    assert (tmp_path / "models" / "api_demo" / "model.keras").is_file()  # model.save
 
 
 def test_bf16_example_runs_as_written(tmp_path):
