@@ -59,3 +59,21 @@ def test_bf16_example_runs_as_written(tmp_path):
     done = run_block(code, tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_multilingual_example_runs_as_written(tmp_path):
+    """The e5 block under "Multilingual": a Chinese query for a phone case finds the Spanish one."""
+    require_e5()
+    done = run_block(readme_block("Multilingual: multilingual-e5-small, offline"), tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "Funda Spigen para iPhone 15"
+
+
+def test_every_python_block_is_run_by_a_test():
+    """Each ```python block of the README runs in a test above, except the gRPC client (it needs a
+    running TF Serving; tests/test_export.py checks the signature it calls)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    run = {readme_block(section) for section in ("Python API", "BERT matchers (keras-hub, offline)",
+                                                   "Multilingual: multilingual-e5-small, offline")}
+    for code in re.findall(r"```python\n(.*?)```", text, re.S):
+        assert code in run or "prediction_service_pb2_grpc" in code, code[:200]
