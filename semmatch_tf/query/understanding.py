@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from semmatch_tf.atomic import write_directory_atomically
 from semmatch_tf.query.attributes import ATTRIBUTES, AttributeExtractor, Gazetteer, agreement, key
 from semmatch_tf.query.spelling import (Correction, SpellingConfig, SpellingCorrector, apply_corrections, title_bigrams,
                                         word_counts)
@@ -239,8 +240,6 @@ class QueryUnderstanding:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``directory/query_understanding.json`` (atomically: a temporary sibling, renamed)."""
-        from semmatch_tf.atomic import write_directory_atomically
-
         data = json.dumps(self.to_dict(), ensure_ascii=False)
         return write_directory_atomically(Path(directory), lambda tmp: (tmp / FILE).write_text(data, encoding="utf-8"))
 
