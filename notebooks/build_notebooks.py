@@ -122,8 +122,7 @@ is Home Depot's `product_uid`.
 **Pitfalls.** A loader never returns partial data: an empty file, a missing column, an unknown label or
 undecodable bytes raise a `DataFormatError` naming the file, the 1-based row and the field. For your own file,
 `load_dataset("generic", path, query=..., product=..., label=...)` maps its columns onto the schema."""),
-    code("""from semmatch_tf.data.demo import load_demo
-from semmatch_tf.data.loaders import load_dataset
+    code("""from semmatch_tf import load_dataset, load_demo
 
 limit = 3000 if SMALL else None
 if HAVE_DATA:
@@ -196,7 +195,7 @@ with `data.split` and `data.seed`.
 
 **Try next.** Change `seed` and watch the sizes move a little; pass `fractions=(0.7, 0.15, 0.15)` for a larger
 test split on a small set."""),
-    code("""from semmatch_tf.data.splits import split_by_query
+    code("""from semmatch_tf import split_by_query
 
 train, validation, test = split_by_query(home_depot, fractions=(0.8, 0.1, 0.1), seed=13)
 overlap = set(train.frame["query_id"]) & set(test.frame["query_id"])
@@ -327,7 +326,7 @@ the config is built, before any data is read.
 **Pitfall.** `weight_decay` with `optimizer: adam` is refused with a message: decoupled decay needs `adamw`
 (or `sgd`). The same recipe as YAML is `configs/demo_bilstm.yaml` (it adds `training.token_dropout: 0.05`);
 `semmatch-tf train --set training.epochs=2` overrides one value from the shell."""),
-    code("""from semmatch_tf.training.config import RunConfig
+    code("""from semmatch_tf import RunConfig
 
 config = RunConfig.from_dict({
     "data": {"format": "demo", "split": [0.7, 0.15, 0.15]},
@@ -376,7 +375,7 @@ the last finished epoch instead of starting again.
 refuses a *different* config: use another output directory, or delete its `backup/`. `verbose=0` keeps the
 notebook quiet; use `verbose=1` for a progress bar."""),
     code("""import tempfile
-from semmatch_tf.training.trainer import train
+from semmatch_tf import train
 
 run_dir = Path(tempfile.mkdtemp()) / "bilstm"
 report = train(config, run_dir, verbose=0)
@@ -435,7 +434,7 @@ the mean predictor included, because queries have few judged products, most of t
 
 The two `assert` lines are checks the notebook makes so that the tests catch a regression: accuracy must be a
 proportion, and nDCG@10 must clear a loose floor of 0.5 on the demo's test queries (a floor, not a target)."""),
-    code("""from semmatch_tf.evaluation.report import format_report
+    code("""from semmatch_tf.evaluation import format_report
 print(format_report(report))
 assert 0.0 <= report["classification"]["accuracy"] <= 1.0
 assert report["ranking"]["ndcg@10"] > 0.5, "ranking each query's judged products beats a random order"
@@ -530,8 +529,7 @@ regression: a sane accuracy and an nDCG@10 above a loose floor of 0.3.
 **Pitfall.** `text.query_length` and `product_length` do not apply to the `bert` family: both sides share
 `model.bert.sequence_length` (48 here), which is at most 512."""),
     code("""import tempfile
-from semmatch_tf.training.config import RunConfig
-from semmatch_tf.training.trainer import train
+from semmatch_tf import RunConfig, train
 
 work = Path(tempfile.mkdtemp())
 base = {
@@ -557,7 +555,7 @@ and its `[SEP]`, 1 for the title and its `[SEP]`. The Chinese characters are one
 vocabulary was learned with the split of notebook 1. When a pair is longer than `sequence_length`, the two sides
 are cut round-robin, so a long title cannot push the query out: in search the query is the part you can least
 afford to lose."""),
-    code("""from semmatch_tf.runs import load_run
+    code("""from semmatch_tf import load_run
 matcher = load_run(work / "scratch")
 packed = matcher.preprocessor({"query": tf.constant(["苹果 手机壳"]), "product": tf.constant(["Apple iPhone 15 case"])})
 tokens = matcher.preprocessor.vocabulary
@@ -565,7 +563,7 @@ ids = packed["token_ids"][0].numpy()
 print([tokens[i] for i in ids[packed["padding_mask"][0].numpy()]])
 print(packed["segment_ids"][0].numpy()[: int(packed["padding_mask"][0].numpy().sum())])"""),
     md("""## Step 3: self-supervised pretraining (MLM)
-Labelled pairs are scarce; queries and titles are not. `pretrain` masks 15% of the tokens of the training split's
+Labelled pairs are scarce; queries and titles are not. `pretrain_mlm` masks 15% of the tokens of the training split's
 texts and trains keras-hub's `BertMaskedLM` to restore them, then writes a local preset. The same from the shell:
 `semmatch-tf pretrain --config CONFIG --output PRESET_DIR`.
 
@@ -579,13 +577,13 @@ query log and the whole catalogue.
 `config.json` and weights, our `vocabulary.txt` and `semmatch_tokenizer.json`, and `pretraining.json` (the
 history and settings).
 
-**Pitfall.** `pretrain` writes a *new* directory and refuses one that exists, so running the cell twice in one
+**Pitfall.** `pretrain_mlm` writes a *new* directory and refuses one that exists, so running the cell twice in one
 session fails: change the output path or delete the old preset."""),
-    code("""from semmatch_tf.training.pretrain import pretrain
+    code("""from semmatch_tf.training import pretrain_mlm
 
 mlm = RunConfig.from_dict({**base, "training": {**base["training"], "epochs": 2 if SMALL else 20,
                                                 "learning_rate": 1e-3}})
-pretraining = pretrain(mlm, work / "preset", verbose=0)
+pretraining = pretrain_mlm(mlm, work / "preset", verbose=0)
 print("masked-token accuracy by epoch:", [round(a, 3) for a in pretraining["history"]["accuracy"]])
 sorted(p.name for p in (work / "preset").iterdir())"""),
     md("""### Fine-tune from the preset
@@ -627,11 +625,11 @@ checks exactly that, so that the tests catch a broken conversion or pooling.
 **Try next.** Put your own queries and titles in; a pretrained English encoder is a quick baseline before you
 train anything, and the basis of the dense search in notebook 4."""),
     code("""if MINILM:
-    from semmatch_tf.models import bert
-    from semmatch_tf.training.config import BertConfig, TextConfig
-    tokenizer, backbone = bert.load_backbone(BertConfig(source="huggingface", path=str(MINILM)), TextConfig(), None)
-    tower = bert.build_bert_tower(backbone)
-    embed = lambda texts: tower(bert.BertPreprocessor(tokenizer, sequence_length=64)(tf.constant(texts))).numpy()
+    from semmatch_tf.models.bert import BertPreprocessor, build_bert_tower, load_backbone
+    from semmatch_tf.training import BertConfig, TextConfig
+    tokenizer, backbone = load_backbone(BertConfig(source="huggingface", path=str(MINILM)), TextConfig(), None)
+    tower = build_bert_tower(backbone)
+    embed = lambda texts: tower(BertPreprocessor(tokenizer, sequence_length=64)(tf.constant(texts))).numpy()
     queries = ["wireless headphones", "garden hose 50 ft"]
     products = ["Bluetooth over-ear headphones with noise cancelling", "50 ft. heavy duty rubber garden hose",
                 "Stainless steel kitchen sink"]
@@ -653,16 +651,16 @@ original weight).
 **What to look for.** The share of parameters that train in each setting. The `assert` is a check the notebook
 makes so that the tests catch a regression in the controls: LoRA rank 8 trains under 10%, freezing two layers
 more than that and less than everything, and the full model trains 100%."""),
-    code("""from semmatch_tf.models import bert
-from semmatch_tf.training.config import BertConfig, TextConfig
+    code("""from semmatch_tf.models.bert import apply_fine_tuning, build_bert_cross_encoder, load_backbone, trainable_fraction
+from semmatch_tf.training import BertConfig, TextConfig
 
 source = ({"source": "huggingface", "path": str(MINILM)} if MINILM else {"source": "preset", "path": str(work / "preset")})
 fractions = {}
 for name, controls in {"full": {}, "bottom 2 layers frozen": {"freeze_layers": 2}, "LoRA rank 8": {"lora_rank": 8}}.items():
-    _, backbone = bert.load_backbone(BertConfig(**source, sequence_length=48), TextConfig(), None)
-    bert.apply_fine_tuning(backbone, **controls)
-    model = bert.build_bert_cross_encoder(backbone, num_classes=3, head="classification")
-    trained, total = bert.trainable_fraction(model)
+    _, backbone = load_backbone(BertConfig(**source, sequence_length=48), TextConfig(), None)
+    apply_fine_tuning(backbone, **controls)
+    model = build_bert_cross_encoder(backbone, num_classes=3, head="classification")
+    trained, total = trainable_fraction(model)
     fractions[name] = trained / total
     print(f"{name:>24}: {trained:>10,} of {total:,} parameters train ({trained / total:.1%})")
 assert fractions["LoRA rank 8"] < 0.1 < fractions["bottom 2 layers frozen"] < fractions["full"] == 1.0"""),
@@ -742,9 +740,7 @@ The config names no `model.family`, so it gets the default, `bilstm`; any cross-
 exports the same way. `load_run` reads the finished run back as the `matcher` the next cells export and compare
 against."""),
     code("""import tempfile
-from semmatch_tf.training.config import RunConfig
-from semmatch_tf.training.trainer import train
-from semmatch_tf.runs import load_run
+from semmatch_tf import RunConfig, load_run, train
 
 work = Path(tempfile.mkdtemp())
 config = RunConfig.from_dict({
@@ -918,8 +914,7 @@ their sizes and shows three JSTS rows.
 
 **Pitfall.** LCQMC has one pair per query, so there is nothing to rank: the ranking metrics count such queries as
 unrankable and leave them out. Read accuracy and macro-F1 on paraphrase sets."""),
-    code("""from semmatch_tf.data.demo import load_demo
-from semmatch_tf.data.loaders import load_dataset
+    code("""from semmatch_tf import load_dataset
 
 limit = 2000 if SMALL else None
 if HAVE_DATA:
@@ -940,8 +935,7 @@ while it ignores a class. `benchmarks/RESULTS.md` explains why its QBQTC rows ar
 results trained on the full train split (that split is not available here). The `assert` is a check the
 notebook makes so that the tests catch a regression: accuracy must be a proportion."""),
     code("""import tempfile
-from semmatch_tf.training.config import RunConfig
-from semmatch_tf.training.trainer import train
+from semmatch_tf import RunConfig, train
 
 work = Path(tempfile.mkdtemp())
 data = {"format": "qbqtc", "path": str(DATA / "qbqtc" / "dev.json"), "limit": limit} if HAVE_DATA else {"format": "demo"}
@@ -950,7 +944,7 @@ config = RunConfig.from_dict({
     "model": {"embedding_dim": 32 if SMALL else 96, "lstm_units": 32 if SMALL else 96, "hidden_units": 64},
     "training": {"epochs": 2 if SMALL else 8, "batch_size": 64, "early_stopping_patience": 2}})
 report = train(config, work / "qbqtc", verbose=0)
-from semmatch_tf.evaluation.report import format_report
+from semmatch_tf.evaluation import format_report
 print(format_report(report))
 assert 0 <= report["classification"]["accuracy"] <= 1"""),
     md("""## Step 3: per-language metrics on the demo catalogue
@@ -990,7 +984,7 @@ the demo model and prints the best product with all four scores.
 **Pitfall.** The demo judges each query only against products in its own language, so this BiLSTM never saw an
 English query with a Chinese title in training; its scores for such pairs mean little. Crossing languages is
 what the multilingual encoder below is for."""),
-    code("""from semmatch_tf.runs import load_run
+    code("""from semmatch_tf import load_run
 matcher = load_run(work / "demo")
 products = ["Apple USB-C 20W Power Adapter", "Fuji apples 1kg", "苹果 iPhone 15 透明手机壳", "新鲜红富士苹果 5斤"]
 for query in ["apple charger", "fresh apples", "苹果手机壳", "新鲜苹果"]:
@@ -1046,7 +1040,7 @@ from semmatch_tf.evaluation import paired_bootstrap_statistic, spearman
 
 rows = 200 if SMALL else 1500
 if E5 and HAVE_DATA:
-    from semmatch_tf.models.bi_encoder import pretrained_encoder
+    from semmatch_tf.models import pretrained_encoder
     e5_sym = pretrained_encoder(str(E5), symmetric=True)
     sts = load_dataset("stsb_multi_mt", str(DATA / "stsb-multi-mt" / "stsb-zh-dev.csv"), limit=rows).frame
     ours = (e5_sym.embed_queries(sts["query"].tolist()) * e5_sym.embed_products(sts["product"].tolist())).sum(axis=1)
@@ -1168,8 +1162,8 @@ epoch, deterministic for a seed.
 **What to look for.** The contrastive loss falling epoch by epoch. `common` holds the data and text settings the
 cross-encoder reuses, so both models see the same splits."""),
     code("""import json, tempfile
-from semmatch_tf.training.config import RunConfig
-from semmatch_tf.training.trainer import load_splits, train
+from semmatch_tf import RunConfig, train
+from semmatch_tf.training import load_splits
 
 work = Path(tempfile.mkdtemp())
 common = {"data": {"format": "demo", "split": [0.8, 0.1, 0.1], "seed": 13},
@@ -1209,7 +1203,7 @@ sits in its own column next to the final `score`, so you can see which stage put
 **Pitfall.** BM25 returns nothing for a product that shares no term with the query, and the dense stage
 returns nothing for a query with no known token (its vector would be that of padding); hybrid covers each
 with the other."""),
-    code("""from semmatch_tf.retrieval.search import build_index, format_results, load_searcher
+    code("""from semmatch_tf.retrieval import build_index, format_results, load_searcher
 meta = build_index(work / "bi_encoder", "demo", work / "index", progress=False)
 print(meta["count"], "products;", meta["parts"])
 searcher = load_searcher(work / "index", mode="hybrid", rerank_run_dir=work / "cross_encoder")
@@ -1224,12 +1218,12 @@ nDCG@10, recall@10 and MRR over the queries.
 **What to look for.** Which stage helps. BM25 is strong when queries and titles share words; the dense stage
 can help when they do not. You hope to see hybrid at least match the better of the two and the re-ranker add on
 top, but on a catalogue as small as the demo that does not always happen, and differences of a few hundredths
-are within noise: `semmatch_tf.evaluation.ranking.paired_bootstrap` gives a confidence interval for a per-query
+are within noise: `semmatch_tf.evaluation.paired_bootstrap` gives a confidence interval for a per-query
 difference.
 
 **Pitfall.** "Unjudged counts as irrelevant" penalises a system that finds good products nobody judged. Compare
 systems on the same judgements, and be wary of a new system that retrieves mostly unjudged products."""),
-    code("""from semmatch_tf.evaluation.ranking import retrieval_metrics
+    code("""from semmatch_tf.evaluation import retrieval_metrics
 _, validation, test = load_splits(bi_config.data)
 
 def judged(split):  # relevance labels of a split's queries: {query: {product_id: grade}}
@@ -1250,7 +1244,7 @@ import pandas as pd
 table = pd.DataFrame(results).T[["ndcg@10", "recall@10", "mrr"]]
 table"""),
     md("""The same nDCG@10 column as a bar chart (`plot_metric_bars` writes a PNG and returns its path)."""),
-    code("""from semmatch_tf.evaluation.plots import plot_metric_bars
+    code("""from semmatch_tf.evaluation import plot_metric_bars
 from IPython.display import Image
 Image(filename=str(plot_metric_bars(results, "ndcg@10", work / "ndcg.png")))"""),
     md("""## Step 5: blend the first stage into the re-ranking
@@ -1270,7 +1264,7 @@ different evidence. Weight 1 orders by the fused first-stage score alone, so the
 
 **Pitfall.** Choosing the weight on the test queries and reporting the test score would overstate the gain:
 the weight would be fitted to the very queries it is scored on."""),
-    code("""from semmatch_tf.retrieval.search import rerank_candidates
+    code("""from semmatch_tf.retrieval import rerank_candidates
 
 reranking = load_searcher(work / "index", mode="hybrid", rerank_run_dir=work / "cross_encoder")
 
@@ -1322,7 +1316,8 @@ a Chinese query and title (each character is its own word).
 手机壳) often carry the largest positive attributions; a word that pulls the score down is a hint of what the
 model treats as a mismatch. The number of integration steps starts at 16 and doubles until the completeness gap is under 2% (or 256 steps are reached)."""),
     code("""from semmatch_tf.explain import Explainer, format_explanation
-from semmatch_tf.runs import load_bi_encoder, load_run
+from semmatch_tf import load_run
+from semmatch_tf.training import load_bi_encoder
 
 cross = Explainer(load_run(work / "cross_encoder"))
 why = cross.explain("apple iphone charger", "Apple 20W USB-C Power Adapter for iPhone")

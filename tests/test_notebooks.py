@@ -1,8 +1,10 @@
-"""The tutorial notebooks match their generator, keep the outputs of one clean full-size run, and run
-top to bottom again (small-data switch on)."""
+"""The tutorial notebooks match their generator, import only the package's public face, keep the
+outputs of one clean full-size run, and run top to bottom again (small-data switch on)."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import importlib.util
 import os
 import re
@@ -31,6 +33,43 @@ def test_committed_notebooks_match_their_generator(tmp_path):
     for path in NOTEBOOKS:
         assert path.read_text(encoding="utf-8") == (tmp_path / path.name).read_text(encoding="utf-8"), \
             f"{path.name} is stale: run python notebooks/build_notebooks.py --execute"
+
+
+def toolkit_imports(source: str) -> list[tuple[int, str, str | None]]:
+    """(line, package, imported name or None for ``import package``) of every semmatch_tf import in a
+    code cell; IPython's ``%magic`` and ``!shell`` lines are blanked first, so the cell parses."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    found = []
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, None) for a in node.names if a.name.split(".")[0] == "semmatch_tf"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "semmatch_tf":
+            found += [(node.lineno, node.module, a.name) for a in node.names]
+    return found
+
+
+def test_the_notebooks_import_only_the_public_face():
+    """Every ``semmatch_tf`` import in a tutorial names ``semmatch_tf`` or a subpackage (a folder with
+    an ``__init__.py``) whose ``__all__`` holds the name: no module paths such as
+    ``semmatch_tf.training.trainer``. The set-up cell's ``semmatch_tf.quiet.import_tensorflow`` is
+    the one exception, for now."""
+    builder = load_builder()
+    problems, imports = [], 0
+    for notebook, cells in builder.NOTEBOOKS.items():
+        for number, cell in enumerate(cells):
+            if cell.cell_type != "code":
+                continue
+            for line, module, name in toolkit_imports(cell.source):
+                imports += 1
+                where = f"{notebook} cell {number} line {line}: {module}" + (f".{name}" if name else "")
+                if module == "semmatch_tf.quiet" and name == "import_tensorflow":
+                    continue  # the set-up cell, until the notebooks are re-run with semmatch_tf.import_tensorflow
+                if not (REPO.joinpath(*module.split(".")) / "__init__.py").is_file():
+                    problems.append(f"{where}: {module} is a module path, not semmatch_tf or a subpackage")
+                elif name is not None and name not in importlib.import_module(module).__all__:
+                    problems.append(f"{where}: {name} is not in {module}.__all__")
+    assert imports > 20, "the check found the notebooks' imports"
+    assert not problems, "\n".join(problems)
 
 
 # What a reader must not see in a kept output: TensorFlow C++ log lines, Python warnings, retracing.
