@@ -20,7 +20,7 @@ MODULES = ["semmatch_tf", "semmatch_tf.models.registry", "semmatch_tf.losses", "
            "semmatch_tf.training.tensorboard_logs", "semmatch_tf.evaluation.ranking", "semmatch_tf.cards",
            "semmatch_tf.query.error_model", "semmatch_tf.quiet",
            # the homes of semmatch_tf.__all__ (training.trainer's example trains, so it is skipped)
-           "semmatch_tf.cross_encoder_task", "semmatch_tf.bi_encoder_task", "semmatch_tf.training.config_files",
+           "semmatch_tf.tasks.cross_encoder", "semmatch_tf.tasks.bi_encoder", "semmatch_tf.training.config_files",
            "semmatch_tf.training.config", "semmatch_tf.data.loaders", "semmatch_tf.data.demo",
            "semmatch_tf.data.splits", "semmatch_tf.data.schema", "semmatch_tf.runs",
            "semmatch_tf.retrieval.index_directory", "semmatch_tf.retrieval.search", "semmatch_tf.export.savedmodel",

@@ -8,7 +8,8 @@ or for ``BiEncoder`` a packaged pretrained checkpoint; ``load`` reads directorie
 Serving). Texts go in as plain strings: tokenisation is inside the model's graph. The functions
 underneath (``training.trainer.train``, ``runs.load_run``, ``export.export_model``...) stay
 available for finer control. Each class lives in its own module
-(:mod:`semmatch_tf.cross_encoder_task`, :mod:`semmatch_tf.bi_encoder_task`); both are imported here.
+(:mod:`semmatch_tf.tasks.cross_encoder`, :mod:`semmatch_tf.tasks.bi_encoder`, sharing
+:mod:`semmatch_tf.tasks.presets`); both are imported here.
 
 Examples:
 
@@ -25,7 +26,7 @@ PosixPath('models/lcqmc-bilstm')
 
 from __future__ import annotations
 
-from semmatch_tf.bi_encoder_task import BiEncoder
-from semmatch_tf.cross_encoder_task import CrossEncoder
+from semmatch_tf.tasks.bi_encoder import BiEncoder
+from semmatch_tf.tasks.cross_encoder import CrossEncoder
 
 __all__ = ["BiEncoder", "CrossEncoder"]

@@ -17,7 +17,7 @@ from semmatch_tf import runs
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.export.savedmodel import export_bi_encoder
 from semmatch_tf.models.bi_encoder import TwoTowerEncoder, pretrained_encoder, text_list
-from semmatch_tf.task_support import check_kind, names_checkpoint, ranked, save_preset, unknown_preset
+from semmatch_tf.tasks.presets import check_kind, names_checkpoint, ranked, save_preset, unknown_preset
 from semmatch_tf.training.bi_encoder_evaluation import evaluate_bi_encoder
 from semmatch_tf.training.config import RunConfig
 from semmatch_tf.training.trainer import train
