@@ -167,6 +167,7 @@ def test_two_bilstm_workers_hold_identical_weights_and_only_the_chief_writes(bil
     assert seconds < WORKER_TIMEOUT
 
 
+@pytest.mark.slow  # ~40 s: the BiLSTM two-worker test covers the strategy in the default run
 def test_two_tiny_bert_workers_hold_identical_weights(tmp_path):
     run_dir, (chief_dir, worker_dir) = train_two_workers(tmp_path, BERT)
     chief, worker = weights(run_dir), weights(worker_dir)
@@ -176,6 +177,7 @@ def test_two_tiny_bert_workers_hold_identical_weights(tmp_path):
     assert (run_dir / "model.keras").is_file() and not any((tmp_path / "scratch").glob("*/checkpoints/../run.lock"))
 
 
+@pytest.mark.slow  # ~1.5 min: two workers, a kill and a resume; two-worker training itself stays in the default run
 def test_a_killed_worker_fails_the_job_and_the_same_command_resumes_it(tmp_path, bilstm_pair):
     """kill -9 of worker 1 after the first epoch: worker 0 fails (non-zero exit, bounded time);
     re-running both resumes from their backups and ends with the unkilled run's weights."""

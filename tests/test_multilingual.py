@@ -194,6 +194,7 @@ E5_TINY = {"data": {"format": "demo", "limit": 48, "split": [0.75, 0.25, 0.0], "
                         "early_stopping_patience": None}}
 
 
+@pytest.mark.slow  # ~2-3 min: fine-tunes e5 (118M); SentencePiece in the graph, e5 prefixes and the e5 encoder stay in the default run
 def test_cross_encoder_on_e5_trains_saves_exports_and_serves_raw_strings(e5_dir, tmp_path):
     from semmatch_tf.export import check_export, export_model
     from semmatch_tf.runs import load_run
@@ -221,6 +222,7 @@ def test_cross_encoder_on_e5_trains_saves_exports_and_serves_raw_strings(e5_dir,
     assert max(result["max_abs_diff"].values()) < 1e-4
 
 
+@pytest.mark.slow  # ~2 min: fine-tunes e5 towers; BERT bi-encoder training is in tests/test_bert.py's default run
 def test_bi_encoder_on_e5_trains_and_keeps_the_prefixes(e5_dir, tmp_path):
     from semmatch_tf.export import export_bi_encoder
     from semmatch_tf.training.config import RunConfig
