@@ -41,7 +41,7 @@ if importlib.util.find_spec("semmatch_tf") is None:  # a fresh Colab runtime
                          "Runtime > Restart session, then run this cell again.")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from semmatch_tf.quiet import import_tensorflow
+from semmatch_tf import import_tensorflow
 tf = import_tensorflow()  # TensorFlow without the C++ start-up lines it prints whatever the log level
 GPU = bool(tf.config.list_physical_devices("GPU"))
 # SMALL=1 (set by the tests) shrinks every step so the whole notebook runs in about a minute on a CPU.

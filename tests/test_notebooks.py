@@ -51,8 +51,8 @@ def toolkit_imports(source: str) -> list[tuple[int, str, str | None]]:
 def test_the_notebooks_import_only_the_public_face():
     """Every ``semmatch_tf`` import in a tutorial names ``semmatch_tf`` or a subpackage (a folder with
     an ``__init__.py``) whose ``__all__`` holds the name: no module paths such as
-    ``semmatch_tf.training.trainer``. The set-up cell's ``semmatch_tf.quiet.import_tensorflow`` is
-    the one exception, for now."""
+    ``semmatch_tf.training.trainer`` (the set-up cell's quiet TensorFlow import included:
+    ``semmatch_tf.import_tensorflow``)."""
     builder = load_builder()
     problems, imports = [], 0
     for notebook, cells in builder.NOTEBOOKS.items():
@@ -62,8 +62,6 @@ def test_the_notebooks_import_only_the_public_face():
             for line, module, name in toolkit_imports(cell.source):
                 imports += 1
                 where = f"{notebook} cell {number} line {line}: {module}" + (f".{name}" if name else "")
-                if module == "semmatch_tf.quiet" and name == "import_tensorflow":
-                    continue  # the set-up cell, until the notebooks are re-run with semmatch_tf.import_tensorflow
                 if not (REPO.joinpath(*module.split(".")) / "__init__.py").is_file():
                     problems.append(f"{where}: {module} is a module path, not semmatch_tf or a subpackage")
                 elif name is not None and name not in importlib.import_module(module).__all__:
