@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from public_face import public_face_problem, toolkit_imports as source_imports
 
 BENCHMARKS = REPO / "benchmarks"
 FILES = sorted(BENCHMARKS.glob("*.py"))
@@ -27,22 +28,7 @@ IMPORTABLE = [p for p in FILES if p.stem not in ("__init__", "peers_child")]
 
 
 def toolkit_imports(path: Path) -> list[tuple[int, str, str | None]]:
-    """(line, package, imported name or None for ``import package``) of every semmatch_tf import."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name, None) for a in node.names if a.name.split(".")[0] == "semmatch_tf"]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "semmatch_tf":
-            found += [(node.lineno, node.module, a.name) for a in node.names]
-    return found
-
-
-def is_package(module: str) -> bool:
-    return (REPO.joinpath(*module.split(".")) / "__init__.py").is_file()
-
-
-def public_names(module: str) -> set[str]:
-    return set(importlib.import_module(module).__all__)
+    return source_imports(path.read_text(encoding="utf-8"))
 
 
 def test_the_benchmarks_are_a_package():
@@ -54,11 +40,9 @@ def test_the_benchmarks_are_a_package():
 def test_benchmarks_import_only_the_public_face(path):
     problems = []
     for line, module, name in toolkit_imports(path):
-        where = f"{path.name}:{line}"
-        if not is_package(module):
-            problems.append(f"{where}: {module} is a module path, not semmatch_tf or a subpackage")
-        elif name is not None and name not in public_names(module):
-            problems.append(f"{where}: {name} is not in {module}.__all__")
+        problem = public_face_problem(module, name)
+        if problem:
+            problems.append(f"{path.name}:{line}: {problem}")
     assert not problems, "\n".join(problems)
 
 

@@ -3,8 +3,6 @@ outputs of one clean full-size run, and run top to bottom again (small-data swit
 
 from __future__ import annotations
 
-import ast
-import importlib
 import importlib.util
 import os
 import re
@@ -15,6 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import REPO, data_dir
+from public_face import public_face_problem, toolkit_imports
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
@@ -35,19 +34,6 @@ def test_committed_notebooks_match_their_generator(tmp_path):
             f"{path.name} is stale: run python notebooks/build_notebooks.py --execute"
 
 
-def toolkit_imports(source: str) -> list[tuple[int, str, str | None]]:
-    """(line, package, imported name or None for ``import package``) of every semmatch_tf import in a
-    code cell; IPython's ``%magic`` and ``!shell`` lines are blanked first, so the cell parses."""
-    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
-    found = []
-    for node in ast.walk(ast.parse("\n".join(lines))):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name, None) for a in node.names if a.name.split(".")[0] == "semmatch_tf"]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "semmatch_tf":
-            found += [(node.lineno, node.module, a.name) for a in node.names]
-    return found
-
-
 def test_the_notebooks_import_only_the_public_face():
     """Every ``semmatch_tf`` import in a tutorial names ``semmatch_tf`` or a subpackage (a folder with
     an ``__init__.py``) whose ``__all__`` holds the name: no module paths such as
@@ -61,11 +47,10 @@ def test_the_notebooks_import_only_the_public_face():
                 continue
             for line, module, name in toolkit_imports(cell.source):
                 imports += 1
-                where = f"{notebook} cell {number} line {line}: {module}" + (f".{name}" if name else "")
-                if not (REPO.joinpath(*module.split(".")) / "__init__.py").is_file():
-                    problems.append(f"{where}: {module} is a module path, not semmatch_tf or a subpackage")
-                elif name is not None and name not in importlib.import_module(module).__all__:
-                    problems.append(f"{where}: {name} is not in {module}.__all__")
+                problem = public_face_problem(module, name)
+                if problem:
+                    problems.append(f"{notebook} cell {number} line {line}: {module}"
+                                    + (f".{name}" if name else "") + f": {problem}")
     assert imports > 20, "the check found the notebooks' imports"
     assert not problems, "\n".join(problems)
 
