@@ -9,6 +9,7 @@ benchmark/dataset/split/model/metric). Numbers come only from runs.
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import json
 import os
 import platform
@@ -57,13 +58,19 @@ def record(benchmark: str, dataset: str, split: str, model: str, metric: str, va
 
 
 def append_results(records: list[dict]) -> None:
-    """Append to results.json (atomically) and regenerate RESULTS.md."""
-    existing = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else []
-    existing.extend(records)
-    temporary = RESULTS_JSON.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(existing, indent=1, ensure_ascii=False) + "\n")
-    os.replace(temporary, RESULTS_JSON)
-    write_results_table(existing)
+    """Append to results.json (atomically) and regenerate RESULTS.md.
+
+    An exclusive lock on a side file serialises benchmarks that finish at the same moment, so
+    neither read-modify-write loses the other's records.
+    """
+    with open(RESULTS_JSON.with_suffix(".json.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else []
+        existing.extend(records)
+        temporary = RESULTS_JSON.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(existing, indent=1, ensure_ascii=False) + "\n")
+        os.replace(temporary, RESULTS_JSON)
+        write_results_table(existing)
     for r in records:
         print(f"{r['benchmark']:<14} {r['dataset']:<12} {r['split']:<10} {r['model']:<34} {r['metric']:<14} {r['value']:.4f}")
 
