@@ -114,6 +114,34 @@ def test_corrector_reports_confidence_and_kind(small_corrector):
     assert (split.replacement, split.kind) == ("kitchen faucet", "split")
 
 
+@pytest.mark.parametrize("word, stem, suffix, replacement, regular", [
+    ("thermostats", "thermostat", "s", "", True), ("boxs", "box", "s", "", False), ("boxes", "box", "es", "", True),
+    ("driveing", "drive", "ing", "", False), ("driving", "driv", "ing", "e", True), ("seeing", "see", "ing", "", True),
+    ("roter", "rot", "er", "", False), ("opener", "open", "er", "", True), ("charming", "charm", "ing", "", True),
+])
+def test_regular_inflections(word, stem, suffix, replacement, regular):
+    from semmatch_tf.query.spelling import regular_inflection
+
+    assert word == stem + suffix and regular_inflection(stem, suffix, replacement) is regular
+
+
+def test_a_replacement_agrees_in_number_with_the_typed_word():
+    from semmatch_tf.query.spelling import agree_in_number
+
+    assert agree_in_number("curtiins", "curtain") == "curtains" and agree_in_number("curtian", "curtain") == "curtain"
+    assert agree_in_number("batterys", "battery") == "batteries" and agree_in_number("boxs", "box") == "boxes"
+    assert agree_in_number("glas", "glass") == "glass"  # a word ending in s is not a plural
+
+
+def test_real_words_are_weighed_against_their_own_english_frequency():
+    counts = {"cedar": 200, "mulch": 80, "spray": 300, "paint": 400, "shower": 500, "head": 300}
+    corrector = SpellingCorrector(counts, bigrams={"cedar mulch", "spray paint", "shower head"})
+    assert corrector.correct("ceder mulch") == "cedar mulch"  # 200 times rarer in English than "cedar"
+    assert corrector.correct("pray paint") == "pray paint"  # as common as "spray": the typist may mean it
+    kept = SpellingCorrector(counts, config=SpellingConfig(correct_real_words=False))
+    assert kept.correct("ceder mulch") == "ceder mulch"
+
+
 def test_spelling_config_is_validated():
     with pytest.raises(ValueError, match="max_edit_distance"):
         SpellingConfig(max_edit_distance=3)
@@ -253,6 +281,14 @@ def home_depot_understanding() -> tuple[QueryUnderstanding, pd.DataFrame]:
     ("schilage electronic deadbolts locks", "schlage electronic deadbolts locks"),
     ("microwave countertop ge peb2060smss", "microwave countertop ge peb2060smss"),
     ("dewalt xr", "dewalt xr"), ("behr deckover", "behr deckover"), ("furnace thermostats", "furnace thermostats"),
+    # English words the titles never write, one likely edit from a catalogue word far more common in English too
+    ("ceder mulch", "cedar mulch"), ("12 inch sower head", "12 inch shower head"),
+    ("pray paint", "pray paint"),  # "pray" is about as common in English as "spray": kept
+    ("boxs", "boxes"), ("driveing bits", "driving bits"),  # misspelt inflections are not inflections
+    ("shutter screwws", "shutter screws"), ("martha stewart curtiins", "martha stewart curtains"),  # number kept
+    ("4 ftawning frame", "4 ft awning frame"),  # a unit split off after a number needs no title to write it
+    ("millimeter threaded rod", "millimeter threaded rod"),  # a unit word, not "multimeter"
+    ("stnless washer hose", "stainless washer hose"), ("atanderd", "standard"),  # two edits
 ])
 def test_home_depot_corrections(home_depot_understanding, query, expected):
     qu, _ = home_depot_understanding
@@ -274,9 +310,9 @@ def test_home_depot_corrector_on_the_hand_labelled_sample(home_depot_understandi
         correct += not is_misspelled
         correct_changed += was_changed and not is_misspelled
     assert misspelled == 89 and correct == 165
-    # Measured (benchmarks/run_query.py; the channel model and threshold chosen on the dev sample):
-    # precision 0.917 at recall 0.483; the goal (0.9 at 0.6) is met for precision, not recall.
-    assert good_changes / changed >= 0.9 and fixed / misspelled >= 0.47 and correct_changed / correct < 0.02
+    # Measured (benchmarks/run_query.py; rules and threshold chosen on the dev sample, 0.946 / 0.714 there):
+    # precision 0.919 at recall 0.629, no correctly spelled query changed: the goal is 0.9 at 0.6.
+    assert good_changes / changed >= 0.9 and fixed / misspelled >= 0.6 and correct_changed / correct < 0.02
 
 
 def test_home_depot_titles_and_attribute_sample(home_depot_understanding):
