@@ -9,6 +9,11 @@ load, its dense part a :class:`~semmatch_tf.retrieval.sharded.ShardedIndex` (one
 ``crc32(product_id) % shards``, rows sorted by id; the queries are embedded by the export's
 ``embed_query``).
 
+From the model on, records travel in chunks of ``batch_size`` (one Beam element per chunk, not per
+record), and the model runs on its own thread while the pipeline reads the next chunks and writes
+the last ones (:mod:`semmatch_tf.batch.handler`); every vector equals the in-process embedder's
+bit for bit (``tests/test_beam.py``).
+
 Both run on whatever runner ``pipeline_args`` name (DirectRunner by default; e.g.
 ``--runner=FlinkRunner --flink_master=host:8081``, ``--runner=SparkRunner``,
 ``--runner=DataflowRunner --project=... --region=... --temp_location=gs://...``). Files are read
@@ -35,6 +40,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 FORMATS = ("jsonl", "parquet", "tfrecord")
+EMBEDDED_COUNTER = ("semmatch_tf", "records_embedded")  # Beam metric: (namespace, name)
 SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
             ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
 
@@ -165,23 +171,32 @@ def to_example(record: dict) -> bytes:
 
 
 # -- model outputs to records ---------------------------------------------------------------------------
-def scored_record(result) -> dict:
-    record, outputs = dict(result.example), result.inference
-    record["score"] = float(outputs["scores"])
-    record["label"] = outputs["label"].decode("utf-8") if isinstance(outputs["label"], bytes) else str(outputs["label"])
-    record["probabilities"] = [float(p) for p in np.ravel(outputs["probabilities"])]
-    return record
+def scored_records(result) -> Iterable[dict]:
+    """A scored chunk's records, each plus ``score``, ``label`` and ``probabilities``."""
+    outputs = result.inference
+    for i, record in enumerate(result.example):
+        label = outputs["label"][i]
+        yield {**record, "score": float(outputs["scores"][i]),
+               "label": label.decode("utf-8") if isinstance(label, bytes) else str(label),
+               "probabilities": [float(p) for p in np.ravel(outputs["probabilities"][i])]}
 
 
-def embedded_record(result) -> dict:
-    """The input record plus ``embedding`` (a float32 array; a list of floats only when written to a file)."""
-    record = dict(result.example)
-    record["embedding"] = np.asarray(result.inference["embedding"], np.float32)
-    return record
+def embedded_chunk(result) -> tuple[list, np.ndarray]:
+    """An embedded chunk as ``(records, float32 vectors [len(records), dims])``: kept whole, so
+    Beam handles one element per chunk rather than per record. Counts its records
+    (:data:`EMBEDDED_COUNTER`, checked against the index by :func:`check_index_complete`)."""
+    from apache_beam.metrics import Metrics
+
+    records = list(result.example)
+    Metrics.counter(*EMBEDDED_COUNTER).inc(len(records))
+    return records, np.asarray(result.inference["embedding"], np.float32)
 
 
-def listed_embedding(record: dict) -> dict:
-    return {**record, "embedding": [float(v) for v in record["embedding"]]}
+def listed_records(chunk: tuple[list, np.ndarray]) -> Iterable[dict]:
+    """A chunk's records, each plus ``embedding`` as a list of floats (the float32 values exactly)."""
+    records, vectors = chunk
+    for record, vector in zip(records, vectors.tolist()):
+        yield {**record, "embedding": vector}
 
 
 # -- index shards ---------------------------------------------------------------------------------------
@@ -190,14 +205,26 @@ def shard_of(product_id: str, shards: int) -> int:
     return zlib.crc32(str(product_id).encode("utf-8")) % shards
 
 
+def shard_pieces(chunk: tuple[list, np.ndarray], shards: int, text_field: str) -> Iterable[tuple]:
+    """A chunk split by shard: ``(shard, (product_ids, titles, vectors))`` for each shard it touches."""
+    records, vectors = chunk
+    ids = [str(record["product_id"]) for record in records]
+    numbers = np.fromiter((shard_of(i, shards) for i in ids), np.int64, len(ids))
+    for number in np.unique(numbers):
+        rows = np.flatnonzero(numbers == number)
+        yield int(number), ([ids[r] for r in rows], [records[r][text_field] for r in rows], vectors[rows])
+
+
 def write_index_shard(item, directory: str, shards: int, meta: dict) -> dict:
+    """One shard directory from its pieces (rows sorted by id there); its manifest entry plus ``dims``."""
     from semmatch_tf.retrieval.sharded import shard_name, write_shard
     import pandas as pd
 
-    number, records = item
-    records = list(records)
-    vectors = np.stack([r["embedding"] for r in records]).astype(np.float32, copy=False)
-    catalogue = pd.DataFrame([{k: v for k, v in r.items() if k != "embedding"} for r in records])
+    number, pieces = item
+    pieces = list(pieces)
+    vectors = np.concatenate([piece[2] for piece in pieces]).astype(np.float32, copy=False)
+    catalogue = pd.DataFrame({"product_id": [i for piece in pieces for i in piece[0]],
+                              "title": [t for piece in pieces for t in piece[1]]})
     return {**write_shard(directory, shard_name(number, shards), vectors, catalogue, meta), "dims": vectors.shape[1]}
 
 
@@ -220,26 +247,42 @@ def write_index_manifest(entries: Iterable[dict], index_dir: str, meta: dict) ->
 # -- the two pipelines ----------------------------------------------------------------------------------
 def _options(job: BatchJob):
     """Beam options from the job's flags; without a runner flag, Beam's DirectRunner defaults (one
-    in-memory worker). Not ``--direct_running_mode=multi_threading``: with two threads it was 1.4x
-    faster on 50k titles but its index lacked records (benchmarks/run_scale.py counts them)."""
+    in-memory worker, which overlaps the model with reading and writing through
+    :class:`~semmatch_tf.batch.handler.AwaitOutputs`). Not ``--direct_running_mode=multi_threading``:
+    on 50k titles it was faster, but Beam 2.77's runner lost a 256-record chunk in 3 of 33 runs
+    (records one per element or chunked alike), and with a lock added where its buffers are
+    created it once handed a grouping step another step's records; :func:`check_index_complete` turns
+    such a loss into an error (``benchmarks/NOTES.md``)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     return PipelineOptions(list(job.pipeline_args))
 
 
-def _handler(job: BatchJob, signature: str, inputs: dict):
-    from semmatch_tf.batch.handler import SignatureModelHandler
+def _inference(job: BatchJob, signature: str, inputs: dict):
+    """Records -> chunks of ``job.batch_size`` records -> ``RunInference``: one PredictionResult per chunk.
 
-    # Fixed-size batches: BatchElements otherwise starts at 1 element and grows, slow for a bounded file.
-    return SignatureModelHandler(job.export_dir, signature, inputs, min_batch_size=job.batch_size,
-                                 max_batch_size=job.batch_size)
+    Fixed-size chunks: ``BatchElements`` otherwise starts at 1 element and grows, slow for a bounded
+    file. Chunks rather than records flow on, because Beam's per-element cost at every later step
+    was as large as the model's own time (see :mod:`semmatch_tf.batch.handler`).
+    """
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import RunInference
+
+    from semmatch_tf.batch.handler import AwaitOutputs, SignatureModelHandler
+
+    @beam.ptransform_fn
+    def chunked_inference(records):
+        return (records | "Chunk" >> beam.BatchElements(min_batch_size=job.batch_size, max_batch_size=job.batch_size)
+                | "RunInference" >> RunInference(SignatureModelHandler(job.export_dir, signature, inputs))
+                | "Await outputs" >> beam.ParDo(AwaitOutputs()))
+
+    return chunked_inference()
 
 
 def score_batch(job: BatchJob) -> None:
     """Score every (query, product) record with a cross-encoder export; see the module docstring."""
     import apache_beam as beam
     import pyarrow as pa
-    from apache_beam.ml.inference.base import RunInference
 
     if check_export(job.export_dir, "serving_default").get("kind") not in (None, "cross_encoder"):
         raise ValueError(f"{job.export_dir}: a bi-encoder export; score-batch needs a cross-encoder export")
@@ -248,9 +291,8 @@ def score_batch(job: BatchJob) -> None:
     with cleaned_up_on_failure(job.output, None):
         with beam.Pipeline(options=_options(job)) as pipeline:
             records = read_records(pipeline, job, ("query", "product"))
-            scored = (records | "Score" >> RunInference(_handler(job, "serving_default",
-                                                                 {"query": "query", "product": "product"}))
-                      | "To records" >> beam.Map(scored_record))
+            scored = (records | "Score" >> _inference(job, "serving_default", {"query": "query", "product": "product"})
+                      | "To records" >> beam.FlatMap(scored_records))
             write_records(scored, job, {"query": pa.string(), "product": pa.string(), "score": pa.float32(),
                                         "label": pa.string(), "probabilities": pa.list_(pa.float32())})
 
@@ -259,7 +301,6 @@ def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8,
     """Embed every catalogue record with a bi-encoder export into files and/or index shards."""
     import apache_beam as beam
     import pyarrow as pa
-    from apache_beam.ml.inference.base import RunInference
 
     if job.output is None and index_dir is None:
         raise ValueError("embed-batch needs an output prefix, an index directory, or both")
@@ -270,23 +311,43 @@ def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8,
         prepare_index_dir(index_dir)
     meta = {"export_dir": str(Path(job.export_dir).resolve()), "input": job.input, "text_field": text_field,
             "built_by": "semmatch_tf.batch.embed_batch"}
-    with cleaned_up_on_failure(job.output, index_dir), beam.Pipeline(options=_options(job)) as pipeline:
+    with cleaned_up_on_failure(job.output, index_dir):
+        pipeline = beam.Pipeline(options=_options(job))
         records = read_records(pipeline, job, ("product_id", text_field))
-        embedded = (records | "Embed" >> RunInference(_handler(job, "embed_product", {"text": text_field}))
-                    | "To records" >> beam.Map(embedded_record))
+        embedded = (records | "Embed" >> _inference(job, "embed_product", {"text": text_field})
+                    | "To chunks" >> beam.Map(embedded_chunk))
         if job.output is not None:
-            write_records(embedded | "Embedding to list" >> beam.Map(listed_embedding), job, {"product_id": pa.string(), text_field: pa.string(),
-                                          "embedding": pa.list_(pa.float32())})
+            write_records(embedded | "To records" >> beam.FlatMap(listed_records), job,
+                          {"product_id": pa.string(), text_field: pa.string(), "embedding": pa.list_(pa.float32())})
         if index_dir is not None:
             dense = str(Path(index_dir) / "dense")
             (embedded
-             | "Key by shard" >> beam.Map(lambda r: (shard_of(r["product_id"], shards),
-                                                     {"product_id": str(r["product_id"]), "title": r[text_field],
-                                                      "embedding": r["embedding"]}))
+             | "Split by shard" >> beam.FlatMap(shard_pieces, shards, text_field)
              | "Group shards" >> beam.GroupByKey()
              | "Write shards" >> beam.Map(write_index_shard, dense, shards, {"export_dir": meta["export_dir"]})
              | "All shards" >> beam.combiners.ToList()
              | "Write manifest" >> beam.Map(write_index_manifest, index_dir, meta))
+        result = pipeline.run()
+        result.wait_until_finish()
+        if index_dir is not None:
+            check_index_complete(result, index_dir)
+
+
+def check_index_complete(result, index_dir: str) -> None:
+    """Raise unless the index holds every record the model embedded (Beam's committed counter).
+
+    A guard, not a fix: the DirectRunner's multi-threaded mode sometimes builds an index short of a
+    chunk (see :func:`_options`), and a short index would otherwise pass silently. The caller
+    removes the index on the error.
+    """
+    from apache_beam.metrics.metric import MetricsFilter
+
+    query = MetricsFilter().with_namespace(EMBEDDED_COUNTER[0]).with_name(EMBEDDED_COUNTER[1])
+    embedded = sum(counter.committed or 0 for counter in result.metrics().query(query)["counters"])
+    indexed = json.loads((Path(index_dir) / "index.json").read_text(encoding="utf-8"))["count"]
+    if embedded != indexed:
+        raise RuntimeError(f"{index_dir}: the runner embedded {embedded} records but indexed {indexed}; "
+                           "the index is removed: run again (or with --direct_running_mode=in_memory)")
 
 
 @contextlib.contextmanager
