@@ -13,11 +13,14 @@ at every step (coding, pickling through a ``GroupByKey``, bookkeeping); on 50k t
 paid per record after ``RunInference``, was as large as the model's own time, and per chunk it is
 negligible (``benchmarks/run_scale.py``).
 
-The signature runs on the loaded model's own thread: ``run_inference`` starts the call and returns
-at once, its results holding :class:`PendingOutputs`, and :class:`AwaitOutputs` (the step after
-``RunInference``) fills them in a little later, so the pipeline's thread reads, parses and chunks
-the next records while TensorFlow (which releases the GIL) computes. With the DirectRunner's one
-in-memory worker this overlap is what the multi-threaded mode would give, without its threads.
+The signature runs on the loaded model's own threads (``model_threads``, 2): ``run_inference``
+starts the call and returns at once, its results holding :class:`PendingOutputs`, and
+:class:`AwaitOutputs` (the step after ``RunInference``) fills them in a little later, so the
+pipeline's thread reads, parses and chunks the next records while TensorFlow (which releases the
+GIL) computes two chunks at a time. With the DirectRunner's one in-memory worker this is the
+overlap its multi-threaded mode would give, without that mode's runner threads (which lose records,
+see :func:`semmatch_tf.batch.pipelines._options`). On 50k titles and 2 shared cores, 2 threads
+beat 1 in each of 3 alternating runs (``benchmarks/NOTES.md``).
 
 Each call's rows are padded to a multiple of ``pad_rows`` (repeats of the last record, whose
 outputs are dropped). On CPU the matrix kernels compute the rows past the last full block of 8
@@ -45,12 +48,12 @@ from apache_beam.transforms.window import GlobalWindows
 
 
 class LoadedSignature:
-    """A loaded SavedModel, one of its signatures and the one thread that calls it (Beam shares
-    this object by weak reference; the SavedModel is kept alive with the function)."""
+    """A loaded SavedModel, one of its signatures and the threads that call it (Beam shares this
+    object by weak reference; the SavedModel is kept alive with the function)."""
 
-    def __init__(self, saved_model, function) -> None:
+    def __init__(self, saved_model, function, threads: int = 2) -> None:
         self.saved_model, self.function = saved_model, function
-        self.calls = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semmatch-signature")
+        self.calls = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="semmatch-signature")
 
 
 def call_signature(function, feeds: dict) -> dict:
@@ -87,13 +90,14 @@ class AwaitOutputs(beam.DoFn):
     """After ``RunInference`` with :class:`SignatureModelHandler`: each PredictionResult with its
     outputs filled in, in input order, once its signature call has finished.
 
-    Up to ``depth`` results wait here, so the pipeline's thread reads, chunks and writes the next
-    chunks while the model runs the earlier ones (TensorFlow releases the GIL); the rest are
-    emitted when the bundle finishes. For the global window of a batch pipeline (files in, files
+    Up to ``depth`` results wait here (one more than the handler's ``model_threads`` keeps every
+    model thread busy), so the pipeline's thread reads, chunks and writes the next chunks while the
+    model runs the earlier ones (TensorFlow releases the GIL); the rest are emitted when the bundle
+    finishes. For the global window of a batch pipeline (files in, files
     out), as ``beam.BatchElements`` is.
     """
 
-    def __init__(self, depth: int = 2) -> None:
+    def __init__(self, depth: int = 3) -> None:
         self.depth = depth
 
     def start_bundle(self) -> None:
@@ -125,15 +129,16 @@ class SignatureModelHandler(ModelHandler[Sequence[dict], PredictionResult, Any])
             records together); 1 keeps the pipeline's chunk size as the model's batch size.
         pad_rows: each call's rows are padded to a multiple of this (see the module docstring);
             1: no padding.
+        model_threads: signature calls that may run at once (see the module docstring).
     """
 
     def __init__(self, export_dir: str, signature: str, inputs: Mapping[str, str], *,
-                 chunks_per_call: int = 1, pad_rows: int = 16) -> None:
+                 chunks_per_call: int = 1, pad_rows: int = 16, model_threads: int = 2) -> None:
         super().__init__(min_batch_size=chunks_per_call, max_batch_size=chunks_per_call)
-        if pad_rows < 1:
-            raise ValueError(f"pad_rows must be at least 1, got {pad_rows}")
+        if pad_rows < 1 or model_threads < 1:
+            raise ValueError(f"pad_rows and model_threads must be at least 1, got {pad_rows} and {model_threads}")
         self.export_dir, self.signature, self.inputs = str(export_dir), signature, dict(inputs)
-        self.pad_rows = pad_rows
+        self.pad_rows, self.model_threads = pad_rows, model_threads
 
     def load_model(self):
         import tensorflow as tf
@@ -143,7 +148,7 @@ class SignatureModelHandler(ModelHandler[Sequence[dict], PredictionResult, Any])
         if self.signature not in loaded.signatures:
             raise ValueError(f"{self.export_dir}: no signature {self.signature!r} "
                              f"(it has {sorted(loaded.signatures)})")
-        return LoadedSignature(loaded, loaded.signatures[self.signature])
+        return LoadedSignature(loaded, loaded.signatures[self.signature], self.model_threads)
 
     def run_inference(self, batch: Sequence[Sequence[dict]], model, inference_args: Optional[dict] = None
                       ) -> Iterable[PredictionResult]:

@@ -270,11 +270,13 @@ def _inference(job: BatchJob, signature: str, inputs: dict):
 
     from semmatch_tf.batch.handler import AwaitOutputs, SignatureModelHandler
 
+    handler = SignatureModelHandler(job.export_dir, signature, inputs)
+
     @beam.ptransform_fn
     def chunked_inference(records):
         return (records | "Chunk" >> beam.BatchElements(min_batch_size=job.batch_size, max_batch_size=job.batch_size)
-                | "RunInference" >> RunInference(SignatureModelHandler(job.export_dir, signature, inputs))
-                | "Await outputs" >> beam.ParDo(AwaitOutputs()))
+                | "RunInference" >> RunInference(handler)
+                | "Await outputs" >> beam.ParDo(AwaitOutputs(depth=handler.model_threads + 1)))
 
     return chunked_inference()
 
