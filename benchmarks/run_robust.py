@@ -1,6 +1,7 @@
 """Robust-training techniques, each measured against the same model without it (issue 18).
 
     python -m benchmarks.run_robust [--train-pairs 10000] [--epochs 3] [--techniques fgm pgd augment]
+    python -m benchmarks.run_robust --train-pairs 0 --techniques fgm --stack [--reuse-runs]
 
 On the by-query test split of Home Depot (titles only), a BiLSTM with a graded head is trained
 plain and with each technique on the same (subsampled, see the split name) training queries; the
@@ -11,6 +12,17 @@ over the baseline, with a 95% paired-bootstrap interval over test pairs (1000 re
 ensembles: the average of the trained BiLSTMs, and a stacking (ridge on validation predictions)
 of the BiLSTMs and the baseline. Each run here is small on purpose (a loaded 2-core machine):
 the split names say how many training pairs were used.
+
+``--stack`` adds gradient-boosted stacks (``semmatch_tf.ensemble.BoostedStacker``), fitted on the
+training pairs: the baseline's out-of-fold predictions (5 folds by query) alone; with the title-only
+match features of ``PairFeatures``; with the product prior (``ProductPrior``: the smoothed mean
+grade of the same product among training pairs and its count, out of fold on the training pairs;
+a product's history is known when a shop serves it, so this is a serving-time feature, reported
+apart). The tree count is chosen on validation. The BiLSTMs enter through the validation split:
+a linear stack (``fit_stacking_weights``) of the boosted stack and the BiLSTMs fitted on the
+validation predictions. Every stack is compared with the baseline and with the stack without its
+last addition (paired bootstrap over test pairs). ``--reuse-runs``: load a finished BiLSTM run of
+the same config from ``--runs`` instead of training it again (no train_seconds row then).
 """
 
 from __future__ import annotations
@@ -43,7 +55,8 @@ def rmse(gold, predicted) -> float:
     return float(np.sqrt(np.mean((np.asarray(gold) - np.asarray(predicted)) ** 2)))
 
 
-def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: Path) -> list[dict]:
+def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: Path, stack: bool = False,
+               reuse_runs: bool = False) -> list[dict]:
     from .baselines import StrongPairRidge
     from semmatch_tf import load_config, load_run, train
     from semmatch_tf.ensemble import fit_stacking_weights
@@ -70,15 +83,17 @@ def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: P
     for name in ["plain", *techniques]:
         run_config = load_config(REPO / "configs" / "home_depot_bilstm.yaml", {**base, **TECHNIQUES.get(name, {})})
         run_dir = run_root / f"bilstm_{name}"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        started = time.perf_counter()
-        train(run_config, run_dir, verbose=2)
-        seconds[f"bilstm-{name}"] = time.perf_counter() - started
+        if reuse_runs and _finished_run_of(run_dir, run_config):
+            print(f"bilstm-{name}: reusing the finished run {run_dir}", flush=True)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            started = time.perf_counter()
+            train(run_config, run_dir, verbose=2)
+            seconds[f"bilstm-{name}"] = time.perf_counter() - started
         matcher = load_run(run_dir)
         predictions[f"bilstm-{name}"] = matcher.score(*texts(test_set))
         validation_predictions[f"bilstm-{name}"] = matcher.score(*texts(validation_set))
-        print(f"bilstm-{name}: rmse {rmse(gold, predictions[f'bilstm-{name}']):.4f} "
-              f"in {seconds[f'bilstm-{name}']:.0f} s", flush=True)
+        print(f"bilstm-{name}: rmse {rmse(gold, predictions[f'bilstm-{name}']):.4f}", flush=True)
 
     neural = [k for k in predictions if k.startswith("bilstm-")]
     predictions["ensemble-average(bilstms)"] = np.mean([predictions[k] for k in neural], axis=0)
@@ -89,7 +104,82 @@ def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: P
     stacked = np.column_stack([unit(predictions[k]) for k in members]) @ weights + bias
     predictions["ensemble-stacked(bilstms+baseline)"] = np.clip(stacked, 0, 1) * (high - low) + low
     print("stacking weights", dict(zip(members, np.round(weights, 3))), flush=True)
-    return _records(gold, predictions, seconds, split, len(train_set))
+    comparisons = []
+    if stack:
+        comparisons = boosted_stacks(train_set, validation_set, test_set, baseline.chosen["alpha"], predictions,
+                                     validation_predictions, seconds)
+    return _records(gold, predictions, seconds, split, len(train_set), comparisons)
+
+
+def _finished_run_of(run_dir: Path, run_config) -> bool:
+    """Whether ``run_dir`` holds a finished run (its report written) of exactly this config."""
+    import json
+
+    import yaml
+
+    if not (run_dir / "report.json").is_file() or not (run_dir / "config.yaml").is_file():
+        return False
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    return saved == json.loads(json.dumps(run_config.to_dict()))
+
+
+def boosted_stacks(train_set, validation_set, test_set, alpha: float, predictions: dict, validation_predictions: dict,
+                   seconds: dict) -> list[tuple[str, str]]:
+    """Gradient-boosted stacks over the baseline's out-of-fold predictions, the pair features and the
+    product prior, then with the BiLSTMs (module docstring). Adds to ``predictions`` (test) and
+    returns the (system, stack without its last addition) pairs to compare."""
+    import pandas as pd
+
+    from .baselines import StrongPairRidge
+    from semmatch_tf.ensemble import (BoostedStacker, PairFeatures, ProductPrior, fit_stacking_weights,
+                                      out_of_fold_predictions, query_folds)
+
+    texts = lambda d: (d.frame["query"].tolist(), d.frame["product"].tolist())  # noqa: E731
+    grades, held = train_set.frame["grade"].to_numpy(np.float64), validation_set.frame["grade"].to_numpy(np.float64)
+    low, high = train_set.labels.grade_range
+    started = time.perf_counter()
+    folds = query_folds(train_set.frame["query_id"], folds=5)
+    oof = out_of_fold_predictions(lambda: StrongPairRidge(alphas=(alpha,)), *texts(train_set), grades, folds)
+    features = PairFeatures().fit(*texts(train_set))
+    prior = ProductPrior()
+    columns = {
+        "train": pd.concat([features.transform(*texts(train_set)).assign(ridge=oof),
+                            prior.out_of_fold(train_set.frame["product_id"], grades, folds)], axis=1)}
+    prior.fit(train_set.frame["product_id"], grades)
+    for name, split, ridge in (("validation", validation_set, validation_predictions["strong-baseline"]),
+                               ("test", test_set, predictions["strong-baseline"])):
+        columns[name] = pd.concat([features.transform(*texts(split)).assign(ridge=ridge),
+                                   prior.transform(split.frame["product_id"])], axis=1)
+    seconds["stack-inputs(oof ridge, features, prior)"] = time.perf_counter() - started
+    print(f"stack inputs in {seconds['stack-inputs(oof ridge, features, prior)']:.0f} s", flush=True)
+
+    pair_features = [c for c in columns["train"].columns if c not in ("ridge", "product_prior", "product_count")]
+    variants = {"stack-gbm(ridge)": ["ridge"], "stack-gbm(ridge+features)": ["ridge", *pair_features],
+                "stack-gbm(ridge+features+product-prior)": ["ridge", *pair_features, "product_prior", "product_count"]}
+    comparisons, previous = [], None
+    neural = [k for k in predictions if k.startswith("bilstm-")]
+    unit = lambda values: (np.asarray(values, np.float64) - low) / (high - low)  # noqa: E731
+    for name, chosen in variants.items():
+        started = time.perf_counter()
+        stacker = BoostedStacker((low, high)).fit(columns["train"][chosen], grades,
+                                                  validation=(columns["validation"][chosen], held))
+        seconds[name] = time.perf_counter() - started
+        predictions[name] = stacker.predict(columns["test"][chosen])
+        on_validation = stacker.predict(columns["validation"][chosen])
+        print(f"{name}: {stacker.chosen} in {seconds[name]:.0f} s", flush=True)
+        if previous:
+            comparisons.append((name, previous))
+        previous = name
+        if name == "stack-gbm(ridge)" or not neural:
+            continue
+        members = [on_validation, *(validation_predictions[k] for k in neural)]
+        weights, bias = fit_stacking_weights(np.column_stack([unit(m) for m in members]), unit(held))
+        tested = np.column_stack([unit(predictions[k]) for k in (name, *neural)]) @ weights + bias
+        predictions[f"{name}+bilstms"] = np.clip(tested, 0, 1) * (high - low) + low
+        comparisons.append((f"{name}+bilstms", name))
+        print(f"{name}+bilstms: validation weights", dict(zip(["stack", *neural], np.round(weights, 3))), flush=True)
+    comparisons.append(("stack-gbm(ridge+features+product-prior)", "stack-gbm(ridge+features)"))
+    return list(dict.fromkeys(comparisons))
 
 
 BASELINE_SETS = {"home_depot": "home_depot_bilstm.yaml", "qbqtc": "qbqtc_bilstm.yaml", "lcqmc": "lcqmc_bilstm.yaml"}
@@ -139,7 +229,8 @@ def baselines(name: str) -> list[dict]:
             record(BENCHMARK, name, split, pair, f"{metric}_gain_high95", result["high"])]
 
 
-def _records(gold, predictions: dict, seconds: dict, split: str, train_pairs: int) -> list[dict]:
+def _records(gold, predictions: dict, seconds: dict, split: str, train_pairs: int,
+             comparisons: list[tuple[str, str]] = ()) -> list[dict]:
     from semmatch_tf.evaluation import paired_bootstrap_statistic
 
     records = []
@@ -148,8 +239,11 @@ def _records(gold, predictions: dict, seconds: dict, split: str, train_pairs: in
         if model in seconds:
             records.append(record(BENCHMARK, "home_depot", "train", model, "train_seconds", seconds[model],
                                   anchor=f"{machine()}; shared, loaded machine; {train_pairs} pairs"))
+    extra = list(comparisons)
     comparisons = [(m, "strong-baseline") for m in predictions if m != "strong-baseline"]
-    comparisons += [(m, "bilstm-plain") for m in predictions if m not in ("strong-baseline", "bilstm-plain")]
+    comparisons += [(m, "bilstm-plain") for m in predictions
+                    if m not in ("strong-baseline", "bilstm-plain") and not m.startswith("stack-gbm")]
+    comparisons += [c for c in extra if c not in comparisons]
     for system, reference in comparisons:
         result = paired_bootstrap_statistic(rmse, gold, predictions[system], predictions[reference], samples=1000,
                                             higher_is_better=False)
@@ -169,6 +263,10 @@ def main() -> None:
     parser.add_argument("--techniques", nargs="*", default=["fgm", "augment"], choices=sorted(TECHNIQUES))
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks" / "robust")
     parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")
+    parser.add_argument("--stack", action="store_true",
+                        help="add the gradient-boosted stacks (baseline OOF, pair features, product prior, BiLSTMs)")
+    parser.add_argument("--reuse-runs", action="store_true",
+                        help="load a finished BiLSTM run of the same config from --runs instead of training it")
     parser.add_argument("--baselines", nargs="*", choices=sorted(BASELINE_SETS),
                         help="only compare the earlier cheap baseline with the strongest one on these sets")
     args = parser.parse_args()
@@ -176,7 +274,8 @@ def main() -> None:
     if args.baselines:
         publish([r for name in args.baselines for r in baselines(name)], args.dry)
         return
-    publish(home_depot(args.train_pairs, args.epochs, args.techniques, args.runs), args.dry)
+    publish(home_depot(args.train_pairs, args.epochs, args.techniques, args.runs, args.stack, args.reuse_runs),
+            args.dry)
 
 
 if __name__ == "__main__":

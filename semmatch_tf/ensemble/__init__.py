@@ -6,9 +6,17 @@ or stacking (``method="stacked"``: weights fitted on held-out pairs). The result
 and :func:`~semmatch_tf.export.export_model` writes it as ONE SavedModel whose
 ``serving_default(query, product)`` takes raw strings and runs every member's own tokenizer and
 network inside the graph.
+
+For graded relevance without a neural member, :class:`BoostedStacker` (``stacking.py``) fits
+gradient-boosted trees over a base model's out-of-fold predictions (:func:`query_folds`,
+:func:`out_of_fold_predictions`), title-only match features (:class:`PairFeatures`,
+``pair_features.py``) and a product's grade history (:class:`ProductPrior`).
 """
 
 from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble, fit_stacking_weights
+from semmatch_tf.ensemble.pair_features import PairFeatures
 from semmatch_tf.ensemble.runs import ensemble_from_runs
+from semmatch_tf.ensemble.stacking import BoostedStacker, ProductPrior, out_of_fold_predictions, query_folds
 
-__all__ = ["EnsembleMatcher", "build_ensemble", "ensemble_from_runs", "fit_stacking_weights"]
+__all__ = ["BoostedStacker", "EnsembleMatcher", "PairFeatures", "ProductPrior", "build_ensemble", "ensemble_from_runs",
+           "fit_stacking_weights", "out_of_fold_predictions", "query_folds"]
