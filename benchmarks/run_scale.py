@@ -44,9 +44,8 @@ if __name__ == "__main__" and not __package__:
 from .common import data_dir, publish, record  # noqa: E402
 
 BENCH = "scale"
-# The DirectRunner's default (one in-memory worker) and two threads (TF releases the GIL in its ops).
-BEAM_MODES = {"1 worker": ("--direct_running_mode=in_memory", "--direct_num_workers=1"),
-              "2 threads": ("--direct_running_mode=multi_threading", "--direct_num_workers=2")}
+# embed_batch's default on the DirectRunner (no flags: one in-memory worker), and two threads.
+BEAM_MODES = {"1 worker": (), "2 threads": ("--direct_running_mode=multi_threading", "--direct_num_workers=2")}
 LOADED = "shared, loaded machine"
 LATENCY = LOADED + "; one query at a time, median of 3 timings per query, 500 queries"
 
@@ -95,45 +94,68 @@ def synthetic_titles(real: pd.Series, count: int, seed: int = 0) -> list[str]:
 
 
 # -- part 1: Beam vs in-process ------------------------------------------------------------------------
-def beam_vs_in_process(encoder, export: Path, products: pd.DataFrame, work: Path) -> list[dict]:
-    from semmatch_tf.batch import BatchJob, embed_batch
-    from semmatch_tf.retrieval import EmbeddingIndex, ExportedEncoder, ShardedIndex, read_catalogue
-
-    source = work / "titles.jsonl"
-    with open(source, "w", encoding="utf-8") as handle:
+def write_titles(products: pd.DataFrame, path: Path) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
         for row in products.itertuples(index=False):
             handle.write(json.dumps({"product_id": row.product_id, "title": row.title}, ensure_ascii=False) + "\n")
-    from semmatch_tf.training import load_bi_encoder
+    return path
 
-    n = len(products)
-    # cold: what `semmatch-tf index --model RUN` does, loading the model included (Beam loads its SavedModel too)
-    started = time.perf_counter()
-    cold_encoder = load_bi_encoder(work / "bi_run")
-    EmbeddingIndex.build(cold_encoder, read_catalogue(source), 256, progress=False).save(work / "cold_index")
-    in_process_cold = time.perf_counter() - started
-    del cold_encoder
-    encoder.embed_products(products["title"].head(512).tolist(), batch_size=256, progress=False)  # warm-up
+
+def time_in_process(encoder, source: Path, work: Path):
+    """Seconds for ``EmbeddingIndex.build`` + ``save`` from the file (model loaded), and the index."""
+    from semmatch_tf.retrieval import EmbeddingIndex, read_catalogue
+
+    shutil.rmtree(work / "in_process_index", ignore_errors=True)
     started = time.perf_counter()
     index = EmbeddingIndex.build(encoder, read_catalogue(source), 256, progress=False)
     index.save(work / "in_process_index")
-    in_process = time.perf_counter() - started
+    return time.perf_counter() - started, index
+
+
+def time_beam(export: Path, source: Path, flags: tuple, index_dir: Path) -> tuple[float, int]:
+    """Seconds for ``embed_batch`` to an 8-shard index, and the records indexed (0: the run stopped
+    on embed_batch's completeness check, a lost chunk)."""
+    from semmatch_tf.batch import BatchJob, embed_batch
+    from semmatch_tf.retrieval import ShardedIndex
+
+    shutil.rmtree(index_dir, ignore_errors=True)
+    started = time.perf_counter()
+    try:
+        embed_batch(BatchJob(str(export), str(source), None, batch_size=256, pipeline_args=flags),
+                    index_dir=str(index_dir), shards=8)
+    except RuntimeError as error:
+        print(f"beam {flags}: {error}", flush=True)
+        return time.perf_counter() - started, 0
+    return time.perf_counter() - started, len(ShardedIndex.load(index_dir / "dense"))
+
+
+def beam_vs_in_process(encoder, export: Path, products: pd.DataFrame, work: Path, reps: int) -> list[dict]:
+    """In-process and each Beam mode measured in turn, ``reps`` rounds; medians compared."""
+    from semmatch_tf.retrieval import ExportedEncoder, ShardedIndex
+    from semmatch_tf.training import load_bi_encoder
+
+    source, n = write_titles(products, work / "titles.jsonl"), len(products)
+    # cold: what `semmatch-tf index --model RUN` does, loading the model included (Beam loads its SavedModel too)
+    started = time.perf_counter()
+    time_in_process(load_bi_encoder(work / "bi_run"), source, work)
+    in_process_cold = time.perf_counter() - started
+    encoder.embed_products(products["title"].head(512).tolist(), batch_size=256, progress=False)  # warm-up
+    times, indexed = {"in-process": []}, {}
+    for rep in range(reps):
+        seconds, index = time_in_process(encoder, source, work)
+        times["in-process"].append(seconds)
+        for number, (name, flags) in enumerate(BEAM_MODES.items()):
+            seconds, count = time_beam(export, source, flags, work / f"beam_index_{number}")
+            times.setdefault(name, []).append(seconds)
+            indexed.setdefault(name, []).append(count)
+            print(f"round {rep}: in-process {times['in-process'][-1]:.1f} s, beam {name} {seconds:.1f} s, "
+                  f"{count} indexed", flush=True)
+    median = {name: float(np.median(values)) for name, values in times.items()}
+    in_process = median.pop("in-process")
     print(f"in-process: {n} titles in {in_process:.1f} s warm ({n / in_process:.0f}/s), "
           f"{in_process_cold:.1f} s with the model load", flush=True)
 
-    beam_runs, indexed = {}, {}
-    for name, flags in BEAM_MODES.items():
-        shutil.rmtree(work / "beam_index", ignore_errors=True)
-        started = time.perf_counter()
-        embed_batch(BatchJob(str(export), str(source), None, batch_size=256, pipeline_args=flags),
-                    index_dir=str(work / "beam_index"), shards=8)
-        beam_runs[name] = time.perf_counter() - started
-        indexed[name] = len(ShardedIndex.load(work / "beam_index" / "dense"))
-        print(f"beam DirectRunner {name}: {n} titles in {beam_runs[name]:.1f} s ({n / beam_runs[name]:.0f}/s), "
-              f"{indexed[name]} indexed", flush=True)
-        if name == "1 worker":
-            shutil.copytree(work / "beam_index", work / "beam_index_1")
-
-    beam_index = ShardedIndex.load(work / "beam_index_1" / "dense")  # the default mode's index
+    beam_index = ShardedIndex.load(work / "beam_index_0" / "dense")  # the default mode's last index
     rows = pd.Series(np.arange(len(beam_index)), index=beam_index.ids).loc[index.ids].to_numpy()
     beam_vectors = beam_index.embeddings[rows]
     keras_diff = float(np.abs(beam_vectors - index.embeddings).max())
@@ -143,19 +165,24 @@ def beam_vs_in_process(encoder, export: Path, products: pd.DataFrame, work: Path
     print(f"max |beam - keras| {keras_diff:.2e}, max |beam - savedmodel in-process| {saved_diff:.2e}, "
           f"bit-identical rows {identical_rows:.3f}", flush=True)
     dataset, split = "home_depot_titles", f"{n // 1000}k"
+    timing = f"{LOADED}; median of {reps} rounds, in-process and Beam in turn"
     records = [record(BENCH, dataset, split, "in-process EmbeddingIndex.build (Keras), model loaded", "titles_per_s",
-                      n / in_process, anchor=LOADED),
+                      n / in_process, anchor=timing),
                record(BENCH, dataset, split, "in-process load_bi_encoder + build + save", "titles_per_s",
                       n / in_process_cold, anchor=LOADED)]
-    for name, seconds in beam_runs.items():
+    for name, seconds in median.items():
+        complete = sum(count == n for count in indexed[name])
         records += [record(BENCH, dataset, split, f"beam DirectRunner {name} embed_batch (SavedModel, 8 shards)",
-                           "titles_per_s", n / seconds, anchor=LOADED + "; includes pipeline start and model load"),
+                           "titles_per_s", n / seconds, anchor=timing + "; includes pipeline start and model load"),
                     record(BENCH, dataset, split, f"beam {name} / in-process (model loaded)", "throughput_ratio",
-                           in_process / seconds, anchor="same run, same machine; goal >= 0.8"),
+                           in_process / seconds, anchor=f"same run, same machine, medians of {reps}; goal >= 0.8"),
                     record(BENCH, dataset, split, f"beam {name} / in-process (both load the model)",
-                           "throughput_ratio", in_process_cold / seconds, anchor="same run, same machine"),
+                           "throughput_ratio", in_process_cold / seconds,
+                           anchor=f"same run, same machine; Beam median of {reps}"),
                     record(BENCH, dataset, split, f"beam DirectRunner {name} embed_batch (SavedModel, 8 shards)",
-                           "records_indexed", indexed[name], anchor=f"of {n}")]
+                           "records_indexed", min(indexed[name]), anchor=f"of {n}; fewest over {reps} runs"),
+                    record(BENCH, dataset, split, f"beam DirectRunner {name} embed_batch (SavedModel, 8 shards)",
+                           "complete_runs", complete, anchor=f"of {reps}; an incomplete run stops on embed_batch's check")]
     return records + [
         record(BENCH, dataset, split, "beam vs in-process Keras", "max_abs_diff", keras_diff),
         record(BENCH, dataset, split, "beam vs in-process SavedModel", "max_abs_diff", saved_diff),
@@ -269,6 +296,7 @@ def main() -> None:
     parser.add_argument("--dry", action="store_true", help="print the records, do not publish them")
     parser.add_argument("--skip-beam", action="store_true")
     parser.add_argument("--beam-only", action="store_true", help="part 1 only (Beam vs in-process)")
+    parser.add_argument("--beam-rounds", type=int, default=3, help="rounds of in-process and each Beam mode in turn")
     args = parser.parse_args()
     if args.quick:
         args.titles, args.sizes, args.pairs, args.latency_queries = 2000, "5000,20000", 3000, 100
@@ -284,7 +312,7 @@ def main() -> None:
             products = pd.concat([products, pd.DataFrame({"product_id": [f"synthetic-{i}" for i in range(extra)],
                                                           "title": synthetic_titles(real, extra, seed=1)})],
                                  ignore_index=True)
-        records = [] if args.skip_beam else beam_vs_in_process(encoder, export, products, work)
+        records = [] if args.skip_beam else beam_vs_in_process(encoder, export, products, work, args.beam_rounds)
         if args.beam_only:
             publish(records, dry=args.dry)
             return

@@ -54,7 +54,7 @@ class BatchJob:
         input: a file or glob (``data/part-*.parquet``); its format from ``input_format`` or the suffix.
         output: output file prefix (Beam writes ``PREFIX-00000-of-0000N.SUFFIX``), or None (embed: shards only).
         input_format / output_format: ``jsonl``, ``parquet`` or ``tfrecord`` (tf.train.Example of bytes features).
-        batch_size: largest batch handed to the model.
+        batch_size: records per chunk: one model call each (padded to full row blocks) and one Beam element after it.
         output_shards: number of output files (0: the runner decides).
         pipeline_args: Beam pipeline flags (runner and its options).
     """
