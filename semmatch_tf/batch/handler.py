@@ -19,8 +19,10 @@ starts the call and returns at once, its results holding :class:`PendingOutputs`
 pipeline's thread reads, parses and chunks the next records while TensorFlow (which releases the
 GIL) computes two chunks at a time. With the DirectRunner's one in-memory worker this is the
 overlap its multi-threaded mode would give, without that mode's runner threads (which lose records,
-see :func:`semmatch_tf.batch.pipelines._options`). On 50k titles and 2 shared cores, 2 threads
-beat 1 in each of 3 alternating runs (``benchmarks/NOTES.md``).
+see :func:`semmatch_tf.batch.pipelines._options`). On 50k titles and 2 shared cores, six
+alternating rounds gave a median of 0.80x the in-process embedder with two threads, 0.77x with
+three and 0.76x calling synchronously: differences within the machine's noise
+(``benchmarks/NOTES.md``).
 
 Each call's rows are padded to a multiple of ``pad_rows`` (repeats of the last record, whose
 outputs are dropped). On CPU the matrix kernels compute the rows past the last full block of 8
