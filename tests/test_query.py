@@ -120,13 +120,13 @@ def test_corrector_reports_confidence_and_kind(small_corrector):
     ("roter", "rot", "er", "", False), ("opener", "open", "er", "", True), ("charming", "charm", "ing", "", True),
 ])
 def test_regular_inflections(word, stem, suffix, replacement, regular):
-    from semmatch_tf.query.spelling import regular_inflection
+    from semmatch_tf.query.morphology import regular_inflection
 
     assert word == stem + suffix and regular_inflection(stem, suffix, replacement) is regular
 
 
 def test_a_replacement_agrees_in_number_with_the_typed_word():
-    from semmatch_tf.query.spelling import agree_in_number
+    from semmatch_tf.query.morphology import agree_in_number
 
     assert agree_in_number("curtiins", "curtain") == "curtains" and agree_in_number("curtian", "curtain") == "curtain"
     assert agree_in_number("batterys", "battery") == "batteries" and agree_in_number("boxs", "box") == "boxes"

@@ -42,13 +42,14 @@ measures the p99).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from collections import Counter
 from typing import Iterable, Mapping
 
 from semmatch_tf.query.error_model import edit_probability
-from semmatch_tf.text.units import fold, normalize_units
+from semmatch_tf.query.morphology import (INFLECTIONS, agree_in_number, is_unit_word, needs_doubling,
+                                          regular_inflection)
+from semmatch_tf.text.units import fold
 
 WORD = re.compile(r"[a-z]+")
 #: Query tokens: runs of Latin letters and digits; only all-letter tokens are ever corrected.
@@ -58,8 +59,6 @@ SPLIT_MIN_COUNT = 4  # each part of a split needs this many times min_count titl
 MAX_CANDIDATES = 12  # the most frequent candidates weighed per word (keeps a lookup well under 1 ms)
 CONTEXT_ODDS = 10.0  # a candidate the titles write beside the query word's neighbour is this much likelier
 ENGLISH_WORDS_FILE = "frequency_dictionary_en_82_765.txt"
-INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"),
-               ("er", ""), ("er", "e"), ("ers", ""), ("ly", ""))
 
 
 def english_frequencies(min_count: int = 0) -> dict[str, int]:
@@ -73,36 +72,6 @@ def english_frequencies(min_count: int = 0) -> dict[str, int]:
         if word and int(count or 0) >= min_count:
             frequencies[word] = int(count or 0)
     return frequencies
-
-
-@functools.lru_cache(maxsize=4096)
-def is_unit_word(word: str) -> bool:
-    """A spelling the unit rules know ("millimeter", "gallons", "horsepower"): kept for them to write
-    one way, never taken for a typo of a catalogue word ("multimeter")."""
-    return normalize_units(f"1 {word}") != f"1 {word}"
-
-
-def _vowel_groups(word: str) -> int:
-    return len(re.findall(r"[aeiouy]+", word))
-
-
-def _needs_doubling(stem: str) -> bool:
-    """A one-syllable stem ending consonant-vowel-consonant ("rot", "ven", "tap"), which doubles its
-    last letter before -ing / -ed / -er ("rotting", "tapping")."""
-    return (len(stem) >= 3 and _vowel_groups(stem) == 1 and stem[-1] not in "aeiouwxy"
-            and stem[-2] in "aeiou" and stem[-3] not in "aeiou")
-
-
-def regular_inflection(stem: str, suffix: str, replacement: str) -> bool:
-    """Whether English spells ``stem + replacement`` inflected with ``suffix`` as ``stem + suffix``:
-    "boxs" (box takes -es), "driveing" (drive drops its e), "roter" (rot doubles its t) are not."""
-    if suffix == "s":
-        return not (stem.endswith(("s", "x", "z", "ch", "sh")) or (stem.endswith("y") and stem[-2:-1] not in tuple("aeiou")))
-    if suffix in ("ing", "ed", "er", "ers") and not replacement:
-        if stem.endswith("e") and not stem.endswith(("ee", "ye", "oe")):
-            return False  # drive + ing is "driving"
-        return not _needs_doubling(stem)
-    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,7 +240,7 @@ class SpellingCorrector:
                 if stem + replacement in self.counts and regular_inflection(stem, suffix, replacement):
                     return True
                 doubled = len(stem) > 3 and stem[-1] == stem[-2] and suffix in ("ing", "ed", "er", "ers")
-                if doubled and stem[:-1] in self.counts and _needs_doubling(stem[:-1]):
+                if doubled and stem[:-1] in self.counts and needs_doubling(stem[:-1]):
                     return True
         return False
 
@@ -402,24 +371,6 @@ class SpellingCorrector:
     def correct(self, query: str) -> str:
         """``query`` with its confidently misspelled words replaced (everything else unchanged)."""
         return apply_corrections(query, self.corrections(query))
-
-
-def agree_in_number(typed: str, replacement: str) -> str:
-    """``replacement`` in the plural when ``typed`` ends in the plural's s and the singular does not
-    ("curtiins" -> "curtains", not "curtain", though the titles write only "curtain"; "batterys" ->
-    "batteries")."""
-    if not typed.endswith("s") or replacement.endswith("s") or " " in replacement:
-        return replacement
-    return english_plural(replacement)
-
-
-def english_plural(noun: str) -> str:
-    """The regular English plural: "boxes", "batteries", "curtains"."""
-    if noun.endswith(("s", "x", "z", "ch", "sh")):
-        return noun + "es"
-    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
-        return noun[:-1] + "ies"
-    return noun + "s"
 
 
 def apply_corrections(query: str, corrections: list[Correction]) -> str:
