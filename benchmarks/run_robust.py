@@ -1,7 +1,7 @@
 """Robust-training techniques, each measured against the same model without it (issue 18).
 
     python -m benchmarks.run_robust [--train-pairs 10000] [--epochs 3] [--techniques fgm pgd augment]
-    python -m benchmarks.run_robust --train-pairs 0 --techniques fgm --stack [--reuse-runs]
+    python -m benchmarks.run_robust --train-pairs 0 --techniques fgm --stack [--semantic all-minilm-l6-v2] [--reuse-runs]
 
 On the by-query test split of Home Depot (titles only), a BiLSTM with a graded head is trained
 plain and with each technique on the same (subsampled, see the split name) training queries; the
@@ -18,7 +18,9 @@ training pairs: the baseline's out-of-fold predictions (5 folds by query) alone;
 match features of ``PairFeatures``; with the product prior (``ProductPrior``: the smoothed mean
 grade of the same product among training pairs and its count, out of fold on the training pairs;
 a product's history is known when a shop serves it, so this is a serving-time feature, reported
-apart). The tree count is chosen on validation. The BiLSTMs enter through the validation split:
+apart); with ``--semantic PRESET``, also with the cosine of a pretrained sentence encoder used
+zero-shot (never trained on these grades, so honest on the training pairs too). The tree count is
+chosen on validation. The BiLSTMs enter through the validation split:
 a linear stack (``fit_stacking_weights``) of the boosted stack and the BiLSTMs fitted on the
 validation predictions. Every stack is compared with the baseline and with the stack without its
 last addition (paired bootstrap over test pairs). ``--reuse-runs``: load a finished BiLSTM run of
@@ -56,7 +58,7 @@ def rmse(gold, predicted) -> float:
 
 
 def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: Path, stack: bool = False,
-               reuse_runs: bool = False) -> list[dict]:
+               reuse_runs: bool = False, semantic: str | None = None) -> list[dict]:
     from .baselines import StrongPairRidge
     from semmatch_tf import load_config, load_run, train
     from semmatch_tf.ensemble import fit_stacking_weights
@@ -107,7 +109,7 @@ def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: P
     comparisons = []
     if stack:
         comparisons = boosted_stacks(train_set, validation_set, test_set, baseline.chosen["alpha"], predictions,
-                                     validation_predictions, seconds)
+                                     validation_predictions, seconds, semantic)
     return _records(gold, predictions, seconds, split, len(train_set), comparisons)
 
 
@@ -124,13 +126,15 @@ def _finished_run_of(run_dir: Path, run_config) -> bool:
 
 
 def boosted_stacks(train_set, validation_set, test_set, alpha: float, predictions: dict, validation_predictions: dict,
-                   seconds: dict) -> list[tuple[str, str]]:
-    """Gradient-boosted stacks over the baseline's out-of-fold predictions, the pair features and the
-    product prior, then with the BiLSTMs (module docstring). Adds to ``predictions`` (test) and
-    returns the (system, stack without its last addition) pairs to compare."""
+                   seconds: dict, semantic: str | None = None) -> list[tuple[str, str]]:
+    """Gradient-boosted stacks over the baseline's out-of-fold predictions, the pair features, the
+    zero-shot ``semantic`` encoder's cosine and the product prior, then with the BiLSTMs (module
+    docstring). Adds to ``predictions`` (test) and returns the (system, stack without its last
+    addition) pairs to compare."""
     import pandas as pd
 
     from .baselines import StrongPairRidge
+    from semmatch_tf import BiEncoder
     from semmatch_tf.ensemble import (BoostedStacker, PairFeatures, ProductPrior, fit_stacking_weights,
                                       out_of_fold_predictions, query_folds)
 
@@ -140,7 +144,7 @@ def boosted_stacks(train_set, validation_set, test_set, alpha: float, prediction
     started = time.perf_counter()
     folds = query_folds(train_set.frame["query_id"], folds=5)
     oof = out_of_fold_predictions(lambda: StrongPairRidge(alphas=(alpha,)), *texts(train_set), grades, folds)
-    features = PairFeatures().fit(*texts(train_set))
+    features = PairFeatures(encoder=BiEncoder.from_preset(semantic) if semantic else None).fit(*texts(train_set))
     prior = ProductPrior()
     columns = {
         "train": pd.concat([features.transform(*texts(train_set)).assign(ridge=oof),
@@ -150,16 +154,24 @@ def boosted_stacks(train_set, validation_set, test_set, alpha: float, prediction
                                ("test", test_set, predictions["strong-baseline"])):
         columns[name] = pd.concat([features.transform(*texts(split)).assign(ridge=ridge),
                                    prior.transform(split.frame["product_id"])], axis=1)
-    seconds["stack-inputs(oof ridge, features, prior)"] = time.perf_counter() - started
-    print(f"stack inputs in {seconds['stack-inputs(oof ridge, features, prior)']:.0f} s", flush=True)
+    print(f"stack inputs (oof ridge, features{', ' + semantic if semantic else ''}, prior) in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
 
-    pair_features = [c for c in columns["train"].columns if c not in ("ridge", "product_prior", "product_count")]
-    variants = {"stack-gbm(ridge)": ["ridge"], "stack-gbm(ridge+features)": ["ridge", *pair_features],
-                "stack-gbm(ridge+features+product-prior)": ["ridge", *pair_features, "product_prior", "product_count"]}
-    comparisons, previous = [], None
+    extra = ("ridge", "product_prior", "product_count", "semantic_cosine")
+    base = ["ridge", *(c for c in columns["train"].columns if c not in extra)]
+    prior_columns = ["product_prior", "product_count"]
+    variants = [("stack-gbm(ridge)", ["ridge"], None),
+                ("stack-gbm(ridge+features)", base, "stack-gbm(ridge)"),
+                ("stack-gbm(ridge+features+product-prior)", [*base, *prior_columns], "stack-gbm(ridge+features)")]
+    if semantic:
+        cosine = f"ridge+features+zero-shot-{semantic}"
+        variants += [(f"stack-gbm({cosine})", [*base, "semantic_cosine"], "stack-gbm(ridge+features)"),
+                     (f"stack-gbm({cosine}+product-prior)", [*base, "semantic_cosine", *prior_columns],
+                      f"stack-gbm({cosine})")]
+    comparisons = []
     neural = [k for k in predictions if k.startswith("bilstm-")]
     unit = lambda values: (np.asarray(values, np.float64) - low) / (high - low)  # noqa: E731
-    for name, chosen in variants.items():
+    for name, chosen, reference in variants:
         started = time.perf_counter()
         stacker = BoostedStacker((low, high)).fit(columns["train"][chosen], grades,
                                                   validation=(columns["validation"][chosen], held))
@@ -167,9 +179,8 @@ def boosted_stacks(train_set, validation_set, test_set, alpha: float, prediction
         predictions[name] = stacker.predict(columns["test"][chosen])
         on_validation = stacker.predict(columns["validation"][chosen])
         print(f"{name}: {stacker.chosen} in {seconds[name]:.0f} s", flush=True)
-        if previous:
-            comparisons.append((name, previous))
-        previous = name
+        if reference:
+            comparisons.append((name, reference))
         if name == "stack-gbm(ridge)" or not neural:
             continue
         members = [on_validation, *(validation_predictions[k] for k in neural)]
@@ -178,8 +189,9 @@ def boosted_stacks(train_set, validation_set, test_set, alpha: float, prediction
         predictions[f"{name}+bilstms"] = np.clip(tested, 0, 1) * (high - low) + low
         comparisons.append((f"{name}+bilstms", name))
         print(f"{name}+bilstms: validation weights", dict(zip(["stack", *neural], np.round(weights, 3))), flush=True)
-    comparisons.append(("stack-gbm(ridge+features+product-prior)", "stack-gbm(ridge+features)"))
-    return list(dict.fromkeys(comparisons))
+    if semantic:
+        comparisons.append((f"stack-gbm({cosine}+product-prior)", "stack-gbm(ridge+features+product-prior)"))
+    return comparisons
 
 
 BASELINE_SETS = {"home_depot": "home_depot_bilstm.yaml", "qbqtc": "qbqtc_bilstm.yaml", "lcqmc": "lcqmc_bilstm.yaml"}
@@ -265,6 +277,9 @@ def main() -> None:
     parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")
     parser.add_argument("--stack", action="store_true",
                         help="add the gradient-boosted stacks (baseline OOF, pair features, product prior, BiLSTMs)")
+    parser.add_argument("--semantic", metavar="PRESET",
+                        help="with --stack, also stack the cosine of this pretrained encoder used zero-shot "
+                             "(BiEncoder.from_preset name, e.g. all-minilm-l6-v2)")
     parser.add_argument("--reuse-runs", action="store_true",
                         help="load a finished BiLSTM run of the same config from --runs instead of training it")
     parser.add_argument("--baselines", nargs="*", choices=sorted(BASELINE_SETS),
@@ -274,8 +289,8 @@ def main() -> None:
     if args.baselines:
         publish([r for name in args.baselines for r in baselines(name)], args.dry)
         return
-    publish(home_depot(args.train_pairs, args.epochs, args.techniques, args.runs, args.stack, args.reuse_runs),
-            args.dry)
+    publish(home_depot(args.train_pairs, args.epochs, args.techniques, args.runs, args.stack, args.reuse_runs,
+                       args.semantic), args.dry)
 
 
 if __name__ == "__main__":

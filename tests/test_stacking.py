@@ -21,7 +21,8 @@ def _slice():
     frame = load_dataset("home_depot", str(real_file("home-depot-search-relevance/train.csv")), limit=3000).frame
     queries = frame["query"].drop_duplicates().sample(frac=1.0, random_state=0)
     held = set(queries.iloc[: len(queries) // 5])
-    return frame[~frame["query"].isin(held)].reset_index(drop=True), frame[frame["query"].isin(held)].reset_index(drop=True)
+    inside = frame["query"].isin(held)
+    return frame[~inside].reset_index(drop=True), frame[inside].reset_index(drop=True)
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,7 +40,8 @@ def _row(query: str, title: str) -> pd.Series:
 def test_pair_features_on_known_home_depot_strings():
     # Kaggle's own example: "angle bracket" (3.0) shares "angle" and not the type word "bracket".
     row = _row("angle bracket", "Simpson Strong-Tie 12-Gauge Angle")
-    assert (row["word_share"], row["last_word_in_title"], row["first_word_in_title"], row["phrase_match"]) == (0.5, 0, 1, 0)
+    assert (row["word_share"], row["last_word_in_title"], row["first_word_in_title"]) == (0.5, 0, 1)
+    assert row["phrase_match"] == 0
     # "deck over" vs "DeckOver": no whole word shared, the 4-letter prefix "deck" is.
     row = _row("deck over", "BEHR Premium Textured DeckOver 1-gal. #SC-141 Tugboat Wood and Concrete Coating")
     assert (row["word_share"], row["prefix_share"], row["compound_share"]) == (0.0, 0.5, 0.5)
@@ -127,14 +129,41 @@ def test_a_stacker_over_two_identical_base_predictions_scores_as_one():
     from semmatch_tf.ensemble import BoostedStacker
 
     train, held = _slice()
-    base = lambda frame: _features().transform(frame["query"].tolist(), frame["product"].tolist())[["char_cosine"]]  # noqa: E731
+    def base(frame):
+        return _features().transform(frame["query"].tolist(), frame["product"].tolist())[["char_cosine"]]
+
     one, two = base(train), base(train).assign(copy=lambda f: f["char_cosine"])
     held_one, held_two = base(held), base(held).assign(copy=lambda f: f["char_cosine"])
     single = BoostedStacker(max_iter=30).fit(one, train["grade"], validation=(held_one, held["grade"]))
     double = BoostedStacker(max_iter=30).fit(two, train["grade"], validation=(held_two, held["grade"]))
     assert single.chosen == double.chosen
     np.testing.assert_allclose(double.predict(held_two), single.predict(held_one))
-    assert single.predict(held_one).std() > 0 and ((single.predict(held_one) >= 1) & (single.predict(held_one) <= 3)).all()
+    predicted = single.predict(held_one)
+    assert predicted.std() > 0 and ((predicted >= 1) & (predicted <= 3)).all()
     # The trees learn something real: better than predicting the training mean on held-out queries.
     rmse = lambda p: float(np.sqrt(np.mean((p - held["grade"].to_numpy()) ** 2)))  # noqa: E731
     assert rmse(single.predict(held_one)) < rmse(np.full(len(held), train["grade"].mean()))
+
+
+def test_an_encoder_adds_the_semantic_cosine_each_distinct_text_embedded_once():
+    from semmatch_tf.ensemble import PairFeatures
+    from semmatch_tf.ensemble.pair_features import FEATURE_NAMES
+
+    class Letters:  # unit vectors of letter counts; records what it was asked to embed
+        def __init__(self):
+            self.seen = []
+
+        def encode(self, texts, side="query"):
+            self.seen.append((side, list(texts)))
+            vectors = np.array([[t.lower().count(c) for c in "abcdefghijklmnopqrstuvwxyz"] for t in texts], np.float32)
+            return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+    train, _ = _slice()
+    encoder = Letters()
+    features = PairFeatures(encoder=encoder).fit(train["query"].head(200).tolist(), train["product"].head(200).tolist())
+    queries, titles = ["deck over", "deck over", "angle"], ["DeckOver", "Angle", "Angle"]
+    frame = features.transform(queries, titles)
+    assert list(frame.columns) == [*FEATURE_NAMES, "semantic_cosine"]
+    assert encoder.seen == [("query", ["deck over", "angle"]), ("product", ["DeckOver", "Angle"])]
+    # "deck over" and "deckover" have the same letters; with "angle" they share only e (2 x 1).
+    assert frame["semantic_cosine"].tolist() == pytest.approx([1.0, 2 / np.sqrt(50), 1.0], abs=1e-6)

@@ -15,7 +15,10 @@ brands and colours agree, a BM25 score. :class:`PairFeatures` computes them from
   :class:`~semmatch_tf.query.AttributeExtractor` whose gazetteer is learned from the fitting titles;
 * BM25 of the query against the title (idf and average length from the fitting titles), raw and
   divided by the query's total idf; the query's mean idf and share of words unseen in the titles;
-* cosine of character 1-4-gram and word TF-IDF vectors; query and title lengths.
+* cosine of character 1-4-gram and word TF-IDF vectors; query and title lengths;
+* with an ``encoder`` (a pretrained sentence encoder used zero-shot, e.g.
+  ``semmatch_tf.BiEncoder.from_preset("all-minilm-l6-v2")``), the cosine of the query's and the
+  title's embeddings (``semantic_cosine``): synonyms and paraphrases no n-gram sees.
 
 Everything fitted (idf, gazetteer, TF-IDF vocabularies) comes from the titles and queries passed to
 :meth:`PairFeatures.fit` (the training split), never from the pairs being scored, and no grades are
@@ -38,9 +41,10 @@ _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:/[0-9]+)?")
 _SUFFIXES = ("ings", "ing", "ies", "es", "ed", "s", "ly")
 #: Column names of :meth:`PairFeatures.transform`, in order.
 FEATURE_NAMES = ("query_words", "title_words", "query_chars", "word_share", "stem_share", "prefix_share",
-                 "fuzzy_share", "compound_share", "idf_share", "max_missing_idf", "bigram_share", "phrase_match", "last_word_in_title", "first_word_in_title", "first_match_position",
-                 "query_numbers", "number_share", "number_contradict", "bm25", "bm25_share", "query_mean_idf",
-                 "query_unseen_share", "char_cosine", "word_cosine",
+                 "fuzzy_share", "compound_share", "idf_share", "max_missing_idf", "bigram_share", "phrase_match",
+                 "last_word_in_title", "first_word_in_title", "first_match_position", "query_numbers", "number_share",
+                 "number_contradict", "bm25", "bm25_share", "query_mean_idf", "query_unseen_share", "char_cosine",
+                 "word_cosine",
                  *(f"{name}_{what}" for name in ("brand", "type", "colour", "material", "size", "quantity")
                    for what in ("agree", "contradict")))
 
@@ -98,6 +102,10 @@ class PairFeatures:
     Args:
         char_ngrams: the character n-gram range of the cosine feature.
         k1, b: BM25's parameters.
+        encoder: anything with ``encode(texts, side="query" | "product")`` returning unit vectors
+            (a :class:`semmatch_tf.BiEncoder`); adds a ``semantic_cosine`` column after
+            :data:`FEATURE_NAMES`. Use one that was not trained on the pairs being stacked (a
+            pretrained, zero-shot encoder), or its cosine on the training pairs is not honest.
 
     Examples:
         >>> titles = ["Simpson Strong-Tie 12-Gauge Angle", "BEHR Premium Textured DeckOver 1-gal. Coating",
@@ -108,8 +116,9 @@ class PairFeatures:
         (0.5, 0.0, 0.0)
     """
 
-    def __init__(self, char_ngrams: tuple[int, int] = (1, 4), k1: float = 1.2, b: float = 0.75) -> None:
-        self.char_ngrams, self.k1, self.b = tuple(char_ngrams), float(k1), float(b)
+    def __init__(self, char_ngrams: tuple[int, int] = (1, 4), k1: float = 1.2, b: float = 0.75, *,
+                 encoder=None) -> None:
+        self.char_ngrams, self.k1, self.b, self.encoder = tuple(char_ngrams), float(k1), float(b), encoder
         self.idf: dict[str, float] = {}
         self.average_length = 1.0
         self.extractor: AttributeExtractor | None = None
@@ -152,7 +161,8 @@ class PairFeatures:
             queries, titles: aligned texts, one pair per row.
 
         Returns:
-            A float32 DataFrame with the columns :data:`FEATURE_NAMES`, one row per pair.
+            A float32 DataFrame with the columns :data:`FEATURE_NAMES` (and ``semantic_cosine``
+            with an ``encoder``), one row per pair.
 
         Raises:
             RuntimeError: before :meth:`fit`.
@@ -171,7 +181,20 @@ class PairFeatures:
             left = vectorizer.transform([normalize_units(q) for q in queries])
             right = vectorizer.transform([normalize_units(t) for t in titles])
             frame[column] = np.asarray(left.multiply(right).sum(axis=1), np.float32).ravel()
+        if self.encoder is not None:
+            frame["semantic_cosine"] = self._semantic_cosine(queries, titles)
         return frame
+
+    def _semantic_cosine(self, queries: list[str], titles: list[str]) -> np.ndarray:
+        """Each distinct text embedded once, then the cosine of every pair's two vectors."""
+        if not queries:
+            return np.zeros(0, np.float32)
+        unique_queries, unique_titles = list(dict.fromkeys(queries)), list(dict.fromkeys(titles))
+        left = np.asarray(self.encoder.encode(unique_queries, side="query"), np.float32)
+        right = np.asarray(self.encoder.encode(unique_titles, side="product"), np.float32)
+        rows = {q: i for i, q in enumerate(unique_queries)}
+        columns = {t: i for i, t in enumerate(unique_titles)}
+        return np.einsum("ij,ij->i", left[[rows[q] for q in queries]], right[[columns[t] for t in titles]])
 
     def _row(self, query: str, title: str) -> tuple:
         q, t = words(query), words(title)

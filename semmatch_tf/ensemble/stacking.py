@@ -62,7 +62,8 @@ def out_of_fold_predictions(make_model: Callable[[], object], queries: Sequence[
         >>> class Mean:
         ...     def fit(self, q, t, g): self.mean = float(np.mean(g)); return self
         ...     def predict(self, q, t): return np.full(len(q), self.mean)
-        >>> out_of_fold_predictions(Mean, ["a", "a", "b"], ["x", "y", "z"], [1.0, 2.0, 3.0], np.array([0, 0, 1])).tolist()
+        >>> folds = np.array([0, 0, 1])  # query "a" in fold 0, "b" in fold 1
+        >>> out_of_fold_predictions(Mean, ["a", "a", "b"], ["x", "y", "z"], [1.0, 2.0, 3.0], folds).tolist()
         [3.0, 3.0, 1.5]
     """
     queries, titles, grades = list(queries), list(titles), np.asarray(grades, np.float64)
