@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import shutil
 import zlib
@@ -84,20 +85,34 @@ class BatchInputError(ValueError):
 
 
 # -- reading and writing ------------------------------------------------------------------------------
-def read_records(pipeline, job: BatchJob, fields: Sequence[str]):
-    """The input file(s) as dict records holding (at least) ``fields`` as strings."""
+def read_chunks(pipeline, job: BatchJob, fields: Sequence[str]):
+    """The input file(s) as chunks (lists) of up to ``job.batch_size`` dict records holding (at least)
+    ``fields`` as strings: one Beam element per chunk, the model's batch.
+
+    Parquet is read a row group at a time (``ReadFromParquetBatched``, still split across workers by
+    row group) and cut into chunks, so no step pays Beam's per-element cost per record. JSON lines
+    and TFRecords are read a record at a time (Beam splits those files by byte range), then chunked
+    by ``BatchElements`` at a fixed size (it otherwise starts at 1 element and grows) and parsed a
+    chunk at a time.
+    """
     import apache_beam as beam
 
-    label, fields = f"Read {job.input_format}", tuple(fields)
+    label, fields, size = f"Read {job.input_format}", tuple(fields), job.batch_size
     if job.input_format == "parquet":
-        return (pipeline | label >> beam.io.ReadFromParquet(job.input)
-                | "Check fields" >> beam.Map(check_record, fields, job.input))
+        return (pipeline | label >> beam.io.ReadFromParquetBatched(job.input)
+                | "Chunk and check" >> beam.FlatMap(table_chunks, size, fields, job.input))
     if job.input_format == "tfrecord":
-        return (pipeline | label >> beam.io.ReadFromTFRecord(job.input)
-                | "Parse examples" >> beam.Map(lambda data: check_record(parse_example(data), fields, job.input)))
-    return (pipeline | label >> beam.io.ReadFromText(job.input)
-            | "Parse JSON lines" >> beam.Map(lambda line: check_record(parse_json_line(line, job.input), fields,
-                                                                       job.input)))
+        raw, parse = pipeline | label >> beam.io.ReadFromTFRecord(job.input), parse_example
+    else:
+        raw, parse = pipeline | label >> beam.io.ReadFromText(job.input), functools.partial(parse_json_line, source=job.input)
+    return (raw | "Chunk" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
+            | "Parse and check" >> beam.Map(lambda chunk: [check_record(parse(item), fields, job.input) for item in chunk]))
+
+
+def table_chunks(table, size: int, fields: tuple[str, ...], source: str) -> Iterable[list[dict]]:
+    """A pyarrow table's rows as checked dict records, ``size`` at a time."""
+    for start in range(0, table.num_rows, size):
+        yield [check_record(record, fields, source) for record in table.slice(start, size).to_pylist()]
 
 
 def parse_json_line(line: str, source: str) -> dict:
@@ -259,11 +274,10 @@ def _options(job: BatchJob):
 
 
 def _inference(job: BatchJob, signature: str, inputs: dict):
-    """Records -> chunks of ``job.batch_size`` records -> ``RunInference``: one PredictionResult per chunk.
+    """Chunks of records (:func:`read_chunks`) -> ``RunInference``: one PredictionResult per chunk.
 
-    Fixed-size chunks: ``BatchElements`` otherwise starts at 1 element and grows, slow for a bounded
-    file. Chunks rather than records flow on, because Beam's per-element cost at every later step
-    was as large as the model's own time (see :mod:`semmatch_tf.batch.handler`).
+    Chunks rather than records flow on, because Beam's per-element cost at every later step was as
+    large as the model's own time (see :mod:`semmatch_tf.batch.handler`).
     """
     import apache_beam as beam
     from apache_beam.ml.inference.base import RunInference
@@ -273,9 +287,8 @@ def _inference(job: BatchJob, signature: str, inputs: dict):
     handler = SignatureModelHandler(job.export_dir, signature, inputs)
 
     @beam.ptransform_fn
-    def chunked_inference(records):
-        return (records | "Chunk" >> beam.BatchElements(min_batch_size=job.batch_size, max_batch_size=job.batch_size)
-                | "RunInference" >> RunInference(handler)
+    def chunked_inference(chunks):
+        return (chunks | "RunInference" >> RunInference(handler)
                 | "Await outputs" >> beam.ParDo(AwaitOutputs(depth=handler.model_threads + 1)))
 
     return chunked_inference()
@@ -292,8 +305,8 @@ def score_batch(job: BatchJob) -> None:
         raise ValueError("score-batch needs an output prefix")
     with cleaned_up_on_failure(job.output, None):
         with beam.Pipeline(options=_options(job)) as pipeline:
-            records = read_records(pipeline, job, ("query", "product"))
-            scored = (records | "Score" >> _inference(job, "serving_default", {"query": "query", "product": "product"})
+            chunks = read_chunks(pipeline, job, ("query", "product"))
+            scored = (chunks | "Score" >> _inference(job, "serving_default", {"query": "query", "product": "product"})
                       | "To records" >> beam.FlatMap(scored_records))
             write_records(scored, job, {"query": pa.string(), "product": pa.string(), "score": pa.float32(),
                                         "label": pa.string(), "probabilities": pa.list_(pa.float32())})
@@ -315,8 +328,8 @@ def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8,
             "built_by": "semmatch_tf.batch.embed_batch"}
     with cleaned_up_on_failure(job.output, index_dir):
         pipeline = beam.Pipeline(options=_options(job))
-        records = read_records(pipeline, job, ("product_id", text_field))
-        embedded = (records | "Embed" >> _inference(job, "embed_product", {"text": text_field})
+        chunks = read_chunks(pipeline, job, ("product_id", text_field))
+        embedded = (chunks | "Embed" >> _inference(job, "embed_product", {"text": text_field})
                     | "To chunks" >> beam.Map(embedded_chunk))
         if job.output is not None:
             write_records(embedded | "To records" >> beam.FlatMap(listed_records), job,
