@@ -225,12 +225,6 @@ class SpellingCorrector:
                 return word[: -len(suffix)] + replacement
         return word
 
-    def known(self, word: str) -> bool:
-        """A catalogue word, an inflection of one, a protected word or an English word."""
-        if word in self.counts or word in self.protected or word in self._english:
-            return True
-        return self._inflection(word)
-
     def _inflection(self, word: str) -> bool:
         """A regular inflection of a catalogue word ("thermostats", "charming" for "charm", "batting" for
         "bat"); misspelt ones ("boxs", "driveing", "leadders") are not (see :func:`regular_inflection`)."""
