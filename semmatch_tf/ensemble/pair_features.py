@@ -138,12 +138,13 @@ class PairFeatures:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         unique_titles = list(dict.fromkeys(str(t) for t in titles))
-        documents = [set(words(t)) for t in unique_titles]
+        tokenised = [words(t) for t in unique_titles]
+        documents = [set(title_words) for title_words in tokenised]
         frequency = Counter(w for document in documents for w in document)
         n = len(documents)
         self.idf = {w: math.log(1.0 + (n - f + 0.5) / (f + 0.5)) for w, f in frequency.items()}
         self._unseen_idf = math.log(1.0 + (n + 0.5) / 0.5)
-        self.average_length = float(np.mean([len(words(t)) for t in unique_titles])) if unique_titles else 1.0
+        self.average_length = float(np.mean([len(title_words) for title_words in tokenised])) if unique_titles else 1.0
         self.extractor = AttributeExtractor(Gazetteer.learn(unique_titles))
         self.vectorizers = [
             TfidfVectorizer(analyzer="char_wb", ngram_range=self.char_ngrams, sublinear_tf=True, dtype=np.float32),
@@ -197,7 +198,8 @@ class PairFeatures:
         return np.einsum("ij,ij->i", left[[rows[q] for q in queries]], right[[columns[t] for t in titles]])
 
     def _row(self, query: str, title: str) -> tuple:
-        q, t = words(query), words(title)
+        query_units, title_units = normalize_units(str(query)), normalize_units(str(title))
+        q, t = key(query_units).split(), key(title_units).split()  # words(), units normalised once
         title_set, title_stems = set(t), {stem(w) for w in t}
         title_prefixes = {w[:4] for w in t if len(w) >= 4}
         n = max(len(q), 1)
@@ -210,8 +212,8 @@ class PairFeatures:
         bigrams = list(zip(q, q[1:]))
         title_bigrams = set(zip(t, t[1:]))
         positions = [t.index(w) for w in q if w in title_set]
-        numbers = _NUMBER.findall(normalize_units(query))
-        title_numbers = set(_NUMBER.findall(normalize_units(title)))
+        numbers = _NUMBER.findall(query_units)
+        title_numbers = set(_NUMBER.findall(title_units))
         number_share = sum(x in title_numbers for x in numbers) / len(numbers) if numbers else 0.0
         counts = Counter(t)
         bm25 = 0.0
