@@ -19,7 +19,7 @@ MODULES = ["semmatch_tf", "semmatch_tf.models.registry", "semmatch_tf.losses", "
            "semmatch_tf.serve.service", "semmatch_tf.compute", "semmatch_tf.training.hparams",
            "semmatch_tf.training.tensorboard_logs", "semmatch_tf.evaluation.ranking", "semmatch_tf.cards",
            "semmatch_tf.query.error_model", "semmatch_tf.quiet", "semmatch_tf.ensemble.pair_features",
-           "semmatch_tf.ensemble.stacking",
+           "semmatch_tf.ensemble.stacking", "semmatch_tf.ensemble.baseline", "semmatch_tf.models.tfidf.layer",
            # the homes of semmatch_tf.__all__ (training.trainer's example trains, so it is skipped)
            "semmatch_tf.tasks.cross_encoder", "semmatch_tf.tasks.bi_encoder", "semmatch_tf.training.config_files",
            "semmatch_tf.training.config", "semmatch_tf.data.loaders", "semmatch_tf.data.demo",

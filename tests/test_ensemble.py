@@ -100,7 +100,7 @@ def _cli(*args: str):
 
 def test_cli_ensemble_refuses_bad_input_in_one_line(tmp_path):
     one = _cli("ensemble", "--model", str(tmp_path / "missing"), "--output", str(tmp_path / "out"))
-    assert one.returncode == 2 and "at least two runs" in one.stderr and "Traceback" not in one.stderr
+    assert one.returncode == 2 and "at least two members" in one.stderr and "Traceback" not in one.stderr
     assert len(one.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
     missing = _cli("ensemble", "--model", str(tmp_path / "a"), "--model", str(tmp_path / "b"),
                    "--output", str(tmp_path / "out"))

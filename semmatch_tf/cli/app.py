@@ -148,9 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=cmd_export)
 
     ensemble = commands.add_parser("ensemble", help="combine cross-encoder runs and export them as one SavedModel")
-    ensemble.add_argument("--model", required=True, type=Path, action="append", help="a run directory (twice or more)")
+    ensemble.add_argument("--model", required=True, type=Path, action="append",
+                          help="a run directory (twice or more, or once with --baseline)")
     ensemble.add_argument("--method", choices=("average", "stacked"), default="average",
                           help="stacked: weights fitted on the runs' validation split")
+    ensemble.add_argument("--baseline", action="store_true",
+                          help="add the strongest cheap baseline (TF-IDF pair features + ridge / logistic "
+                               "regression, fitted on the runs' training split) as a member, in the same graph")
     _export_target_arguments(ensemble, default_name="semmatch_ensemble")
     ensemble.set_defaults(handler=cmd_ensemble)
 

@@ -1,0 +1,47 @@
+"""The strongest cheap baseline as an ensemble member, in the graph of the exported ensemble."""
+
+from __future__ import annotations
+
+from semmatch_tf.data.schema import LabelScheme, PairDataset
+from semmatch_tf.models.tfidf import RawPairInputs, StrongPairLogReg, StrongPairRidge, TfidfPairLinear
+from semmatch_tf.runs import TrainedMatcher
+
+
+def _columns(dataset: PairDataset) -> tuple[list[str], list[str]]:
+    return dataset.frame["query"].tolist(), dataset.frame["product"].tolist()
+
+
+def fit_baseline_member(train: PairDataset, validation: PairDataset, labels: LabelScheme,
+                        head: str = "regression") -> TrainedMatcher:
+    """Fit the strongest cheap baseline on ``train`` and return it as a matcher whose whole
+    computation (n-gram analysis, TF-IDF, linear model) runs in TF ops, so it scores, stacks and
+    exports like a trained run.
+
+    ``head="regression"``: :class:`StrongPairRidge` on the grades (ridge alpha chosen on
+    ``validation``); ``"classification"``: :class:`StrongPairLogReg` on the class ids (features, C
+    and class weights chosen on ``validation``).
+
+    Examples:
+        >>> from semmatch_tf.data.demo import load_demo
+        >>> from semmatch_tf.data.splits import split_by_query
+        >>> train, validation, _ = split_by_query(load_demo(), seed=0)
+        >>> member = fit_baseline_member(train, validation, train.labels)
+        >>> member.head, member.preprocessor.facts()["model"]
+        ('regression', 'strong_pair_ridge')
+    """
+    queries, products = _columns(train)
+    held = _columns(validation)
+    if head == "classification":
+        model = StrongPairLogReg().fit(queries, products, train.frame["label"].to_numpy(),
+                                       validation=(*held, validation.frame["label"].to_numpy()))
+        layer = TfidfPairLinear.from_fitted(model, num_classes=labels.num_classes, name="strong_pair_logreg")
+    elif head == "regression":
+        model = StrongPairRidge().fit(queries, products, train.frame["grade"].to_numpy(),
+                                      validation=(*held, validation.frame["grade"].to_numpy()))
+        layer = TfidfPairLinear.from_fitted(model, grade_range=labels.grade_range, name="strong_pair_ridge")
+    else:
+        raise ValueError(f"head must be 'regression' or 'classification', got {head!r}")
+    facts = {"model": layer.name, "chosen": {k: v for k, v in model.chosen.items() if not isinstance(v, dict)},
+             "char_ngrams": len(layer.char_vocabulary), "word_ngrams": len(layer.word_vocabulary)}
+    return TrainedMatcher(preprocessor=RawPairInputs(facts, name="raw_pair_inputs"), model=layer, labels=labels,
+                          head=head)

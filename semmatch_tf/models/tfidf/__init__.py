@@ -1,0 +1,10 @@
+"""The strongest cheap baselines: TF-IDF pair features with a linear model (issue 18).
+
+Fitted with scikit-learn (:mod:`.linear`), run inside a TF graph once fitted (:mod:`.layer`), so
+that the baseline every benchmark reports can also join an exported ensemble.
+"""
+
+from semmatch_tf.models.tfidf.layer import RawPairInputs, TfidfPairLinear
+from semmatch_tf.models.tfidf.linear import PairTfidfFeatures, StrongPairLogReg, StrongPairRidge, overlap_statistics
+
+__all__ = ["PairTfidfFeatures", "RawPairInputs", "StrongPairLogReg", "StrongPairRidge", "TfidfPairLinear", "overlap_statistics"]
