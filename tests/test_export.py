@@ -133,6 +133,17 @@ def test_layout_is_tf_serving_version_directory(exported, base_dir, background):
     assert hidden_leftovers(base_dir / "semmatch") == []
 
 
+def test_each_weight_is_stored_once(exported, matcher, loaded):
+    """keras-team/keras#23553: ExportArchive wrote every weight twice (Keras wrapper and tf.Variable)."""
+    stored = tf.train.list_variables(str(exported / "variables" / "variables"))
+    values = sum(int(np.prod(shape)) for name, shape in stored if name.endswith("VARIABLE_VALUE"))
+    variables = matcher.model.variables + matcher.preprocessor.variables  # weights and seed states
+    assert matcher.model.count_params() > 1000
+    assert values == sum(int(np.prod(v.shape)) for v in variables), values
+    # the collection is still there, in order
+    assert [tuple(v.shape) for v in loaded.variables] == [tuple(v.shape) for v in variables]
+
+
 def test_signature_takes_raw_strings(loaded, matcher):
     signature = loaded.signatures["serving_default"]
     inputs = signature.structured_input_signature[1]
