@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export SEMMATCH_CACHE_DIR=${SEMMATCH_CACHE_DIR:-$PWD/.cache}  # where setup.sh built the offline weights
 export TF_CPP_MIN_LOG_LEVEL=3 PYTHONUNBUFFERED=1
-.venv/bin/python -m pytest -q --durations=15 "$@"
+# Two worker processes, each test file on one of them (its module fixtures are built once).
+.venv/bin/python -m pytest -q -n 2 --dist loadfile --durations=15 "$@"
