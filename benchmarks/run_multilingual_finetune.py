@@ -129,7 +129,7 @@ def fit_baseline(config, metric: str, validation_set):
     cosine (STS) recipes, whose baseline is :func:`char_tfidf_cosine`."""
     if metric == "spearman":
         return None
-    from semmatch_tf.ensemble.baseline import fit_baseline_member
+    from semmatch_tf.ensemble import fit_baseline_member
 
     head = "regression" if metric == "rmse" else "classification"
     return fit_baseline_member(unsubsampled_train(config), validation_set, validation_set.labels, head)
@@ -203,8 +203,7 @@ def ensemble_records(run_dir, member, validation_set, test_set, gold, ours, base
     from semmatch_tf import load_run
     from semmatch_tf.ensemble import build_ensemble
     from semmatch_tf.evaluation import paired_bootstrap_statistic
-    from semmatch_tf.export import export_model
-    from semmatch_tf.export.check import check_export
+    from semmatch_tf.export import check_export, export_model
 
     ensemble = build_ensemble([load_run(run_dir), member], "stacked", validation=validation_set)
     combined = scores_of(ensemble, test_set)

@@ -5,7 +5,8 @@ or stacking (``method="stacked"``: weights fitted on held-out pairs). The result
 :class:`~semmatch_tf.runs.TrainedMatcher` (``score``, ``predict_outputs``, ``predict_dataset``)
 and :func:`~semmatch_tf.export.export_model` writes it as ONE SavedModel whose
 ``serving_default(query, product)`` takes raw strings and runs every member's own tokenizer and
-network inside the graph.
+network inside the graph. :func:`fit_baseline_member` makes the strongest cheap baseline such a
+member (its TF-IDF features and linear model run as TF ops).
 
 For graded relevance without a neural member, :class:`BoostedStacker` (``stacking.py``) fits
 gradient-boosted trees over a base model's out-of-fold predictions (:func:`query_folds`,
@@ -13,10 +14,11 @@ gradient-boosted trees over a base model's out-of-fold predictions (:func:`query
 ``pair_features.py``) and a product's grade history (:class:`ProductPrior`).
 """
 
+from semmatch_tf.ensemble.baseline import fit_baseline_member
 from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble, fit_stacking_weights
 from semmatch_tf.ensemble.pair_features import PairFeatures
 from semmatch_tf.ensemble.runs import ensemble_from_runs
 from semmatch_tf.ensemble.stacking import BoostedStacker, ProductPrior, out_of_fold_predictions, query_folds
 
 __all__ = ["BoostedStacker", "EnsembleMatcher", "PairFeatures", "ProductPrior", "build_ensemble", "ensemble_from_runs",
-           "fit_stacking_weights", "out_of_fold_predictions", "query_folds"]
+           "fit_baseline_member", "fit_stacking_weights", "out_of_fold_predictions", "query_folds"]
