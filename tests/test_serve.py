@@ -185,3 +185,32 @@ def test_cli_serve_runs_a_real_server_and_refuses_bad_arguments(tmp_path_factory
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_several_rerankers_rerank_with_their_average(tmp_path_factory, service, capsys):
+    """Issue 18's re-ranker ensembles: two runs given to the searcher re-rank with the average of
+    their scores (same-class probabilities averaged), and the page explains with the encoder instead."""
+    from conftest import REPO
+
+    other = REPO / "tests" / "fixtures" / "runs" / "bilstm_v0_1"
+    index = bm25_demo_index(tmp_path_factory)
+    pair = load_service(index, rerank_run_dir=[demo_bilstm_run(tmp_path_factory), other], stage_weight=0.3)
+    alone = load_service(index, rerank_run_dir=other, stage_weight=0.3, explain_with=None)
+    assert pair.description["reranker"] == [str(demo_bilstm_run(tmp_path_factory).resolve()), str(other.resolve())]
+    assert len(pair.searcher.reranker.members) == 2 and pair.explainer is None  # BM25 index: no encoder either
+    query = "wireless mouse"
+    frames = [s.searcher.search(query, k=100, candidates=100).set_index("product_id")["rerank_score"]
+              for s in (pair, service, alone)]
+    both, first, second = frames[0], frames[1].reindex(frames[0].index), frames[2].reindex(frames[0].index)
+    np.testing.assert_allclose(both.to_numpy(), (first.to_numpy() + second.to_numpy()) / 2, atol=1e-5)
+    assert np.abs(first.to_numpy() - second.to_numpy()).max() > 0.01  # two different re-rankers
+    with pytest.raises(ValueError, match="explains one re-ranker"):
+        load_service(index, rerank_run_dir=[other, other], explain_with="reranker")
+    from semmatch_tf import cli
+
+    capsys.readouterr()
+    assert cli.main(["search", query, "--index", str(index), "--rerank", str(demo_bilstm_run(tmp_path_factory)),
+                     "--rerank", str(other), "-k", "3", "--stage-weight", "0.3"]) == 0
+    printed = capsys.readouterr().out
+    top = pair.searcher.search(query, k=3, candidates=100)["title"].tolist()
+    assert all(title[:30] in printed for title in top), printed

@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     search = commands.add_parser("search", help="search an index; optionally re-rank with a cross-encoder")
     search.add_argument("query")
     search.add_argument("--index", required=True, type=Path)
-    search.add_argument("--rerank", type=Path, help="cross-encoder run directory")
+    search.add_argument("--rerank", type=Path, action="append",
+                        help="cross-encoder run directory (repeat it: the runs' average re-ranks)")
     search.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
     search.add_argument("-k", type=int, default=10)
     search.add_argument("--candidates", type=int, default=100, help="first-stage depth before re-ranking")
@@ -207,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="a local search page + JSON API (/search, /explain) over an index")
     serve.add_argument("--index", required=True, type=Path)
-    serve.add_argument("--rerank", type=Path, help="cross-encoder run directory")
+    serve.add_argument("--rerank", type=Path, action="append",
+                        help="cross-encoder run directory (repeat it: the runs' average re-ranks)")
     serve.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help="default: hybrid when the index has both")
     serve.add_argument("--stage-weight", type=float, default=0.0,
                        help="with --rerank: weight in [0, 1] of the first-stage score against the re-ranker's")

@@ -17,8 +17,17 @@ gradient-boosted trees over a base model's out-of-fold predictions (:func:`query
 from semmatch_tf.ensemble.baseline import fit_baseline_member
 from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble, fit_stacking_weights
 from semmatch_tf.ensemble.pair_features import PairFeatures
-from semmatch_tf.ensemble.runs import ensemble_from_runs
 from semmatch_tf.ensemble.stacking import BoostedStacker, ProductPrior, out_of_fold_predictions, query_folds
 
 __all__ = ["BoostedStacker", "EnsembleMatcher", "PairFeatures", "ProductPrior", "build_ensemble", "ensemble_from_runs",
            "fit_baseline_member", "fit_stacking_weights", "out_of_fold_predictions", "query_folds"]
+
+
+def __getattr__(name: str):
+    """``ensemble_from_runs`` is imported lazily: it reads the runs' data splits through
+    ``semmatch_tf.training``, which the search path (averaging re-rankers) must not import."""
+    if name == "ensemble_from_runs":
+        from semmatch_tf.ensemble.runs import ensemble_from_runs
+
+        return ensemble_from_runs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

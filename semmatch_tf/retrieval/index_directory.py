@@ -24,6 +24,7 @@ from semmatch_tf.retrieval.sharded import load_dense_index
 
 from semmatch_tf.retrieval.search import Searcher, check_depths, check_queries
 from semmatch_tf.data.demo import load_demo_catalogue
+from semmatch_tf.ensemble.matcher import build_ensemble
 from semmatch_tf.models.bi_encoder import pretrained_encoder
 from semmatch_tf.query import QueryUnderstanding
 from semmatch_tf.retrieval.sharded import ExportedEncoder
@@ -142,7 +143,29 @@ def demo_index(output_dir: str | Path, *, progress: bool = False) -> tuple[dict,
     return build_index(None, "demo", output_dir, pretrained="multilingual-e5-small", progress=progress), None
 
 
-def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
+RerankRuns = str | Path | Sequence[str | Path] | None
+
+
+def rerank_dirs(rerank_run_dir: RerankRuns) -> tuple[Path, ...]:
+    """The re-ranker runs named by ``rerank_run_dir``: none, one path, or a sequence of paths."""
+    if rerank_run_dir is None:
+        return ()
+    if isinstance(rerank_run_dir, (str, Path)):
+        return (Path(rerank_run_dir),)
+    return tuple(Path(r) for r in rerank_run_dir)
+
+
+def load_reranker(rerank_run_dir: RerankRuns, compute: str = "float32"):
+    """One cross-encoder run (a ``TrainedMatcher``), the average of several (an
+    :class:`~semmatch_tf.ensemble.EnsembleMatcher`: same-class probabilities or unit grades
+    averaged, so runs with different heads combine), or None."""
+    runs = [load_run(run_dir, compute) for run_dir in rerank_dirs(rerank_run_dir)]
+    if not runs:
+        return None
+    return runs[0] if len(runs) == 1 else build_ensemble(runs, "average")
+
+
+def load_searcher(index_dir: str | Path, *, rerank_run_dir: RerankRuns = None, mode: str | None = None,
                   fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0,
                   understand: bool = True, compute: str = "float32") -> Searcher:
     """A new :class:`Searcher` over a :func:`build_index` directory (loads the model and indexes).
@@ -151,7 +174,8 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
 
     Args:
         index_dir: the directory :func:`build_index` wrote.
-        rerank_run_dir: a cross-encoder run that re-ranks the candidates (None: no second stage).
+        rerank_run_dir: a cross-encoder run that re-ranks the candidates, or several whose
+            average does (:func:`load_reranker`); None: no second stage.
         mode: "dense", "bm25" or "hybrid"; None: "dense" when the index has a dense part, else "bm25".
         fusion, exact, stage_weight: as :class:`Searcher` takes them.
         understand: apply the index's query understanding when it has one.
@@ -177,8 +201,7 @@ def load_searcher(index_dir: str | Path, *, rerank_run_dir: str | Path | None = 
         encoder = _open_encoder(meta.get("model_run_dir"), meta.get("pretrained"), meta.get("export_dir"), compute)
     if BM25_DIR in meta["parts"]:
         bm25 = BM25Index.load(index_dir / BM25_DIR)
-    if rerank_run_dir is not None:
-        reranker = load_run(rerank_run_dir, compute)
+    reranker = load_reranker(rerank_run_dir, compute)
     understander = None
     if meta.get("query_understanding"):
         understander = QueryUnderstanding.load(index_dir / QUERY_DIR)
@@ -226,12 +249,12 @@ class SearcherCache:
     def __len__(self) -> int:
         return len(self._searchers)
 
-    def get(self, index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
+    def get(self, index_dir: str | Path, *, rerank_run_dir: RerankRuns = None, mode: str | None = None,
             fusion: str = "rrf", exact: bool = True, stage_weight: float = 0.0, understand: bool = True,
             compute: str = "float32") -> Searcher:
         """The cached searcher for these arguments, loaded by :func:`load_searcher` the first time."""
         index_dir = _index_dir(index_dir)
-        rerank = str(Path(rerank_run_dir).resolve()) if rerank_run_dir is not None else None
+        rerank = tuple(str(r.resolve()) for r in rerank_dirs(rerank_run_dir))
         key = (str(index_dir), (index_dir / INDEX_META).stat().st_mtime_ns, rerank, mode, fusion, exact,
                stage_weight, understand, compute)
         if key not in self._searchers:
@@ -245,7 +268,7 @@ class SearcherCache:
         self._searchers.clear()
 
 
-def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir: str | Path | None = None, *,
+def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir: RerankRuns = None, *,
                  mode: str | None = None, candidates: int = 100, fusion: str = "rrf", exact: bool = True,
                  stage_weight: float = 0.0, cache: SearcherCache | None = None, understand: bool = True,
                  compute: str = "float32") -> pd.DataFrame:
@@ -258,7 +281,7 @@ def search_index(index_dir: str | Path, query: str, k: int = 10, rerank_run_dir:
     without, each call loads it anew (right for a one-off search such as the CLI's).
     """
     check_queries([query])  # before loading any model: a bad query or depth fails at once
-    check_depths(k, candidates, reranking=rerank_run_dir is not None)
+    check_depths(k, candidates, reranking=bool(rerank_dirs(rerank_run_dir)))
     options = {"rerank_run_dir": rerank_run_dir, "mode": mode, "fusion": fusion, "exact": exact,
                "stage_weight": stage_weight, "understand": understand, "compute": compute}
     searcher = cache.get(index_dir, **options) if cache is not None else load_searcher(index_dir, **options)

@@ -20,7 +20,9 @@ from semmatch_tf.data.demo import load_demo, load_demo_catalogue
 from semmatch_tf.data.language import detect_language
 from semmatch_tf.evaluation.ranking import per_query_retrieval
 from semmatch_tf.explain import Explainer, IntegratedGradientsConfig
-from semmatch_tf.retrieval.search import DEMO_QUERIES, check_queries, load_searcher, read_index_meta
+from semmatch_tf.retrieval.index_directory import (DEMO_QUERIES, RerankRuns, load_searcher, read_index_meta,
+                                                   rerank_dirs)
+from semmatch_tf.retrieval.search import check_queries
 
 #: Stage columns of a search result frame, in pipeline order, with the names the page shows.
 STAGES = (("bm25_score", "bm25"), ("dense_score", "dense"), ("fused_score", "fused"),
@@ -233,18 +235,24 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, float]]:
     return qrels
 
 
-def load_service(index_dir: str | Path, *, rerank_run_dir: str | Path | None = None, mode: str | None = None,
+def _described_runs(runs: tuple[Path, ...]) -> str | list[str] | None:
+    resolved = [str(r.resolve()) for r in runs]
+    return None if not resolved else resolved[0] if len(resolved) == 1 else resolved
+
+
+def load_service(index_dir: str | Path, *, rerank_run_dir: RerankRuns = None, mode: str | None = None,
                  stage_weight: float = 0.0, qrels: str | Path | None = None, explain_with: str | None = "auto",
                  config: ServiceConfig | None = None, compute: str = "float32") -> SearchService:
     """Load an index (and an optional re-ranker) once into a :class:`SearchService`.
 
     Args:
         index_dir: a ``semmatch-tf index`` directory.
-        rerank_run_dir: a cross-encoder run that re-ranks the candidates.
+        rerank_run_dir: a cross-encoder run that re-ranks the candidates, or several (averaged).
         mode: "dense", "bm25" or "hybrid" (None: hybrid when the index has both parts).
         stage_weight: the first stage's weight in the final score (blended with the re-ranker's).
         qrels: a judgements file; the demo catalogue's index brings the demo's own judgements.
-        explain_with: "auto" (the re-ranker, else the index's encoder), "reranker", "encoder" or None.
+        explain_with: "auto" (the re-ranker, else the index's encoder; several re-rankers: the
+            encoder), "reranker", "encoder" or None.
         config: k, candidates and limits.
         compute: "bfloat16" runs the query encoder and the re-ranker through oneDNN's bf16 rewrite
             (:mod:`semmatch_tf.compute`); explanations stay float32.
@@ -263,7 +271,10 @@ def load_service(index_dir: str | Path, *, rerank_run_dir: str | Path | None = N
     if qrels is not None:
         judgements = read_qrels(qrels)
     model = None
-    if explain_with in ("auto", "reranker") and searcher.reranker is not None:
+    ensemble = hasattr(searcher.reranker, "members")  # several re-rankers averaged: no one network to explain
+    if explain_with == "reranker" and ensemble:
+        raise ValueError("explain_with='reranker' explains one re-ranker; with several, use 'encoder' or None")
+    if explain_with in ("auto", "reranker") and searcher.reranker is not None and not ensemble:
         model = searcher.reranker
     elif explain_with in ("auto", "encoder") and searcher.encoder is not None:
         model = searcher.encoder
@@ -273,7 +284,7 @@ def load_service(index_dir: str | Path, *, rerank_run_dir: str | Path | None = N
     description: dict[str, Any] = {"index": str(index_dir), "catalogue": meta.get("catalogue"),
                                    "products": meta.get("count"), "encoder": meta.get("pretrained")
                                    or meta.get("model_run_dir"),
-                                   "reranker": None if rerank_run_dir is None else str(Path(rerank_run_dir).resolve()),
+                                   "reranker": _described_runs(rerank_dirs(rerank_run_dir)),
                                    "example_queries": examples}
     return SearchService(searcher, explainer, qrels=judgements, languages=languages, config=config,
                          description=description)
