@@ -13,8 +13,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 
 # The strongest cheap baselines live in the package (an ensemble can carry one in its graph).
-from semmatch_tf.models.tfidf import (  # noqa: F401  (re-exported for the benchmarks)
-    PairTfidfFeatures, StrongPairLogReg, StrongPairRidge, overlap_statistics)
+from semmatch_tf.models.tfidf import StrongPairLogReg, StrongPairRidge  # noqa: F401  (re-exported for the benchmarks)
 
 
 class CharNgramLogReg:

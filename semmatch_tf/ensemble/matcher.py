@@ -130,7 +130,8 @@ class EnsembleMatcher:
     def describe(self) -> dict:
         """What an ensemble.json records: method, head, weights, bias and the members' run dirs."""
         return {"method": self.method, "head": self.head, "weights": [float(w) for w in self.weights],
-                "bias": float(self.bias), "members": [str(m.run_dir) if m.run_dir else m.preprocessor.facts().get("model") for m in self.members]}
+                "bias": float(self.bias),
+                "members": [str(m.run_dir) if m.run_dir else m.preprocessor.facts().get("model") for m in self.members]}
 
 
 def unit_grades(outputs: np.ndarray, head: str, labels: LabelScheme) -> np.ndarray:

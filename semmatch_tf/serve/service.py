@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from semmatch_tf.data.demo import load_demo, load_demo_catalogue
 from semmatch_tf.data.language import detect_language
+from semmatch_tf.ensemble.matcher import EnsembleMatcher
 from semmatch_tf.evaluation.ranking import per_query_retrieval
 from semmatch_tf.explain import Explainer, IntegratedGradientsConfig
 from semmatch_tf.retrieval.index_directory import (DEMO_QUERIES, RerankRuns, load_searcher, read_index_meta,
@@ -271,7 +272,7 @@ def load_service(index_dir: str | Path, *, rerank_run_dir: RerankRuns = None, mo
     if qrels is not None:
         judgements = read_qrels(qrels)
     model = None
-    ensemble = hasattr(searcher.reranker, "members")  # several re-rankers averaged: no one network to explain
+    ensemble = isinstance(searcher.reranker, EnsembleMatcher)  # several re-rankers: no one network to explain
     if explain_with == "reranker" and ensemble:
         raise ValueError("explain_with='reranker' explains one re-ranker; with several, use 'encoder' or None")
     if explain_with in ("auto", "reranker") and searcher.reranker is not None and not ensemble:

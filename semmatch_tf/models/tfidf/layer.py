@@ -24,30 +24,34 @@ def _split(texts: tf.Tensor) -> tf.RaggedTensor:
     return tf.strings.split(tf.strings.regex_replace(texts, _WHITESPACE, " "))
 
 
-def char_wb_ngrams(texts: tf.Tensor, ngram_range: tuple[int, int]) -> tf.RaggedTensor:
-    """scikit-learn's ``analyzer="char_wb"``: n-grams of each lower-cased word padded with one space
-    on each side; a word shorter than ``n`` (with its padding) yields no n-grams, one exactly ``n``
-    long yields itself (scikit-learn's "short word once" rule, since padded words have 3+ chars).
-    ``[B] -> [B, (ngrams)]``."""
-    words = _split(tf.strings.lower(texts, encoding="utf-8"))
+def _lower(texts: tf.Tensor) -> tf.Tensor:
+    return tf.strings.lower(tf.reshape(texts, [-1]), encoding="utf-8")
+
+
+def char_wb_ngrams(words: tf.RaggedTensor, ngram_range: tuple[int, int]) -> tf.RaggedTensor:
+    """scikit-learn's ``analyzer="char_wb"`` over the words (``_split``) of the lower-cased texts:
+    n-grams of each word padded with one space on each side; a word shorter than ``n`` (with its
+    padding) yields no n-grams, one exactly ``n`` long yields itself (scikit-learn's "short word
+    once" rule, since padded words have 3+ chars). ``[B, (words)] -> [B, (ngrams)]``."""
     chars = tf.strings.unicode_split(words.with_flat_values(tf.strings.join([" ", words.flat_values, " "])), "UTF-8")
     grams = [tf.strings.ngrams(chars, n, separator="") for n in range(ngram_range[0], ngram_range[1] + 1)]
     return tf.concat(grams, axis=2).merge_dims(1, 2)
 
 
-def word_ngrams(texts: tf.Tensor, ngram_range: tuple[int, int]) -> tf.RaggedTensor:
+def word_ngrams(lowered: tf.Tensor, ngram_range: tuple[int, int]) -> tf.RaggedTensor:
     """scikit-learn's ``analyzer="word"`` with ``token_pattern=r"(?u)\\b\\w+\\b"``: runs of word
-    characters of the lower-cased text, joined into n-grams by spaces. ``[B] -> [B, (ngrams)]``."""
-    tokens = _split(tf.strings.regex_replace(tf.strings.lower(texts, encoding="utf-8"), _NOT_WORD, " "))
+    characters of the lower-cased texts, joined into n-grams by spaces. ``[B] -> [B, (ngrams)]``."""
+    tokens = _split(tf.strings.regex_replace(lowered, _NOT_WORD, " "))
     grams = [tokens if n == 1 else tf.strings.ngrams(tokens, n, separator=" ")
              for n in range(ngram_range[0], ngram_range[1] + 1)]
     return tf.concat(grams, axis=1)
 
 
-def overlap_statistics_graph(queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
-    """In-graph twin of :func:`~semmatch_tf.models.tfidf.linear.overlap_statistics`: ``[B, 5]``."""
-    lower_q, lower_p = tf.strings.lower(queries, encoding="utf-8"), tf.strings.lower(products, encoding="utf-8")
-    q_words, p_words = _split(lower_q).to_sparse(), _split(lower_p).to_sparse()
+def overlap_statistics_graph(lower_q: tf.Tensor, lower_p: tf.Tensor, q_words: tf.RaggedTensor,
+                             p_words: tf.RaggedTensor) -> tf.Tensor:
+    """In-graph twin of :func:`~semmatch_tf.models.tfidf.linear.overlap_statistics`, from the
+    lower-cased texts and their words (``_split``): ``[B, 5]``."""
+    q_words, p_words = q_words.to_sparse(), p_words.to_sparse()
     q_size = tf.cast(tf.sets.size(q_words), tf.float32)
     p_size = tf.cast(tf.sets.size(p_words), tf.float32)
     shared = tf.cast(tf.sets.size(tf.sets.intersection(q_words, p_words)), tf.float32)
@@ -189,20 +193,22 @@ class TfidfPairLinear(keras.layers.Layer):
 
     def linear(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
         """The fitted model's decision function ``features @ coefficients + intercept``: ``[B, K]``."""
-        queries, products = tf.reshape(queries, [-1]), tf.reshape(products, [-1])
-        batch = tf.shape(queries, out_type=tf.int64)[0]
+        lowered = [_lower(queries), _lower(products)]  # each side lower-cased and split once
+        words = [_split(texts) for texts in lowered]
+        batch = tf.shape(lowered[0], out_type=tf.int64)[0]
         total = tf.zeros([batch, tf.shape(self.coefficients)[1]]) + self.intercept
         offset = 0
-        for analyse, ngram_range, table, idf, size in (
-                (char_wb_ngrams, self.char_ngram_range, self.char_table, self.char_idf, len(self.char_vocabulary)),
-                (word_ngrams, self.word_ngram_range, self.word_table, self.word_idf, len(self.word_vocabulary))):
-            q = _Entries(analyse(queries, ngram_range), table, idf, max(size, 1), batch)
-            p = _Entries(analyse(products, ngram_range), table, idf, max(size, 1), batch)
+        for ngrams, table, idf, size in (
+                ([char_wb_ngrams(w, self.char_ngram_range) for w in words], self.char_table, self.char_idf,
+                 len(self.char_vocabulary)),
+                ([word_ngrams(t, self.word_ngram_range) for t in lowered], self.word_table, self.word_idf,
+                 len(self.word_vocabulary))):
+            q, p = (_Entries(side, table, idf, max(size, 1), batch) for side in ngrams)
             block = self.coefficients[offset:offset + 3 * size + 1]
             overlap, cosine = q.overlap(p, block[2 * size:3 * size])
             total += q.dot(block[:size]) + p.dot(block[size:2 * size]) + overlap + cosine * block[3 * size]
             offset += 3 * size + 1
-        return total + overlap_statistics_graph(queries, products) @ self.coefficients[offset:]
+        return total + overlap_statistics_graph(*lowered, *words) @ self.coefficients[offset:]
 
     def call(self, inputs: dict) -> tf.Tensor:
         scores = self.linear(inputs["query"], inputs["product"])
