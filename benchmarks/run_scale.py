@@ -45,9 +45,11 @@ from .common import data_dir, publish, record  # noqa: E402
 
 BENCH = "scale"
 # embed_batch's default on the DirectRunner (no flags: one in-memory worker), and two threads.
-BEAM_MODES = {"1 worker": (), "2 threads": ("--direct_running_mode=multi_threading", "--direct_num_workers=2")}
-PARQUET = "1 worker, parquet input"  # the default mode on the same titles as one Parquet file
-LOADED = "shared, loaded machine"
+BEAM_MODES = {"default (bundle-based direct runner)": (),  # semmatch_tf.batch's default without a --runner flag
+              "FnApiRunner, 1 worker": ("--runner=DirectRunner",),  # Beam's own DirectRunner default
+              "FnApiRunner, 2 threads": ("--direct_running_mode=multi_threading", "--direct_num_workers=2")}
+PARQUET = "default, parquet input"  # the default mode on the same titles as one Parquet file
+LOADED = f"1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when the run started"
 LATENCY = LOADED + "; one query at a time, median of 3 timings per query, 500 queries"
 
 

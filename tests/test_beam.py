@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def write_jsonl(path: Path, frame: pd.DataFrame) -> Path:
 
 
 def read_outputs(prefix: Path, fmt: str) -> pd.DataFrame:
-    from semmatch_tf.batch.pipelines import parse_example
+    from semmatch_tf.batch.sources import parse_example
 
     files = sorted(prefix.parent.glob(f"{prefix.name}-*-of-*.{fmt}"))
     assert files, f"no {fmt} output under {prefix}"
@@ -157,6 +158,52 @@ def test_an_index_short_of_the_embedded_records_is_an_error(tmp_path):
     check_index_complete(result(5), str(tmp_path))
     with pytest.raises(RuntimeError, match="embedded 7 records but indexed 5"):
         check_index_complete(result(7), str(tmp_path))
+
+
+def test_json_lines_are_read_once_across_byte_ranges_and_a_dynamic_split(tmp_path):
+    """The JSON-lines source cuts a file into byte ranges (as Beam's text source does): every line
+    is read by exactly one range, whatever the range size, blank lines and a missing final newline
+    included, and a range split while it is read leaves the lines past the cut to the other reader."""
+    from semmatch_tf.batch.sources import JsonLinesChunks
+
+    ids = [f"p{i}" for i in range(1000)]
+    lines = [json.dumps({"product_id": i, "title": "caf\u00e9 " * (n % 7 + 1)}, ensure_ascii=False)
+             for n, i in enumerate(ids)]
+    path = tmp_path / "titles.jsonl"
+    path.write_text("\n".join(lines[:500]) + "\n\n   \n" + "\n".join(lines[500:]), encoding="utf-8")
+    source = JsonLinesChunks(str(path), 64)
+
+    def read(single, start, stop) -> list[str]:
+        tracker = single.get_range_tracker(start, stop)
+        return [json.loads(line)["product_id"] for _, chunk in single.read(tracker) for _, line in chunk]
+
+    for bundle_bytes in (1, 97, 4096, 10**9):
+        bundles = list(source.split(bundle_bytes))
+        read_ids = [i for b in bundles for i in read(b.source, b.start_position, b.stop_position)]
+        assert read_ids == ids, bundle_bytes
+    assert len(list(source.split(97))) > 100  # the small sizes really cut lines in the middle
+
+    whole = next(iter(source.split(10**9)))
+    tracker = whole.source.get_range_tracker(None, None)
+    reader = whole.source.read(tracker)
+    first = [json.loads(line)["product_id"] for _, line in next(reader)[1]]
+    cut, _ = tracker.try_split(path.stat().st_size // 2)  # the runner takes the second half away
+    rest = [json.loads(line)["product_id"] for _, chunk in reader for _, line in chunk]
+    other = read(whole.source, cut, whole.stop_position)
+    assert len(first) == 64 and first + rest + other == ids and len(other) > 400
+
+
+def test_a_bad_json_line_is_named_by_file_and_byte_offset():
+    from semmatch_tf.batch.sources import BatchInputError, parse_json_chunk
+
+    good = b'{"product_id": "a", "title": "oak table"}'
+    assert parse_json_chunk(("c.jsonl", [(0, good), (42, b'{"product_id": "b", "title": "lamp"}\r')]),
+                            ("title",))[1]["title"] == "lamp"
+    for bad, problem in [(b'{"product_id": "b", "title": 3}', "field 'title' is not a non-empty string (int)"),
+                         (b'{"product_id": "b"', "a line is not JSON"), (b'[1, 2]', "a line is not a JSON object"),
+                         (b'{"title": "x"}, {"title": "y"}', "a line is not JSON")]:
+        with pytest.raises(BatchInputError, match=re.escape(f"c.jsonl (the line at byte 42): {problem}")):
+            parse_json_chunk(("c.jsonl", [(0, good), (42, bad)]), ("title",))
 
 
 def test_score_batch_equals_the_trained_run_in_every_file_format(exports, tmp_path):

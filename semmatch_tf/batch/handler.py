@@ -17,7 +17,7 @@ The signature runs on the loaded model's own threads (``model_threads``, 2): ``r
 starts the call and returns at once, its results holding :class:`PendingOutputs`, and
 :class:`AwaitOutputs` (the step after ``RunInference``) fills them in a little later, so the
 pipeline's thread reads, parses and chunks the next records while TensorFlow (which releases the
-GIL) computes two chunks at a time. With the DirectRunner's one in-memory worker this is the
+GIL) computes two chunks at a time. With a direct runner's one worker thread this is the
 overlap its multi-threaded mode would give, without that mode's runner threads (which lose records,
 see :func:`semmatch_tf.batch.pipelines._options`). On 50k titles and 2 shared cores, six
 alternating rounds gave a median of 0.80x the in-process embedder with two threads, 0.77x with

@@ -14,7 +14,9 @@ record), and the model runs on its own thread while the pipeline reads the next 
 the last ones (:mod:`semmatch_tf.batch.handler`); every vector equals the in-process embedder's
 bit for bit (``tests/test_beam.py``).
 
-Both run on whatever runner ``pipeline_args`` name (DirectRunner by default; e.g.
+Input files are read by :mod:`semmatch_tf.batch.sources`. Both pipelines run on whatever runner
+``pipeline_args`` name (without a runner flag, Beam's bundle-based direct runner: see
+:func:`_options`; e.g.
 ``--runner=FlinkRunner --flink_master=host:8081``, ``--runner=SparkRunner``,
 ``--runner=DataflowRunner --project=... --region=... --temp_location=gs://...``). Files are read
 and written with Beam's IO (local paths, ``gs://``, ``s3://``, ``hdfs://``); index shards are
@@ -31,14 +33,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import shutil
 import zlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
+
+from semmatch_tf.batch.sources import BatchInputError, read_chunks
 
 FORMATS = ("jsonl", "parquet", "tfrecord")
 EMBEDDED_COUNTER = ("semmatch_tf", "records_embedded")  # Beam metric: (namespace, name)
@@ -80,76 +83,7 @@ class BatchJob:
             raise ValueError("batch_size must be positive and output_shards not negative")
 
 
-class BatchInputError(ValueError):
-    """A record the pipeline cannot use (a missing or non-text field), named by file and record."""
-
-
-# -- reading and writing ------------------------------------------------------------------------------
-def read_chunks(pipeline, job: BatchJob, fields: Sequence[str]):
-    """The input file(s) as chunks (lists) of up to ``job.batch_size`` dict records holding (at least)
-    ``fields`` as strings: one Beam element per chunk, the model's batch.
-
-    Parquet is read a row group at a time (``ReadFromParquetBatched``, still split across workers by
-    row group) and cut into chunks, so no step pays Beam's per-element cost per record. JSON lines
-    and TFRecords are read a record at a time (Beam splits those files by byte range), then chunked
-    by ``BatchElements`` at a fixed size (it otherwise starts at 1 element and grows) and parsed a
-    chunk at a time.
-    """
-    import apache_beam as beam
-
-    label, fields, size = f"Read {job.input_format}", tuple(fields), job.batch_size
-    if job.input_format == "parquet":
-        return (pipeline | label >> beam.io.ReadFromParquetBatched(job.input)
-                | "Chunk and check" >> beam.FlatMap(table_chunks, size, fields, job.input))
-    if job.input_format == "tfrecord":
-        raw, parse = pipeline | label >> beam.io.ReadFromTFRecord(job.input), parse_example
-    else:
-        raw, parse = pipeline | label >> beam.io.ReadFromText(job.input), functools.partial(parse_json_line, source=job.input)
-    return (raw | "Chunk" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
-            | "Parse and check" >> beam.Map(lambda chunk: [check_record(parse(item), fields, job.input) for item in chunk]))
-
-
-def table_chunks(table, size: int, fields: tuple[str, ...], source: str) -> Iterable[list[dict]]:
-    """A pyarrow table's rows as checked dict records, ``size`` at a time."""
-    for start in range(0, table.num_rows, size):
-        yield [check_record(record, fields, source) for record in table.slice(start, size).to_pylist()]
-
-
-def parse_json_line(line: str, source: str) -> dict:
-    try:
-        record = json.loads(line)
-    except ValueError as error:
-        raise BatchInputError(f"{source}: a line is not JSON ({error}): {line[:80]!r}") from None
-    if not isinstance(record, dict):
-        raise BatchInputError(f"{source}: a line is not a JSON object: {line[:80]!r}")
-    return record
-
-
-def parse_example(serialized: bytes) -> dict:
-    """A tf.train.Example of bytes (or int/float) features as a dict of Python values."""
-    from tensorflow.core.example import example_pb2
-
-    example = example_pb2.Example.FromString(serialized)
-    record = {}
-    for name, feature in example.features.feature.items():
-        kind = feature.WhichOneof("kind")
-        values = list(getattr(feature, kind).value) if kind else []
-        values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
-        record[name] = values[0] if len(values) == 1 else values
-    return record
-
-
-def check_record(record: dict, fields: tuple[str, ...], source: str) -> dict:
-    for field in fields:
-        value = record.get(field)
-        if not isinstance(value, str) or not value.strip():
-            name = record.get("product_id", record.get("id"))
-            where = f" (product_id {name!r})" if name is not None else ""
-            problem = "missing" if value is None else f"not a non-empty string ({type(value).__name__})"
-            raise BatchInputError(f"{source}: field {field!r} is {problem}{where}")
-    return record
-
-
+# -- writing ---------------------------------------------------------------------------------------------
 def write_records(records, job: BatchJob, schema_fields: dict):
     """Write dict records to ``job.output`` in ``job.output_format``. ``schema_fields``: name -> arrow type."""
     import apache_beam as beam
@@ -260,17 +194,29 @@ def write_index_manifest(entries: Iterable[dict], index_dir: str, meta: dict) ->
 
 
 # -- the two pipelines ----------------------------------------------------------------------------------
+LOCAL_RUNNER = "--runner=BundleBasedDirectRunner"
+FN_API_FLAGS = ("--runner", "--direct_running_mode", "--direct_num_workers")  # flags that pick a runner
+
+
 def _options(job: BatchJob):
-    """Beam options from the job's flags; without a runner flag, Beam's DirectRunner defaults (one
-    in-memory worker, which overlaps the model with reading and writing through
-    :class:`~semmatch_tf.batch.handler.AwaitOutputs`). Not ``--direct_running_mode=multi_threading``:
-    on 50k titles it was faster, but Beam 2.77's runner lost a 256-record chunk in 3 of 33 runs
-    (records one per element or chunked alike), and with a lock added where its buffers are
-    created it once handed a grouping step another step's records; :func:`check_index_complete` turns
-    such a loss into an error (``benchmarks/NOTES.md``)."""
+    """Beam options from the job's flags. Without a runner flag: Beam's bundle-based direct runner
+    (:data:`LOCAL_RUNNER`, one worker thread, which overlaps the model with reading and writing
+    through :class:`~semmatch_tf.batch.handler.AwaitOutputs`).
+
+    Why not the DirectRunner's default (the portable FnApiRunner): on 50k titles its set-up per run
+    (bundle processors and a DoFn introspection for each of the pipeline's stages) made it 0.77x the
+    in-process embedder against 0.85x (JSON lines, median of 5 alternating rounds,
+    ``benchmarks/NOTES.md``), and its multi-threaded mode lost a 256-record chunk in 3 of 33 runs
+    (with a lock added where its buffers are created, it once handed a grouping step another step's
+    records; :func:`check_index_complete` turns such a loss into an error). ``--runner=DirectRunner``
+    (or any ``--direct_running_mode`` / ``--direct_num_workers``) still selects it.
+    """
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    return PipelineOptions(list(job.pipeline_args))
+    flags = list(job.pipeline_args)
+    if not any(flag.startswith(FN_API_FLAGS) for flag in flags):
+        flags.insert(0, LOCAL_RUNNER)
+    return PipelineOptions(flags)
 
 
 def _inference(job: BatchJob, signature: str, inputs: dict):
@@ -305,7 +251,7 @@ def score_batch(job: BatchJob) -> None:
         raise ValueError("score-batch needs an output prefix")
     with cleaned_up_on_failure(job.output, None):
         with beam.Pipeline(options=_options(job)) as pipeline:
-            chunks = read_chunks(pipeline, job, ("query", "product"))
+            chunks = read_chunks(pipeline, job.input, job.input_format, job.batch_size, ("query", "product"))
             scored = (chunks | "Score" >> _inference(job, "serving_default", {"query": "query", "product": "product"})
                       | "To records" >> beam.FlatMap(scored_records))
             write_records(scored, job, {"query": pa.string(), "product": pa.string(), "score": pa.float32(),
@@ -328,7 +274,7 @@ def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8,
             "built_by": "semmatch_tf.batch.embed_batch"}
     with cleaned_up_on_failure(job.output, index_dir):
         pipeline = beam.Pipeline(options=_options(job))
-        chunks = read_chunks(pipeline, job, ("product_id", text_field))
+        chunks = read_chunks(pipeline, job.input, job.input_format, job.batch_size, ("product_id", text_field))
         embedded = (chunks | "Embed" >> _inference(job, "embed_product", {"text": text_field})
                     | "To chunks" >> beam.Map(embedded_chunk))
         if job.output is not None:
@@ -362,7 +308,7 @@ def check_index_complete(result, index_dir: str) -> None:
     indexed = json.loads((Path(index_dir) / "index.json").read_text(encoding="utf-8"))["count"]
     if embedded != indexed:
         raise RuntimeError(f"{index_dir}: the runner embedded {embedded} records but indexed {indexed}; "
-                           "the index is removed: run again (or with --direct_running_mode=in_memory)")
+                           "the index is removed: run again (without --direct_running_mode=multi_threading)")
 
 
 @contextlib.contextmanager
