@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from semmatch_tf.atomic import atomic_write_text
+from semmatch_tf.evaluation.bootstrap import format_gain
 from semmatch_tf.evaluation.report import format_report
 
 CARD = "MODEL_CARD.md"
@@ -55,6 +56,7 @@ def run_model_card(run_dir: str | Path, splits: dict[str, int] | None = None) ->
                 _training_data(config, report, splits),
                 _training(config, history),
                 _evaluation(report),
+                _against_baseline(report.get("baseline")),
                 _limits(config, report, kind),
                 _how_to_use(run_dir, kind)]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -171,6 +173,21 @@ def _evaluation(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _against_baseline(baseline: dict | None) -> str:
+    """The run against the strongest cheap baseline on the same pairs (``report["baseline"]``)."""
+    if not baseline:
+        return ""
+    verdict = ("**It beats the baseline** (the whole interval is above 0)." if baseline["beats"] else
+               "**It does not beat the baseline** (the interval reaches 0 or below): serve the baseline, or the two "
+               "together (`semmatch-tf ensemble --model RUN --baseline`), until a model does.")
+    lines = ["## Against the strongest cheap baseline",
+             f"`{baseline['model']}` ({baseline['about']}; chosen: {baseline.get('chosen', {})}), scored on the same "
+             "held-out pairs.", "- " + format_gain(baseline)]
+    if "accuracy" in baseline:
+        lines.append("- " + format_gain(baseline["accuracy"]))
+    return "\n".join(lines + [verdict])
+
+
 def _limits(config: dict, report: dict, kind: str) -> str:
     text, model = config.get("text", {}), config.get("model", {})
     languages = sorted(report.get("by_language", {}))
@@ -180,9 +197,11 @@ def _limits(config: dict, report: dict, kind: str) -> str:
                "until it is evaluated there (`semmatch-tf evaluate`).",
                f"Languages measured: {', '.join(languages) if languages else 'none'}; any other language is unmeasured.",
                f"Text beyond {lengths} is cut: long titles are judged by their beginning.",
-               "These metrics have no baseline beside them. Compare against the strongest cheap baseline on the "
-               "same split (char n-gram TF-IDF with ridge or logistic regression; BM25 for ranking: "
-               "`benchmarks/RESULTS.md`) before trusting the model over it.",
+               *([] if report.get("baseline") else [
+                   "These metrics have no baseline beside them (`training.compare_baseline` was off, or it is a "
+                   "bi-encoder). Compare against the strongest cheap baseline on the same split (char n-gram TF-IDF "
+                   "with ridge or logistic regression; BM25 for ranking: `benchmarks/RESULTS.md`) before trusting "
+                   "the model over it."]),
                "Scores are relevance estimates, not calibrated probabilities of a purchase or a click."]
     if kind == "cross-encoder" and model.get("family") == "bilstm":
         bullets.append("Its vocabulary comes from the training text: words never seen there are split into "

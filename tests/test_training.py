@@ -136,6 +136,49 @@ def test_run_and_export_carry_a_model_card_read_from_the_run(trained_run, tmp_pa
     assert "| `serving_default` | `product`, `query` | `label`, `probabilities`, `scores` |" in export_card
 
 
+def test_a_run_is_measured_against_the_strongest_cheap_baseline_on_its_test_pairs(trained_run):
+    """report.json and the card carry the run's macro-F1 against the strong baseline's, refitted here
+    on the same splits, with a paired-bootstrap interval and a verdict that follows it."""
+    from semmatch_tf.evaluation import confusion_matrix, precision_recall_f1
+    from semmatch_tf.models.tfidf import StrongPairLogReg
+    from semmatch_tf.training import load_splits
+    from semmatch_tf.training.config_files import load_config
+
+    run_dir, report = trained_run
+    check = report["baseline"]
+    assert (check["model"], check["metric"], check["pairs"]) == ("strong_pair_logreg", "macro_f1", report["dataset"]["pairs"])
+    assert check["run"] == pytest.approx(report["classification"]["macro"]["f1"])
+    train, validation, test = load_splits(load_config(run_dir / "config.yaml").data)
+    texts = lambda d: (d.frame["query"].tolist(), d.frame["product"].tolist())  # noqa: E731
+    baseline = StrongPairLogReg().fit(*texts(train), train.frame["label"].to_numpy(),
+                                      validation=(*texts(validation), validation.frame["label"].to_numpy()))
+    predicted = baseline.predict_proba(*texts(test)).argmax(axis=1)
+    matrix = confusion_matrix(test.frame["label"].to_numpy(), predicted, train.labels.num_classes)
+    assert check["baseline"] == pytest.approx(precision_recall_f1(matrix)["macro"]["f1"])
+    assert check["gain"] == pytest.approx(check["run"] - check["baseline"])
+    assert check["low"] <= check["gain"] <= check["high"] and check["beats"] == (check["low"] > 0)
+    assert check["accuracy"]["run"] == pytest.approx(report["classification"]["accuracy"])
+    card = (run_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "## Against the strongest cheap baseline" in card and f"{check['baseline']:.4f}" in card
+    assert ("**It beats the baseline**" in card) == check["beats"]
+    assert "have no baseline beside them" not in card
+
+
+def test_the_baseline_verdict_follows_the_interval():
+    from semmatch_tf.data.demo import load_demo
+    from semmatch_tf.data.splits import split_by_query
+    from semmatch_tf.training.baseline_check import compare_with_baseline
+
+    train, validation, test = split_by_query(load_demo(), seed=0)
+    gold = test.labels.normalise(test.frame["grade"].to_numpy())
+    perfect = compare_with_baseline(train, validation, test, "regression", test.labels, gold, samples=200)
+    constant = compare_with_baseline(train, validation, test, "regression", test.labels,
+                                     np.full(len(test), gold.mean()), samples=200)
+    assert perfect["beats"] and perfect["run"] == pytest.approx(0.0, abs=1e-9) and perfect["low"] > 0
+    assert not constant["beats"] and constant["high"] < 0, "a constant grade loses to TF-IDF + ridge"
+    assert perfect["baseline"] == constant["baseline"] > 0
+
+
 def test_loaded_run_reproduces_the_report_scores(trained_run):
     from semmatch_tf.runs import load_run
 

@@ -390,6 +390,10 @@ def _fit_verbosity() -> int:
 
 
 def _print_report(report: dict) -> None:
-    from semmatch_tf.evaluation.report import format_report
+    from semmatch_tf.evaluation import format_gain, format_report
 
     print(format_report(report))
+    if report.get("baseline"):
+        verdict = "beats it" if report["baseline"]["beats"] else "does NOT beat it"
+        print(f"vs the strongest cheap baseline ({report['baseline']['model']}): {format_gain(report['baseline'])}; "
+              f"the run {verdict}")

@@ -12,6 +12,11 @@ from typing import Callable
 
 import numpy as np
 
+from semmatch_tf.evaluation.classification import accuracy, confusion_matrix, precision_recall_f1
+from semmatch_tf.evaluation.regression import rmse
+
+METRIC_NAMES = {"rmse": "RMSE", "macro_f1": "macro-F1", "accuracy": "accuracy"}
+
 
 def paired_bootstrap_statistic(statistic: Callable[[np.ndarray, np.ndarray], float], gold, system, baseline, *,
                                samples: int = 1000, confidence: float = 0.95, seed: int = 0,
@@ -55,3 +60,41 @@ def paired_bootstrap_statistic(statistic: Callable[[np.ndarray, np.ndarray], flo
             "low": float(np.quantile(gains, tail)), "high": float(np.quantile(gains, 1 - tail)),
             "p_not_better": float((gains <= 0).mean()), "items": int(len(gold)),
             "system": float(observed_system), "baseline": float(observed_baseline)}
+
+
+def gain_over_baseline(metric: str, gold, run, baseline, *, samples: int = 1000, classes: int | None = None) -> dict:
+    """``metric`` (``rmse`` on grades, ``macro_f1`` or ``accuracy`` on class ids) of a run's and a
+    baseline's predictions of the same items, the run's gain and its 95% paired-bootstrap interval.
+
+    Returns:
+        ``{"metric", "run", "baseline", "gain", "low", "high", "beats", "pairs", "resamples"}``;
+        the gain is positive when the run is better, and ``beats`` means the whole interval is above 0.
+
+    Example:
+        >>> import numpy as np
+        >>> gold = np.array([1.0, 2.0, 3.0, 2.5] * 25)
+        >>> result = gain_over_baseline("rmse", gold, gold + 0.1, gold + 0.5, samples=200)
+        >>> round(result["gain"], 3), result["beats"]
+        (0.4, True)
+    """
+    if metric == "rmse":
+        statistic, higher_is_better = rmse, False
+    elif metric == "macro_f1":
+        width = classes or int(max(np.max(gold), np.max(run), np.max(baseline))) + 1
+        statistic, higher_is_better = (lambda g, p: precision_recall_f1(confusion_matrix(g, p, width))["macro"]["f1"]), True
+    elif metric == "accuracy":
+        statistic, higher_is_better = accuracy, True
+    else:
+        raise ValueError(f"metric must be one of {sorted(METRIC_NAMES)}, got {metric!r}")
+    result = paired_bootstrap_statistic(statistic, gold, run, baseline, samples=samples,
+                                        higher_is_better=higher_is_better)
+    return {"metric": metric, "run": result["system"], "baseline": result["baseline"], "gain": result["difference"],
+            "low": result["low"], "high": result["high"], "beats": bool(result["low"] > 0), "pairs": result["items"],
+            "resamples": samples}
+
+
+def format_gain(result: dict) -> str:
+    """One line for a :func:`gain_over_baseline` result: both values, the gain and its interval."""
+    return (f"{METRIC_NAMES.get(result['metric'], result['metric'])} {result['run']:.4f} against the baseline's "
+            f"{result['baseline']:.4f}: gain {result['gain']:+.4f}, 95% interval [{result['low']:+.4f}, "
+            f"{result['high']:+.4f}] ({result['resamples']} paired resamples of the {result['pairs']:,} pairs)")

@@ -284,6 +284,7 @@ class TrainingConfig:
     steps_per_execution: int = 1
     gradient_accumulation_steps: int | None = None
     jit_compile: bool | str = "auto"
+    compare_baseline: bool = True  # cross-encoders: the run vs TF-IDF + ridge/logreg (training.baseline_check)
     adversarial: AdversarialConfig = dataclasses.field(default_factory=AdversarialConfig)
     augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
 

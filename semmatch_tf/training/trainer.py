@@ -26,6 +26,7 @@ from semmatch_tf.text import learn_vocabulary
 from semmatch_tf.text.units import normalize_units
 from semmatch_tf.augment import augment_pairs
 from semmatch_tf.training.adversarial import install_adversarial
+from semmatch_tf.training.baseline_check import compare_with_baseline
 from semmatch_tf.training.callbacks import completed_epochs, remove_backup
 from semmatch_tf.training.config import DataConfig, RunConfig, resolve_data_path
 from semmatch_tf.training.config_files import load_config, save_config
@@ -148,6 +149,7 @@ def _train(config: RunConfig, run_dir: Path, verbose: int) -> dict:
     log.info("splits: train %d, validation %d, test %d pairs", len(train_set), len(validation_set), len(test_set))
     if family(config.model.family).is_bi_encoder:
         return fit_bi_encoder(config, run_dir, (train_set, validation_set, test_set), verbose=verbose)
+    judged_train = train_set  # what the baseline of the report is fitted on (before mined and augmented pairs)
     if config.training.mined_negatives:
         before = len(train_set)
         train_set = with_mined_negatives(train_set, count=config.training.mined_negatives,
@@ -157,11 +159,14 @@ def _train(config: RunConfig, run_dir: Path, verbose: int) -> dict:
         before = len(train_set)
         train_set = augment_pairs(train_set, config.training.augmentation, seed=config.training.seed)
         log.info("augmentation: %d augmented pairs added to %d training pairs", len(train_set) - before, before)
-    return _fit_cross_encoder(config, run_dir, (train_set, validation_set, test_set), policy, verbose)
+    return _fit_cross_encoder(config, run_dir, (train_set, validation_set, test_set), policy, verbose,
+                              judged_train=judged_train)
 
 
-def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, verbose: int) -> dict:
-    """Build, fit (or resume), save and evaluate a cross-encoder; removes ``backup/`` last."""
+def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, verbose: int, *,
+                       judged_train: PairDataset) -> dict:
+    """Build, fit (or resume), save and evaluate a cross-encoder; removes ``backup/`` last.
+    ``judged_train``: the training split before mined and augmented pairs (the baseline's)."""
     train_set, validation_set, test_set = splits
     preprocessor, model = _build_cross_encoder(config, run_dir, train_set)
     train_data, steps, validation_data = _cross_encoder_data(config, run_dir, preprocessor, train_set, validation_set)
@@ -176,7 +181,9 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, config.model.head, run_dir)
     evaluation_set = test_set if len(test_set) else validation_set
     monitor = watched_metric(config.training.monitor, validation_data is not None)
-    report = write_evaluation(matcher, evaluation_set, run_dir, history=history, monitor=monitor)
+    baseline_splits = (judged_train, validation_set) if config.training.compare_baseline else None
+    report = write_evaluation(matcher, evaluation_set, run_dir, history=history, monitor=monitor,
+                              baseline_splits=baseline_splits)
     write_run_board(run_dir, {"precision": policy, **flat_hparams(config)}, history, monitor, report,
                     cross_encoder_projection(matcher, evaluation_set))
     write_run_card(run_dir, {"train": len(train_set), "validation": len(validation_set), "test": len(test_set)})
@@ -223,11 +230,17 @@ def _cross_encoder_data(config: RunConfig, run_dir: Path, preprocessor, train_se
 
 
 def write_evaluation(matcher, dataset: PairDataset, run_dir: Path, history: dict | None = None,
-                     monitor: str = "val_loss") -> dict:
-    """Score ``dataset`` once, write report.json and the run's plots; returns the report."""
+                     monitor: str = "val_loss", baseline_splits: tuple[PairDataset, PairDataset] | None = None) -> dict:
+    """Score ``dataset`` once, write report.json and the run's plots; returns the report.
+    ``baseline_splits`` (train, validation): also compare with the strongest cheap baseline fitted
+    on them (``report["baseline"]``, :func:`~semmatch_tf.training.baseline_check.compare_with_baseline`)."""
     outputs = matcher.predict_dataset(dataset)
     report = matcher.report_of(dataset, outputs)
     report["dataset"] = {"name": dataset.name, "pairs": len(dataset)}
+    if baseline_splits is not None:
+        report["baseline"] = compare_with_baseline(*baseline_splits, dataset, matcher.head, matcher.labels, outputs)
+        log.info("vs the strongest cheap baseline: %s %.4f vs %.4f, gain %+.4f [%+.4f, %+.4f]",
+                 *(report["baseline"][k] for k in ("metric", "run", "baseline", "gain", "low", "high")))
     save_report(report, run_dir / runs.REPORT)
     classification = matcher.head == "classification"
     write_run_plots(run_dir / "plots", history=history or {}, monitor=monitor, report=report, dataset=dataset,
