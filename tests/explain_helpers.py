@@ -12,7 +12,8 @@ DEMO_BILSTM = {
     "data": {"format": "demo", "split": [0.8, 0.1, 0.1], "seed": 3},
     "text": {"vocab_size": 2000, "min_frequency": 1, "query_length": 12, "product_length": 32},
     "model": {"family": "bilstm", "embedding_dim": 32, "lstm_units": 32, "hidden_units": 32, "dropout": 0.1},
-    "training": {"epochs": 6, "batch_size": 32, "optimizer": "adamw", "learning_rate": 0.003, "schedule": "cosine",
+    "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                 "epochs": 6, "batch_size": 32, "optimizer": "adamw", "learning_rate": 0.003, "schedule": "cosine",
                  "warmup_fraction": 0.05, "weight_decay": 0.0001, "class_weights": "balanced",
                  "early_stopping_patience": None, "seed": 5},
 }

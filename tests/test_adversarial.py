@@ -100,7 +100,8 @@ def test_a_pgd_run_trains_through_the_trainer(tmp_path):
 
     config = RunConfig.from_dict({
         "data": {"format": "demo", "limit": 600, "split": [0.7, 0.15, 0.15]}, "text": TEXT, "model": BILSTM,
-        "training": {"epochs": 1, "batch_size": 32, "early_stopping_patience": None,
+        "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                     "epochs": 1, "batch_size": 32, "early_stopping_patience": None,
                      "adversarial": {"method": "pgd", "epsilon": 0.5, "steps": 2}}})
     report = train(config, tmp_path / "run", verbose=0)
     assert 0 < report["classification"]["accuracy"] <= 1

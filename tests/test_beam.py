@@ -41,7 +41,8 @@ def exports(tmp_path_factory):
     train(bi, tmp / "bi_run", verbose=0)
     cross = RunConfig.from_dict({"data": DATA, "text": TEXT, "model": {
         "family": "bilstm", "embedding_dim": 16, "lstm_units": 16, "hidden_units": 16},
-        "training": {"epochs": 1, "batch_size": 32, "early_stopping_patience": None}})
+        "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                     "epochs": 1, "batch_size": 32, "early_stopping_patience": None}})
     train(cross, tmp / "cross_run", verbose=0)
     return {"bi": export_bi_encoder(load_bi_encoder(tmp / "bi_run"), tmp / "serving", name="bi"),
             "cross": export_model(load_run(tmp / "cross_run"), tmp / "serving", name="cross"),

@@ -144,7 +144,8 @@ def test_mlm_pretraining_learns_and_writes_a_preset(tmp_path):
     config = RunConfig.from_dict({
         "data": {"format": "demo"}, "text": {"vocab_size": 600},
         "model": {"family": "bert", "bert": {"size": "tiny", "sequence_length": 24}},
-        "training": {"epochs": 3, "batch_size": 32, "optimizer": "adamw", "learning_rate": 2e-3,
+        "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                     "epochs": 3, "batch_size": 32, "optimizer": "adamw", "learning_rate": 2e-3,
                      "weight_decay": 0.01}})
     import warnings
 

@@ -115,7 +115,8 @@ def test_cli_ensemble_of_two_trained_runs_exports_and_passes_check_export(tmp_pa
 
     config = {"data": {"format": "demo", "limit": 600, "split": [0.7, 0.15, 0.15]}, "text": TEXT,
               "model": {"family": "bilstm", "embedding_dim": 8, "lstm_units": 8, "hidden_units": 8},
-              "training": {"epochs": 1, "batch_size": 32, "early_stopping_patience": None}}
+              "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                           "epochs": 1, "batch_size": 32, "early_stopping_patience": None}}
     for name, head in (("a", "classification"), ("b", "regression")):
         config["model"]["head"] = head
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))

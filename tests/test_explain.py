@@ -297,7 +297,8 @@ def test_minilm_cross_encoder_matched_word_carries_the_query(tmp_path_factory):
         "model": {"family": "bert", "head": "classification",
                   "bert": {"source": "huggingface", "path": str(installed_minilm()), "sequence_length": 32,
                            "pooling": "mean", "dropout": 0.0}},
-        "training": {"epochs": 3, "batch_size": 32, "optimizer": "adamw", "learning_rate": 5e-5, "schedule": "linear",
+        "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                     "epochs": 3, "batch_size": 32, "optimizer": "adamw", "learning_rate": 5e-5, "schedule": "linear",
                      "warmup_fraction": 0.1, "weight_decay": 0.01, "early_stopping_patience": None, "seed": 5}})
     matcher = load_run(run_dir)
     explainer = Explainer(matcher)

@@ -190,7 +190,8 @@ E5_TINY = {"data": {"format": "demo", "limit": 48, "split": [0.75, 0.25, 0.0], "
            "model": {"family": "bert", "head": "classification",
                      "bert": {"source": "huggingface", "path": "multilingual-e5-small", "sequence_length": 32,
                               "pooling": "mean", "lora_rank": 4}},
-           "training": {"epochs": 1, "batch_size": 8, "optimizer": "adamw", "learning_rate": 1e-4,
+           "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                        "epochs": 1, "batch_size": 8, "optimizer": "adamw", "learning_rate": 1e-4,
                         "early_stopping_patience": None}}
 
 

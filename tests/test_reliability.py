@@ -219,7 +219,8 @@ TINY_RUN = {
     "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 800},
     "text": {"vocab_size": 500, "min_frequency": 1, "query_length": 8, "product_length": 16},
     "model": {"family": "bilstm", "embedding_dim": 16, "lstm_units": 16, "hidden_units": 16, "dropout": 0.2},
-    "training": {"epochs": 3, "batch_size": 32, "optimizer": "adamw", "learning_rate": 0.005, "schedule": "cosine",
+    "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                 "epochs": 3, "batch_size": 32, "optimizer": "adamw", "learning_rate": 0.005, "schedule": "cosine",
                  "warmup_fraction": 0.1, "weight_decay": 0.0001, "class_weights": "balanced",
                  "early_stopping_patience": None, "token_dropout": 0.1, "seed": 5, "deterministic": True},
 }

@@ -17,7 +17,8 @@ CROSS = {
     "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 1200},
     "text": {"vocab_size": 600, "min_frequency": 1, "query_length": 8, "product_length": 16},
     "model": {"family": "bilstm", "embedding_dim": 16, "lstm_units": 16, "hidden_units": 16, "dropout": 0.1},
-    "training": {"epochs": 4, "batch_size": 64, "learning_rate": 0.005, "early_stopping_patience": None, "seed": 5},
+    "training": {"compare_baseline": False,  # test_training.py tests it; it costs seconds
+                 "epochs": 4, "batch_size": 64, "learning_rate": 0.005, "early_stopping_patience": None, "seed": 5},
 }
 BI = {
     "data": {"format": "demo", "split": [0.7, 0.15, 0.15], "seed": 3, "limit": 1200},
