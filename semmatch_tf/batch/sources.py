@@ -53,8 +53,8 @@ def read_chunks(pipeline, source: str, input_format: str, size: int, fields: Seq
 
 class JsonLinesChunks(FileBasedSource):
     """JSON-lines file(s) as chunks ``(file name, [(byte offset, line), ...])`` of up to ``size``
-    non-blank lines (parsed by the next step, :func:`parse_json_chunk`: a bad record raised while reading would be
-    retried by the runner as a read failure).
+    non-blank lines. The next step parses them (:func:`parse_json_chunk`): a bad record raised while
+    reading would be retried by the runner as a failed read, and its message lost.
 
     Splits like Beam's text source: a line belongs to the byte range it starts in, so each range
     skips the partial line it starts inside and reads past its end to finish its last line. Each

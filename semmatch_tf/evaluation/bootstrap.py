@@ -81,7 +81,10 @@ def gain_over_baseline(metric: str, gold, run, baseline, *, samples: int = 1000,
         statistic, higher_is_better = rmse, False
     elif metric == "macro_f1":
         width = classes or int(max(np.max(gold), np.max(run), np.max(baseline))) + 1
-        statistic, higher_is_better = (lambda g, p: precision_recall_f1(confusion_matrix(g, p, width))["macro"]["f1"]), True
+
+        def statistic(g, p):
+            return precision_recall_f1(confusion_matrix(g, p, width))["macro"]["f1"]
+        higher_is_better = True
     elif metric == "accuracy":
         statistic, higher_is_better = accuracy, True
     else:
