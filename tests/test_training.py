@@ -164,6 +164,18 @@ def test_a_run_is_measured_against_the_strongest_cheap_baseline_on_its_test_pair
     assert "have no baseline beside them" not in card
 
 
+def test_cli_evaluate_baseline_reproduces_the_training_comparison(trained_run):
+    run_dir, report = trained_run
+    result = cli("evaluate", "--model", str(run_dir), "--baseline", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    again = json.loads(result.stdout)["baseline"]
+    for key in ("run", "baseline", "gain", "low", "high"):
+        assert again[key] == pytest.approx(report["baseline"][key]), key
+    assert again["beats"] == report["baseline"]["beats"] and again["chosen"] == report["baseline"]["chosen"]
+    table = cli("evaluate", "--model", str(run_dir), "--baseline")
+    assert table.returncode == 0 and "vs the strongest cheap baseline (strong_pair_logreg): macro-F1" in table.stdout
+
+
 def test_the_baseline_verdict_follows_the_interval():
     from semmatch_tf.data.demo import load_demo
     from semmatch_tf.data.splits import split_by_query

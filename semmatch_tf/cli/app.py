@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="loader option (YAML value), e.g. --option query=search_term")
     evaluate.add_argument("--output", type=Path, help="also write the JSON report here")
     evaluate.add_argument("--json", action="store_true", help="print the whole JSON report instead of the table")
+    evaluate.add_argument("--baseline", action="store_true",
+                          help="also compare with the strongest cheap baseline, fitted on the run's own training "
+                               "split (its config.yaml), on the same pairs")
     add_compute_argument(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 

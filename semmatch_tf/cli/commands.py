@@ -60,7 +60,7 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--model {args.model} predicts {model.labels.num_classes} classes "
                          f"{list(model.labels.names)}; {args.path or args.dataset} has {dataset.labels.num_classes} "
                          f"{list(dataset.labels.names)}: evaluate a run on data with its own label scheme")
-    report = model.evaluate(dataset)
+    report = model.evaluate(dataset) if not args.baseline else _report_with_baseline(model, dataset, args.model)
     if args.output:
         save_report(report, args.output)
     if args.json:
@@ -85,6 +85,23 @@ def cmd_predict(args) -> int:
     stream_predictions(_iter_pairs(args.input), score, args.output, total=total, progress=progress,
                        class_names=class_names)
     return 0
+
+
+def _report_with_baseline(model, dataset, run_dir: Path) -> dict:
+    """``evaluate --baseline``: the report plus ``"baseline"``, the run against the strongest cheap
+    baseline fitted on the run's training split (validation split for its regularisation)."""
+    config_file = Path(run_dir) / "config.yaml"
+    if not config_file.is_file():
+        raise ValueError(f"--model {run_dir}: no config.yaml, so no training split to fit the baseline on")
+    from semmatch_tf.training.baseline_check import compare_with_baseline
+    from semmatch_tf.training.config_files import load_config
+    from semmatch_tf.training.trainer import load_splits
+
+    train, validation, _ = load_splits(load_config(config_file).data)
+    outputs = model.matcher.predict_dataset(dataset)
+    report = model.matcher.report_of(dataset, outputs)
+    report["baseline"] = compare_with_baseline(train, validation, dataset, model.head, model.labels, outputs)
+    return report
 
 
 def _held_out_split(args, options: dict):
