@@ -204,8 +204,8 @@ def _options(job: BatchJob):
     through :class:`~semmatch_tf.batch.handler.AwaitOutputs`).
 
     Why not the DirectRunner's default (the portable FnApiRunner): on 50k titles its set-up per run
-    (bundle processors and a DoFn introspection for each of the pipeline's stages) made it 0.77x the
-    in-process embedder against 0.85x (JSON lines, median of 5 alternating rounds,
+    (bundle processors and a DoFn introspection for each of the pipeline's stages) made it 0.70-0.79x
+    the in-process embedder against 0.77-0.85x (JSON lines, three benchmark runs of 9 rounds,
     ``benchmarks/NOTES.md``), and its multi-threaded mode lost a 256-record chunk in 3 of 33 runs
     (with a lock added where its buffers are created, it once handed a grouping step another step's
     records; :func:`check_index_complete` turns such a loss into an error). ``--runner=DirectRunner``
