@@ -115,11 +115,11 @@ def parse_json_chunk(chunk: tuple[str, Sequence[tuple[int, bytes]]], fields: tup
     except ValueError:
         records = None
     if records is None or len(records) != len(lines) or not all(isinstance(r, dict) for r in records):
-        records = [parse_json_line(line, where(source, offset)) for offset, line in lines]
-    return [check_record(record, fields, where(source, offset)) for record, (offset, _) in zip(records, lines)]
+        records = [parse_json_line(line, line_at(source, offset)) for offset, line in lines]
+    return [check_record(record, fields, line_at(source, offset)) for record, (offset, _) in zip(records, lines)]
 
 
-def where(source: str, offset: int) -> str:
+def line_at(source: str, offset: int) -> str:
     return f"{source} (the line at byte {offset})"
 
 

@@ -49,9 +49,9 @@ def cmd_pretrain(args) -> int:
 def cmd_evaluate(args) -> int:
     options = _parse_assignments(args.option, "--option")
     if args.dataset is None:
-        dataset = _held_out_split(args, options)
+        dataset, splits = _held_out_split(args, options)
     else:
-        dataset = _judged_file(args, options)
+        dataset, splits = _judged_file(args, options), None
     from semmatch_tf.evaluation.report import save_report
     from semmatch_tf.tasks import CrossEncoder
 
@@ -60,7 +60,8 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--model {args.model} predicts {model.labels.num_classes} classes "
                          f"{list(model.labels.names)}; {args.path or args.dataset} has {dataset.labels.num_classes} "
                          f"{list(dataset.labels.names)}: evaluate a run on data with its own label scheme")
-    report = model.evaluate(dataset) if not args.baseline else _report_with_baseline(model, dataset, args.model)
+    report = (_report_with_baseline(model, dataset, args.model, splits) if args.baseline
+              else model.evaluate(dataset))
     if args.output:
         save_report(report, args.output)
     if args.json:
@@ -87,17 +88,13 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def _report_with_baseline(model, dataset, run_dir: Path) -> dict:
+def _report_with_baseline(model, dataset, run_dir: Path, splits: tuple | None) -> dict:
     """``evaluate --baseline``: the report plus ``"baseline"``, the run against the strongest cheap
-    baseline fitted on the run's training split (validation split for its regularisation)."""
-    config_file = Path(run_dir) / "config.yaml"
-    if not config_file.is_file():
-        raise ValueError(f"--model {run_dir}: no config.yaml, so no training split to fit the baseline on")
+    baseline fitted on the run's training split (validation split for its regularisation).
+    ``splits``: the run's splits when :func:`_held_out_split` already re-made them."""
     from semmatch_tf.training.baseline_check import compare_with_baseline
-    from semmatch_tf.training.config_files import load_config
-    from semmatch_tf.training.trainer import load_splits
 
-    train, validation, _ = load_splits(load_config(config_file).data)
+    _, train, validation, _ = splits or _run_splits(run_dir, ", so no training split to fit the baseline on")
     outputs = model.matcher.predict_dataset(dataset)
     report = model.matcher.report_of(dataset, outputs)
     report["baseline"] = compare_with_baseline(train, validation, dataset, model.head, model.labels, outputs)
@@ -106,24 +103,31 @@ def _report_with_baseline(model, dataset, run_dir: Path) -> dict:
 
 def _held_out_split(args, options: dict):
     """The run's own test split, re-made from its config.yaml exactly as training split it (by
-    query, same seed), so ``evaluate --model RUN`` needs no file of its own."""
+    query, same seed), so ``evaluate --model RUN`` needs no file of its own; and the run's splits
+    (:func:`_run_splits`), which ``--baseline`` fits on."""
     if args.path is not None or options:
         raise ValueError("--path and --option need --dataset (without it, evaluate scores the run's own test split)")
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be a positive number of pairs, got {args.limit}")
-    config_file = Path(args.model) / "config.yaml"
+    splits = _run_splits(args.model, " to re-make its test split from; give --dataset and --path")
+    data, _, _, test = splits
+    if not len(test):
+        raise ValueError(f"--model {args.model}: its config holds out no test pairs; give --dataset and --path")
+    rows = range(min(args.limit or len(test), len(test)))
+    return test.subset(list(rows), f"{test.name} (the run's held-out split, by query, seed {data.seed})"), splits
+
+
+def _run_splits(run_dir: Path, missing: str) -> tuple:
+    """``(data config, train, validation, test)`` re-made from the run's config.yaml as training made
+    them; ``missing`` ends the error when the run has no config.yaml."""
+    config_file = Path(run_dir) / "config.yaml"
     if not config_file.is_file():
-        raise ValueError(f"--model {args.model}: no config.yaml to re-make its test split from; "
-                         "give --dataset and --path")
+        raise ValueError(f"--model {run_dir}: no config.yaml{missing}")
     from semmatch_tf.training.config_files import load_config
     from semmatch_tf.training.trainer import load_splits
 
     data = load_config(config_file).data
-    test = load_splits(data)[2]
-    if not len(test):
-        raise ValueError(f"--model {args.model}: its config holds out no test pairs; give --dataset and --path")
-    rows = range(min(args.limit or len(test), len(test)))
-    return test.subset(list(rows), f"{test.name} (the run's held-out split, by query, seed {data.seed})")
+    return (data, *load_splits(data))
 
 
 def _judged_file(args, options: dict):

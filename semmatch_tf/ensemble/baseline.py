@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from semmatch_tf.data.schema import LabelScheme, PairDataset
-from semmatch_tf.models.tfidf import RawPairInputs, StrongPairLogReg, StrongPairRidge, TfidfPairLinear
+from semmatch_tf.models.tfidf import RawPairInputs, TfidfPairLinear, fit_strong_baseline
 from semmatch_tf.runs import TrainedMatcher
-
-
-def _columns(dataset: PairDataset) -> tuple[list[str], list[str]]:
-    return dataset.frame["query"].tolist(), dataset.frame["product"].tolist()
 
 
 def fit_baseline_member(train: PairDataset, validation: PairDataset, labels: LabelScheme,
@@ -29,18 +25,11 @@ def fit_baseline_member(train: PairDataset, validation: PairDataset, labels: Lab
         >>> member.head, member.preprocessor.facts()["model"]
         ('regression', 'strong_pair_ridge')
     """
-    queries, products = _columns(train)
-    held = _columns(validation)
+    model = fit_strong_baseline(train, validation, head)
     if head == "classification":
-        model = StrongPairLogReg().fit(queries, products, train.frame["label"].to_numpy(),
-                                       validation=(*held, validation.frame["label"].to_numpy()))
         layer = TfidfPairLinear.from_fitted(model, num_classes=labels.num_classes, name="strong_pair_logreg")
-    elif head == "regression":
-        model = StrongPairRidge().fit(queries, products, train.frame["grade"].to_numpy(),
-                                      validation=(*held, validation.frame["grade"].to_numpy()))
-        layer = TfidfPairLinear.from_fitted(model, grade_range=labels.grade_range, name="strong_pair_ridge")
     else:
-        raise ValueError(f"head must be 'regression' or 'classification', got {head!r}")
+        layer = TfidfPairLinear.from_fitted(model, grade_range=labels.grade_range, name="strong_pair_ridge")
     facts = {"model": layer.name, "chosen": {k: v for k, v in model.chosen.items() if not isinstance(v, dict)},
              "char_ngrams": len(layer.char_vocabulary), "word_ngrams": len(layer.word_vocabulary)}
     return TrainedMatcher(preprocessor=RawPairInputs(facts, name="raw_pair_inputs"), model=layer, labels=labels,

@@ -30,7 +30,7 @@ import numpy as np
 from semmatch_tf.data.schema import LabelScheme, PairDataset
 from semmatch_tf.evaluation import gain_over_baseline
 from semmatch_tf.models.heads import predicted_grades
-from semmatch_tf.models.tfidf import StrongPairLogReg, StrongPairRidge
+from semmatch_tf.models.tfidf import fit_strong_baseline
 
 ABOUT = ("char_wb 1-4 + word 1-2 n-gram TF-IDF of query, product and their overlap, plus overlap "
          "statistics; fitted on the training split, regularisation chosen on the validation split")
@@ -53,24 +53,19 @@ def compare_with_baseline(train: PairDataset, validation: PairDataset, dataset: 
         "pairs", "resamples"}`` (gain oriented so that positive means the run is better), plus
         ``"accuracy"`` (the same comparison by accuracy) for a classification head.
     """
-    texts = lambda d: (d.frame["query"].tolist(), d.frame["product"].tolist())  # noqa: E731
-    held = (*texts(validation), validation.frame["grade" if head == "regression" else "label"].to_numpy()) \
-        if len(validation) else None
+    model = fit_strong_baseline(train, validation, head)
+    texts = dataset.frame["query"].tolist(), dataset.frame["product"].tolist()
     if head == "regression":
-        model = StrongPairRidge().fit(*texts(train), train.frame["grade"].to_numpy(), validation=held)
         low, high = labels.grade_range
-        baseline = np.clip(model.predict(*texts(dataset)), low, high)
         result = gain_over_baseline("rmse", dataset.frame["grade"].to_numpy(np.float64),
-                                    predicted_grades(outputs, head, labels), baseline, samples=samples)
+                                    predicted_grades(outputs, head, labels),
+                                    np.clip(model.predict(*texts), low, high), samples=samples)
         name = "strong_pair_ridge"
-    elif head == "classification":
-        model = StrongPairLogReg().fit(*texts(train), train.frame["label"].to_numpy(), validation=held)
+    else:
         gold, classes = dataset.frame["label"].to_numpy(), np.argmax(outputs, axis=1)
-        baseline = np.argmax(model.predict_proba(*texts(dataset)), axis=1)
+        baseline = np.argmax(model.predict_proba(*texts), axis=1)
         result = gain_over_baseline("macro_f1", gold, classes, baseline, samples=samples, classes=labels.num_classes)
         result["accuracy"] = gain_over_baseline("accuracy", gold, classes, baseline, samples=samples)
         name = "strong_pair_logreg"
-    else:
-        raise ValueError(f"head must be 'regression' or 'classification', got {head!r}")
     chosen = {key: value for key, value in model.chosen.items() if not isinstance(value, dict)}
     return {"model": name, "about": ABOUT, "chosen": chosen, **result}

@@ -5,6 +5,8 @@ that the baseline every benchmark reports can also join an exported ensemble.
 """
 
 from semmatch_tf.models.tfidf.layer import RawPairInputs, TfidfPairLinear
-from semmatch_tf.models.tfidf.linear import PairTfidfFeatures, StrongPairLogReg, StrongPairRidge, overlap_statistics
+from semmatch_tf.models.tfidf.linear import (PairTfidfFeatures, StrongPairLogReg, StrongPairRidge, fit_strong_baseline,
+                                             overlap_statistics)
 
-__all__ = ["PairTfidfFeatures", "RawPairInputs", "StrongPairLogReg", "StrongPairRidge", "TfidfPairLinear", "overlap_statistics"]
+__all__ = ["PairTfidfFeatures", "RawPairInputs", "StrongPairLogReg", "StrongPairRidge", "TfidfPairLinear",
+           "fit_strong_baseline", "overlap_statistics"]

@@ -155,3 +155,16 @@ class StrongPairLogReg:
         full = np.zeros((probabilities.shape[0], int(max(self.model.classes_)) + 1))
         full[:, self.model.classes_] = probabilities
         return full
+
+
+def fit_strong_baseline(train, validation, head: str) -> StrongPairRidge | StrongPairLogReg:
+    """The strongest cheap baseline for a head, fitted on the pairs of ``train`` (a ``PairDataset``)
+    with its settings chosen on those of ``validation`` (an empty one: the first setting):
+    :class:`StrongPairRidge` on the grades (``head="regression"``) or :class:`StrongPairLogReg` on
+    the class ids (``"classification"``)."""
+    if head not in ("regression", "classification"):
+        raise ValueError(f"head must be 'regression' or 'classification', got {head!r}")
+    column, model = ("grade", StrongPairRidge()) if head == "regression" else ("label", StrongPairLogReg())
+    pairs = lambda d: (d.frame["query"].tolist(), d.frame["product"].tolist())  # noqa: E731
+    held = (*pairs(validation), validation.frame[column].to_numpy()) if len(validation) else None
+    return model.fit(*pairs(train), train.frame[column].to_numpy(), validation=held)
