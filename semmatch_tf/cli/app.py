@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--baseline", action="store_true",
                           help="add the strongest cheap baseline (TF-IDF pair features + ridge / logistic "
                                "regression, fitted on the runs' training split) as a member, in the same graph")
+    ensemble.add_argument("--boosted", action="store_true",
+                          help="add gradient-boosted trees over that baseline's out-of-fold score and match "
+                               "features (coverage, stems, numbers, BM25; graded labels) as a member, in the same graph")
     _export_target_arguments(ensemble, default_name="semmatch_ensemble")
     ensemble.set_defaults(handler=cmd_ensemble)
 

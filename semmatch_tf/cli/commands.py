@@ -220,7 +220,7 @@ def cmd_ensemble(args) -> int:
     from semmatch_tf.ensemble import ensemble_from_runs
     from semmatch_tf.export import export_model
 
-    ensemble = ensemble_from_runs(args.model, args.method, baseline=args.baseline)
+    ensemble = ensemble_from_runs(args.model, args.method, baseline=args.baseline, boosted=args.boosted)
     path = export_model(ensemble, args.output, name=args.name, version=args.version, force=args.force)
     print(json.dumps({"exported": str(path), **ensemble.describe()}, indent=2))
     return 0

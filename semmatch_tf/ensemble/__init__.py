@@ -12,15 +12,19 @@ For graded relevance without a neural member, :class:`BoostedStacker` (``stackin
 gradient-boosted trees over a base model's out-of-fold predictions (:func:`query_folds`,
 :func:`out_of_fold_predictions`), title-only match features (:class:`PairFeatures`,
 ``pair_features.py``) and a product's grade history (:class:`ProductPrior`).
+:func:`fit_boosted_member` fits such a stack whose features and trees run in TF ops
+(:class:`BoostedPairStack`, :class:`GradientBoostedTrees`), so it exports as one SavedModel too.
 """
 
 from semmatch_tf.ensemble.baseline import fit_baseline_member
+from semmatch_tf.ensemble.boosted import BoostedPairStack, fit_boosted_member
 from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble, fit_stacking_weights
 from semmatch_tf.ensemble.pair_features import PairFeatures
 from semmatch_tf.ensemble.stacking import BoostedStacker, ProductPrior, out_of_fold_predictions, query_folds
+from semmatch_tf.ensemble.trees import GradientBoostedTrees
 
-__all__ = ["BoostedStacker", "EnsembleMatcher", "PairFeatures", "ProductPrior", "build_ensemble", "ensemble_from_runs",
-           "fit_baseline_member", "fit_stacking_weights", "out_of_fold_predictions", "query_folds"]
+__all__ = ["BoostedPairStack", "BoostedStacker", "EnsembleMatcher", "GradientBoostedTrees", "PairFeatures", "ProductPrior", "build_ensemble", "ensemble_from_runs",
+           "fit_baseline_member", "fit_boosted_member", "fit_stacking_weights", "out_of_fold_predictions", "query_folds"]
 
 
 def __getattr__(name: str):
