@@ -3,7 +3,9 @@
     python -m benchmarks.run_robust [--train-pairs 10000] [--epochs 3] [--techniques fgm pgd augment]
     python -m benchmarks.run_robust --train-pairs 0 --techniques fgm --stack [--semantic all-minilm-l6-v2] [--reuse-runs]
 
-On the by-query test split of Home Depot (titles only), a BiLSTM with a graded head is trained
+On the by-query test split of Home Depot (titles only), a BiLSTM with a graded head (the
+``home_depot_bilstm`` recipe's; its head reads the pair's match features since 2026-12-07, and its
+rows are then named ``bilstm+match-features-*``) is trained
 plain and with each technique on the same (subsampled, see the split name) training queries; the
 strongest cheap baseline (char + word n-gram TF-IDF + ridge on pair features, alpha chosen on
 validation, ``baselines.StrongPairRidge``) is trained on the same pairs in the same run. Reported:
@@ -68,6 +70,8 @@ def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: P
     if epochs:
         base["training.epochs"] = epochs
     config = load_config(REPO / "configs" / "home_depot_bilstm.yaml", base)
+    # The recipe's BiLSTM reads match features since 2026-12-07: its rows say so, and older runs differ.
+    model = "bilstm+match-features" if config.model.match_features else "bilstm"
     train_set, validation_set, test_set = load_splits(config.data)
     split = (f"test(by-query; train subsample {len(train_set)} pairs)" if train_pairs > 0
              else f"test(by-query; full train split {len(train_set)} pairs)")
@@ -84,20 +88,20 @@ def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: P
 
     for name in ["plain", *techniques]:
         run_config = load_config(REPO / "configs" / "home_depot_bilstm.yaml", {**base, **TECHNIQUES.get(name, {})})
-        run_dir = run_root / f"bilstm_{name}"
+        run_dir = run_root / f"{model.replace('+', '_')}_{name}"
         if reuse_runs and _finished_run_of(run_dir, run_config):
-            print(f"bilstm-{name}: reusing the finished run {run_dir}", flush=True)
+            print(f"{model}-{name}: reusing the finished run {run_dir}", flush=True)
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
             started = time.perf_counter()
             train(run_config, run_dir, verbose=2)
-            seconds[f"bilstm-{name}"] = time.perf_counter() - started
+            seconds[f"{model}-{name}"] = time.perf_counter() - started
         matcher = load_run(run_dir)
-        predictions[f"bilstm-{name}"] = matcher.score(*texts(test_set))
-        validation_predictions[f"bilstm-{name}"] = matcher.score(*texts(validation_set))
-        print(f"bilstm-{name}: rmse {rmse(gold, predictions[f'bilstm-{name}']):.4f}", flush=True)
+        predictions[f"{model}-{name}"] = matcher.score(*texts(test_set))
+        validation_predictions[f"{model}-{name}"] = matcher.score(*texts(validation_set))
+        print(f"{model}-{name}: rmse {rmse(gold, predictions[f'{model}-{name}']):.4f}", flush=True)
 
-    neural = [k for k in predictions if k.startswith("bilstm-")]
+    neural = [k for k in predictions if k.startswith(f"{model}-")]
     predictions["ensemble-average(bilstms)"] = np.mean([predictions[k] for k in neural], axis=0)
     members = [*neural, "strong-baseline"]
     unit = lambda values: (np.asarray(values) - low) / (high - low)  # noqa: E731
@@ -109,8 +113,8 @@ def home_depot(train_pairs: int, epochs: int, techniques: list[str], run_root: P
     comparisons = []
     if stack:
         comparisons = boosted_stacks(train_set, validation_set, test_set, baseline.chosen["alpha"], predictions,
-                                     validation_predictions, seconds, semantic)
-    return _records(gold, predictions, seconds, split, len(train_set), comparisons)
+                                     validation_predictions, seconds, semantic, neural)
+    return _records(gold, predictions, seconds, split, len(train_set), comparisons, f"{model}-plain")
 
 
 def _finished_run_of(run_dir: Path, run_config) -> bool:
@@ -126,7 +130,7 @@ def _finished_run_of(run_dir: Path, run_config) -> bool:
 
 
 def boosted_stacks(train_set, validation_set, test_set, alpha: float, predictions: dict, validation_predictions: dict,
-                   seconds: dict, semantic: str | None = None) -> list[tuple[str, str]]:
+                   seconds: dict, semantic: str | None = None, neural: list[str] = ()) -> list[tuple[str, str]]:
     """Gradient-boosted stacks over the baseline's out-of-fold predictions, the pair features, the
     zero-shot ``semantic`` encoder's cosine and the product prior, then with the BiLSTMs (module
     docstring). Adds to ``predictions`` (test) and returns the (system, stack without its last
@@ -169,7 +173,6 @@ def boosted_stacks(train_set, validation_set, test_set, alpha: float, prediction
                      (f"stack-gbm({cosine}+product-prior)", [*base, "semantic_cosine", *prior_columns],
                       f"stack-gbm({cosine})")]
     comparisons = []
-    neural = [k for k in predictions if k.startswith("bilstm-")]
     unit = lambda values: (np.asarray(values, np.float64) - low) / (high - low)  # noqa: E731
     for name, chosen, reference in variants:
         started = time.perf_counter()
@@ -242,7 +245,7 @@ def baselines(name: str) -> list[dict]:
 
 
 def _records(gold, predictions: dict, seconds: dict, split: str, train_pairs: int,
-             comparisons: list[tuple[str, str]] = ()) -> list[dict]:
+             comparisons: list[tuple[str, str]] = (), plain: str = "bilstm-plain") -> list[dict]:
     from semmatch_tf.evaluation import paired_bootstrap_statistic
 
     records = []
@@ -253,8 +256,8 @@ def _records(gold, predictions: dict, seconds: dict, split: str, train_pairs: in
                                   anchor=f"{machine()}; shared, loaded machine; {train_pairs} pairs"))
     extra = list(comparisons)
     comparisons = [(m, "strong-baseline") for m in predictions if m != "strong-baseline"]
-    comparisons += [(m, "bilstm-plain") for m in predictions
-                    if m not in ("strong-baseline", "bilstm-plain") and not m.startswith("stack-gbm")]
+    comparisons += [(m, plain) for m in predictions
+                    if m not in ("strong-baseline", plain) and not m.startswith("stack-gbm")]
     comparisons += [c for c in extra if c not in comparisons]
     for system, reference in comparisons:
         result = paired_bootstrap_statistic(rmse, gold, predictions[system], predictions[reference], samples=1000,

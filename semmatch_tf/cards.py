@@ -102,7 +102,9 @@ def _what_it_is(config: dict, kind: str, labels: dict) -> str:
                 + f"), sequence length {bert.get('sequence_length', '?')}, {bert.get('pooling', 'cls')} pooling")
     else:
         body = (f"embedding {model.get('embedding_dim', '?')} → BiLSTM {model.get('lstm_units', '?')} units, "
-                f"its own WordPiece vocabulary (≤ {text.get('vocab_size', '?')} pieces) learned from the training text")
+                f"its own WordPiece vocabulary (≤ {text.get('vocab_size', '?')} pieces) learned from the training text"
+                + ("; the head also reads match features of the raw pair (coverage, typos, numbers, BM25, product "
+                   "types)" if model.get("match_features") else ""))
     if kind == "cross-encoder":
         names = labels.get("names") or []
         head = model.get("head", "?")

@@ -190,7 +190,7 @@ def _batch(data: tf.data.Dataset, preprocessor: PairPreprocessor, options: Pipel
 
     def clip(*element):
         features = element[0]
-        clipped = {"query": features["query"][: preprocessor.query_length],
+        clipped = {**features, "query": features["query"][: preprocessor.query_length],
                    "product": features["product"][: preprocessor.product_length]}
         return (clipped, *element[1:]) if len(element) > 1 else clipped
 
@@ -202,7 +202,7 @@ def _batch(data: tf.data.Dataset, preprocessor: PairPreprocessor, options: Pipel
 
     def pad(*element):
         features = element[0]
-        padded = {"query": _pad_to_bucket(features["query"], query_bounds, preprocessor.query_length),
+        padded = {**features, "query": _pad_to_bucket(features["query"], query_bounds, preprocessor.query_length),
                   "product": _pad_to_bucket(features["product"], bounds, preprocessor.product_length)}
         return (padded, *element[1:]) if len(element) > 1 else padded
 
@@ -242,7 +242,7 @@ def _token_dropout_fn(options: PipelineOptions):
         return tf.where(hit, tf.constant(unk, ids.dtype), ids)
 
     def augment(features, *rest):
-        return ({"query": drop(features["query"]), "product": drop(features["product"])}, *rest)
+        return ({**features, "query": drop(features["query"]), "product": drop(features["product"])}, *rest)
 
     return augment
 
@@ -260,6 +260,7 @@ def _stateless_token_dropout_fn(options: PipelineOptions):
     def augment(index, element):
         features, *rest = element
         seeds = tf.random.experimental.stateless_split(tf.stack([tf.constant(options.seed, tf.int64), index]), 2)
-        return ({"query": drop(features["query"], seeds[0]), "product": drop(features["product"], seeds[1])}, *rest)
+        return ({**features, "query": drop(features["query"], seeds[0]), "product": drop(features["product"], seeds[1])},
+                *rest)
 
     return augment

@@ -104,11 +104,17 @@ def bilstm_cross_encoder_path(matcher, query: str, product: str) -> Path:
     positions = [_bilstm_side(row, vocabulary) for row in (q_ids, p_ids)]
     interaction, hidden = model.get_layer("interaction"), model.get_layer("hidden")
     head_layer = next(layer for layer in model.layers if layer.name in ("probabilities", "grade"))
+    # A wide-and-deep head also reads the pair's match features: held fixed, the tokens share the rest.
+    wide = (model.get_layer("match_features_norm")(ids["match_features"], training=False)
+            if "match_features" in ids else None)
 
     def forward(xs):
         batch = tf.shape(xs[0])[0]
         q, p = (_bilstm_states(encoder, x, _tile(m, batch)) for x, m in zip(xs, masks))
-        return _grade(head_layer(hidden(interaction(q, p))), matcher.head, matcher.labels)
+        features = interaction(q, p)
+        if wide is not None:
+            features = tf.concat([features, tf.tile(tf.cast(wide, features.dtype), [batch, 1])], axis=1)
+        return _grade(head_layer(hidden(features)), matcher.head, matcher.labels)
 
     return Path(parts, [_varying_baseline(x, pos, pad) for x, pos in zip(parts, positions)], forward,
                 {"query": Side(0, positions[0], [vocabulary[i] for i in q_ids[positions[0]]]),

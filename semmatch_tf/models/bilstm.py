@@ -12,7 +12,10 @@ from semmatch_tf.models.heads import output_head
 class BiLSTMMatcher(keras.Model):
     """A (query, product) relevance model over token ids, built as a Keras functional model.
 
-    Inputs: ``{"query": int32 [batch, Lq], "product": int32 [batch, Lp]}`` (id 0 = padding).
+    Inputs: ``{"query": int32 [batch, Lq], "product": int32 [batch, Lp]}`` (id 0 = padding), and
+    with ``match_features=F`` also ``"match_features": float32 [batch, F]`` (how the raw title covers
+    the raw query: ``semmatch_tf.models.tfidf.MatchFeatures``), batch-normalised and read by the
+    hidden layer beside the encoders' interaction features (a wide-and-deep head).
     Output: class probabilities ``[batch, num_classes]`` (``head="classification"``) or a grade in
     [0, 1] ``[batch, 1]`` (``head="regression"``). The encoder is shared by both sides (a siamese
     encoder), so a query word and the same word in a title have one embedding.
@@ -22,7 +25,7 @@ class BiLSTMMatcher(keras.Model):
                  embedding_dim: int = 128, lstm_units: int = 128, hidden_units: int = 128,
                  pooling: str = "last", dropout: float = 0.2, embedding_dropout: float = 0.0,
                  exact_match: bool = True, query_length: int | None = None, product_length: int | None = None,
-                 **kwargs) -> None:
+                 match_features: int = 0, **kwargs) -> None:
         query = keras.Input(shape=(query_length,), dtype="int32", name="query")
         product = keras.Input(shape=(product_length,), dtype="int32", name="product")
         encoder = BiLSTMEncoder(vocabulary_size, embedding_dim=embedding_dim, units=lstm_units,
@@ -34,16 +37,22 @@ class BiLSTMMatcher(keras.Model):
         else:
             query_vector, product_vector = encoder(query), encoder(product)
         features = InteractionFeatures(name="interaction")(query_vector, product_vector)
+        inputs = {"query": query, "product": product}
+        if match_features:
+            inputs["match_features"] = keras.Input(shape=(match_features,), dtype="float32", name="match_features")
+            wide = keras.layers.BatchNormalization(name="match_features_norm")(inputs["match_features"])
+            features = keras.layers.Concatenate(name="wide_and_deep")([features, wide])
         hidden = keras.layers.Dropout(dropout, name="features_dropout")(features)
         hidden = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(hidden)
         hidden = keras.layers.Dropout(dropout, name="hidden_dropout")(hidden)
         outputs = output_head(head, num_classes)(hidden)
-        super().__init__(inputs={"query": query, "product": product}, outputs=outputs, **kwargs)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.encoder = encoder
         self._config = dict(vocabulary_size=vocabulary_size, num_classes=num_classes, head=head,
                             embedding_dim=embedding_dim, lstm_units=lstm_units, hidden_units=hidden_units,
                             pooling=pooling, dropout=dropout, embedding_dropout=embedding_dropout,
-                            exact_match=exact_match, query_length=query_length, product_length=product_length)
+                            exact_match=exact_match, query_length=query_length, product_length=product_length,
+                            match_features=match_features)
 
     @property
     def head(self) -> str:

@@ -29,10 +29,12 @@ class PairPreprocessor(keras.layers.Layer):
             (:func:`~semmatch_tf.text.units.normalize_units_graph`: ``12"`` / ``12 in.`` /
             ``12-inch`` -> ``12 in``), inside the graph, so that an exported model sees the text
             exactly as training did.
+        pair_features: a layer mapping the raw pair to ``[B, F]`` float features (such as
+            ``semmatch_tf.models.tfidf.MatchFeatures``), returned as ``"match_features"``.
     """
 
     def __init__(self, tokenizer: WordPieceTokenizer, *, query_length: int = 16, product_length: int = 48,
-                 normalize_units: bool = False, **kwargs) -> None:
+                 normalize_units: bool = False, pair_features: keras.layers.Layer | None = None, **kwargs) -> None:
         kwargs["trainable"] = False
         super().__init__(**kwargs)
         if query_length < 1 or product_length < 1:
@@ -41,6 +43,7 @@ class PairPreprocessor(keras.layers.Layer):
         self.query_length = query_length
         self.product_length = product_length
         self.normalize_units = bool(normalize_units)
+        self.pair_features = pair_features
 
     @property
     def vocabulary(self) -> list[str]:
@@ -53,7 +56,8 @@ class PairPreprocessor(keras.layers.Layer):
                 "sequence_lengths": {"query": self.query_length, "product": self.product_length},
                 "tokenizer": {"lowercase": tokenizer.lowercase, "strip_accents": tokenizer.strip_accents,
                               "start_token": tokenizer.start_token},
-                "normalize_units": self.normalize_units}
+                "normalize_units": self.normalize_units,
+                **({"match_features": self.pair_features.name} if self.pair_features is not None else {})}
 
     def encode(self, strings: tf.Tensor, length: int | None) -> tf.Tensor | tf.RaggedTensor:
         """Token ids for one side, dense ``[batch, length]`` or ragged when ``length`` is None."""
@@ -65,25 +69,35 @@ class PairPreprocessor(keras.layers.Layer):
         return ids
 
     def call(self, inputs: dict, ragged: bool = False) -> dict:
-        return {
+        outputs = {
             "query": self.encode(inputs["query"], None if ragged else self.query_length),
             "product": self.encode(inputs["product"], None if ragged else self.product_length),
         }
+        if self.pair_features is not None:
+            outputs["match_features"] = self.pair_features({"query": inputs["query"], "product": inputs["product"]})
+        return outputs
 
     def compute_output_spec(self, inputs, ragged: bool = False):
         batch = inputs["query"].shape[0]
-        return {"query": keras.KerasTensor((batch, self.query_length), dtype="int32"),
+        spec = {"query": keras.KerasTensor((batch, self.query_length), dtype="int32"),
                 "product": keras.KerasTensor((batch, self.product_length), dtype="int32")}
+        if self.pair_features is not None:
+            spec["match_features"] = self.pair_features.compute_output_spec(inputs)
+        return spec
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
                       query_length=self.query_length, product_length=self.product_length,
                       normalize_units=self.normalize_units)
+        if self.pair_features is not None:
+            config["pair_features"] = keras.saving.serialize_keras_object(self.pair_features)
         return config
 
     @classmethod
     def from_config(cls, config: dict) -> "PairPreprocessor":
         config = dict(config)
         config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        if config.get("pair_features") is not None:
+            config["pair_features"] = keras.saving.deserialize_keras_object(config["pair_features"])
         return cls(**config)

@@ -18,15 +18,13 @@ from semmatch_tf.training.config_schema import (MAX_SEED, ConfigError, build_sec
                                                 kind, one_of, short)
 
 
-#: Longest sequence a family accepts (BERT: its 512 position embeddings; BiLSTM: a sanity cap,
-#: far beyond any query or product title, that stops a typo allocating gigabytes of padding).
+#: Longest sequence a family accepts (BERT: its 512 position embeddings; BiLSTM: a sanity cap far
+#: beyond any title, so that a typo does not allocate gigabytes of padding).
 MAX_LENGTH = {"bert": 512, "bilstm": 4096}
-#: Sanity caps in the same spirit: a layer width or a vocabulary beyond these is a typo that would
-#: allocate gigabytes (or crash the process) before the first step, not a model.
+#: Sanity caps in the same spirit: a width or vocabulary beyond these is a typo, not a model.
 MAX_WIDTH = 16384
 MAX_VOCABULARY = 2**21
 #: Every other count must fit TensorFlow's int32 (steps, epochs, batch sizes); seeds NumPy's uint32.
-
 #: Metric names each model compiles with, as Keras logs them (``val_`` + name on validation):
 #: cross-encoders ``semmatch_tf.models.heads.metrics_for(head)``, bi-encoders
 #: ``semmatch_tf.losses.in_batch_metrics()`` for the in-batch softmax, none otherwise.
@@ -193,6 +191,7 @@ class ModelConfig:
     dropout: float = 0.2
     embedding_dropout: float = 0.0
     exact_match: bool = True
+    match_features: bool = False  # bilstm: the head also reads MatchFeatures of the raw pair
     bi_encoder: BiEncoderConfig = dataclasses.field(default_factory=BiEncoderConfig)
     bert: BertConfig = dataclasses.field(default_factory=BertConfig)
 
@@ -202,6 +201,7 @@ class ModelConfig:
         self.bert.validate()
         one_of(self.head, "model.head", ("classification", "regression"))
         one_of(self.pooling, "model.pooling", ("last", "max", "mean"))
+        check(not self.match_features or self.family == "bilstm", "model.match_features", "only bilstm reads it")
         for key in ("embedding_dim", "lstm_units", "hidden_units"):
             check(0 < getattr(self, key) <= MAX_WIDTH, f"model.{key}",
                    f"must be in [1, {MAX_WIDTH}], got {getattr(self, key)}")

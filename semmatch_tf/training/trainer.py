@@ -205,7 +205,8 @@ def _build_cross_encoder(config: RunConfig, run_dir: Path, train_set: PairDatase
     steps_per_epoch = len(train_set) // training.batch_size
     with distribution_strategy(training.distribution).scope():
         preprocessor, model = build_cross_encoder(config.model, text, vocabulary=vocabulary,
-                                                  num_classes=train_set.labels.num_classes)
+                                                  num_classes=train_set.labels.num_classes,
+                                                  titles=train_set.frame["product"].astype(str).tolist())
         settle_vocabulary(run_dir, preprocessor.vocabulary)  # learned above, or the checkpoint's
         model.compile(optimizer=build_optimizer(training, steps_per_epoch * training.epochs),
                       loss=loss_for(config.model.head), metrics=metrics_for(config.model.head),
