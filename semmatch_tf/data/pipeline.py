@@ -9,6 +9,7 @@ batch has a new static shape and re-traces the LSTM (about 15 s on this CPU).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal
 
 import numpy as np
@@ -124,13 +125,19 @@ def make_epoch_stream(dataset: PairDataset, preprocessor, options: PipelineOptio
             data = data.enumerate(start=epoch * steps).map(_stateless_token_dropout_fn(options))
         return data
 
-    stream = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    # One pipeline per epoch, built with the epoch as a Python int: a tensor shuffle seed breaks
+    # TF's seed pairing when the global seed is 0 (``tf.random.set_seed(0)``: "symbolic tensor as a
+    # Python bool"), and these are the same seeds and batches a flat_map over the epochs gave.
+    parts = [one_epoch(epoch) for epoch in range(first_epoch, max(epochs, first_epoch + 1))]
+    stream = functools.reduce(tf.data.Dataset.concatenate, parts)
+    if first_epoch == epochs:
+        stream = stream.take(0)  # nothing left to train: an empty stream of the right element spec
     return stream.prefetch(tf.data.AUTOTUNE), steps
 
 
-def epoch_seed(seed: int, epoch):
-    """The shuffle seed of one epoch (an int64 tensor inside tf.data): distinct per (seed, epoch)."""
-    return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The shuffle seed of one epoch: distinct per (seed, epoch)."""
+    return int(seed) * 1_000_003 + int(epoch)
 
 
 def _tokenized(dataset: PairDataset, preprocessor, options: PipelineOptions, with_targets: bool,
