@@ -111,6 +111,13 @@ def one_edit(q: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
     return (same & (count == 0)) | (edit & (tf.minimum(*lengths) >= 4))
 
 
+def _one_edit_by_row(q: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
+    """:func:`one_edit` a pair at a time: its ``[M, N, characters]`` tensors stay small where a whole
+    batch's would not (1,024 Chinese titles of 100 characters against 20-word queries)."""
+    return tf.map_fn(lambda pair: one_edit(pair[0][None], pair[1][None])[0], (q, t),
+                     fn_output_signature=tf.TensorSpec([None, None], tf.bool))
+
+
 @keras.saving.register_keras_serializable(package="semmatch_tf")
 class MatchFeatures(keras.layers.Layer):
     """``{"query", "product"}`` strings -> ``[B, len(MATCH_FEATURES)]`` float32 match features.
@@ -176,7 +183,7 @@ class MatchFeatures(keras.layers.Layer):
         q_stems, t_stems = (tf.strings.regex_replace(x, _STEM, r"\1") for x in (q, t))
         stems = _any_other(q_stems, t_stems, pairs_valid)
         prefixes = self._prefix_found(q, t, pairs_valid, found)
-        fuzzy = stems | tf.reduce_any(one_edit(q, t) & pairs_valid, axis=2)
+        fuzzy = stems | tf.reduce_any(_one_edit_by_row(q, t) & pairs_valid, axis=2)
         compound = stems | self._compound(q, t, pairs_valid)
         looked_up = self.table.lookup(q)
         known = looked_up >= 0.0
