@@ -38,7 +38,8 @@ class BoostedPairStack(keras.layers.Layer):
     Args:
         baseline: the fitted :class:`TfidfPairLinear` (a ridge with ``output="grade"``).
         features: the fitted :class:`MatchFeatures`.
-        trees: the :class:`GradientBoostedTrees` fitted on those columns.
+        trees: the :class:`GradientBoostedTrees` fitted on those columns (None while
+            :func:`fit_boosted_member` computes the columns the trees are fitted on).
     """
 
     def __init__(self, baseline, features, trees, **kwargs) -> None:
