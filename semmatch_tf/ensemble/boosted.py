@@ -54,7 +54,7 @@ class BoostedPairStack(keras.layers.Layer):
 
     def columns(self, inputs: dict) -> tf.Tensor:
         """``[B, len(COLUMNS)]``: what the trees read."""
-        return tf.concat([self.baseline(inputs), self.baseline.cosines(inputs), self.features(inputs)], axis=1)
+        return tf.concat([*self.baseline.with_cosines(inputs), self.features(inputs)], axis=1)
 
     def call(self, inputs: dict) -> tf.Tensor:
         return tf.clip_by_value(self.trees(self.columns(inputs)), 0.0, 1.0)

@@ -87,19 +87,15 @@ class _Entries:
         return tf.math.unsorted_segment_sum(self.values[:, None] * tf.gather(coefficients, self.ids), self.rows,
                                             self.batch)
 
-    def product(self, other: "_Entries") -> tf.Tensor:
-        """The element-wise product with ``other``'s vectors (same rows), at this side's entries."""
+    def overlap(self, other: "_Entries", coefficients: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The element-wise product with ``other``'s vectors (same rows): ``(q*p) @ W [B, K]`` and
+        the cosine ``sum(q*p) [B, 1]``."""
         sentinel = tf.constant([np.iinfo(np.int64).max], tf.int64)
         other_keys = tf.concat([other.keys, sentinel], axis=0)
         other_values = tf.concat([other.values, [0.0]], axis=0)
         at = tf.searchsorted(other_keys, self.keys)
         matched = tf.cast(tf.equal(tf.gather(other_keys, at), self.keys), tf.float32)
-        return self.values * tf.gather(other_values, at) * matched
-
-    def overlap(self, other: "_Entries", coefficients: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """The element-wise product with ``other``'s vectors: ``(q*p) @ W [B, K]`` and the cosine
-        ``sum(q*p) [B, 1]``."""
-        product = self.product(other)
+        product = self.values * tf.gather(other_values, at) * matched
         weighted = tf.math.unsorted_segment_sum(product[:, None] * tf.gather(coefficients, self.ids), self.rows,
                                                 self.batch)
         return weighted, tf.math.unsorted_segment_sum(product, self.rows, self.batch)[:, None]
@@ -195,42 +191,42 @@ class TfidfPairLinear(keras.layers.Layer):
     def build(self, input_shape=None) -> None:
         self.built = True
 
-    def _analysed(self, queries: tf.Tensor, products: tf.Tensor):
-        """``(lowered, words, batch, [(query entries, product entries, vocabulary size)] for the char
-        and the word n-grams)``: each side lower-cased, split and vectorised once."""
-        lowered = [_lower(queries), _lower(products)]
+    def linear(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
+        """The fitted model's decision function ``features @ coefficients + intercept``: ``[B, K]``."""
+        return self._decision(queries, products)[0]
+
+    def _decision(self, queries: tf.Tensor, products: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(decision function [B, K], char and word TF-IDF cosines [B, 2])``: the cosines are
+        features of the linear model, so one pass gives both."""
+        lowered = [_lower(queries), _lower(products)]  # each side lower-cased and split once
         words = [_split(texts) for texts in lowered]
         batch = tf.shape(lowered[0], out_type=tf.int64)[0]
-        sides = []
+        total = tf.zeros([batch, tf.shape(self.coefficients)[1]]) + self.intercept
+        offset, cosines = 0, []
         for ngrams, table, idf, size in (
                 ([char_wb_ngrams(w, self.char_ngram_range) for w in words], self.char_table, self.char_idf,
                  len(self.char_vocabulary)),
                 ([word_ngrams(t, self.word_ngram_range) for t in lowered], self.word_table, self.word_idf,
                  len(self.word_vocabulary))):
             q, p = (_Entries(side, table, idf, max(size, 1), batch) for side in ngrams)
-            sides.append((q, p, size))
-        return lowered, words, batch, sides
-
-    def linear(self, queries: tf.Tensor, products: tf.Tensor) -> tf.Tensor:
-        """The fitted model's decision function ``features @ coefficients + intercept``: ``[B, K]``."""
-        lowered, words, batch, sides = self._analysed(queries, products)
-        total = tf.zeros([batch, tf.shape(self.coefficients)[1]]) + self.intercept
-        offset = 0
-        for q, p, size in sides:
             block = self.coefficients[offset:offset + 3 * size + 1]
             overlap, cosine = q.overlap(p, block[2 * size:3 * size])
             total += q.dot(block[:size]) + p.dot(block[size:2 * size]) + overlap + cosine * block[3 * size]
             offset += 3 * size + 1
-        return total + overlap_statistics_graph(*lowered, *words) @ self.coefficients[offset:]
+            cosines.append(cosine)
+        total += overlap_statistics_graph(*lowered, *words) @ self.coefficients[offset:]
+        return total, tf.concat(cosines, axis=1)
 
-    def cosines(self, inputs: dict) -> tf.Tensor:
-        """``[B, 2]``: the cosine of the query's and product's char and word n-gram TF-IDF vectors."""
-        _, _, batch, sides = self._analysed(inputs["query"], inputs["product"])
-        return tf.concat([tf.math.unsorted_segment_sum(q.product(p), q.rows, batch)[:, None] for q, p, _ in sides],
-                         axis=1)
+    def with_cosines(self, inputs: dict) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(the layer's output, [B, 2] char and word TF-IDF cosines of query and product)``."""
+        scores, cosines = self._decision(inputs["query"], inputs["product"])
+        return self._output(scores), cosines
 
     def call(self, inputs: dict) -> tf.Tensor:
-        scores = self.linear(inputs["query"], inputs["product"])
+        return self._output(self.linear(inputs["query"], inputs["product"]))
+
+    def _output(self, scores: tf.Tensor) -> tf.Tensor:
+        """The decision function as the layer's output: a unit grade or class probabilities."""
         if self.output_kind == "grade":
             low, high = self.grade_range
             return (scores - low) / (high - low)
