@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 from typing import Sequence
 
-from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.ensemble.baseline import fit_baseline_member
 from semmatch_tf.ensemble.boosted import fit_boosted_member
 from semmatch_tf.ensemble.matcher import EnsembleMatcher, build_ensemble
@@ -24,8 +23,8 @@ def ensemble_from_runs(run_dirs: Sequence[str | Path], method: str = "average", 
     ``baseline=True`` adds the strongest cheap baseline as one more member
     (:func:`~semmatch_tf.ensemble.baseline.fit_baseline_member`), fitted on the training split of the
     first run's data (all of it: a ``subsample.train`` cap bounds a network's training time, and
-    the cheap members train in seconds) with its regularisation chosen on the validation split; it runs in the
-    ensemble's graph like the networks, so the export is still one SavedModel. ``boosted=True``
+    the cheap members train in seconds) with its regularisation chosen on the validation split; it
+    runs in the ensemble's graph like the networks, so the export is still one SavedModel. ``boosted=True``
     adds the boosted stack of that baseline and match features
     (:func:`~semmatch_tf.ensemble.boosted.fit_boosted_member`, graded labels), fitted the same way."""
     run_dirs = [Path(r) for r in run_dirs]
@@ -40,18 +39,13 @@ def ensemble_from_runs(run_dirs: Sequence[str | Path], method: str = "average", 
             if config.data != configs[0].data:
                 raise ValueError(f"{run_dir}: its data section differs from {run_dirs[0]}'s; stacking needs "
                                  "one validation split held out from every member")
-    splits = load_splits(configs[0].data) if method == "stacked" or baseline or boosted else None
-    cheap_train = whole_training_split(configs[0].data, splits[0]) if baseline or boosted else None
+    # Only the cheap members read the training split, and they read all of it: without the train
+    # cap, the same queries' split; the validation split (and its cap) is unchanged.
+    data = configs[0].data
+    data = dataclasses.replace(data, subsample={k: v for k, v in data.subsample.items() if k != "train"})
+    train, validation = load_splits(data)[:2] if method == "stacked" or baseline or boosted else (None, None)
     if baseline:
-        members.append(fit_baseline_member(cheap_train, splits[1], members[0].labels, members[0].head))
+        members.append(fit_baseline_member(train, validation, members[0].labels, members[0].head))
     if boosted:
-        members.append(fit_boosted_member(cheap_train, splits[1], members[0].labels))
-    return build_ensemble(members, method, validation=splits[1] if method == "stacked" else None)
-
-
-def whole_training_split(data, training: PairDataset) -> PairDataset:
-    """``training`` without the ``data.subsample.train`` cap (the same queries' split, every pair)."""
-    if "train" not in data.subsample:
-        return training
-    caps = {split: pairs for split, pairs in data.subsample.items() if split != "train"}
-    return load_splits(dataclasses.replace(data, subsample=caps))[0]
+        members.append(fit_boosted_member(train, validation, members[0].labels))
+    return build_ensemble(members, method, validation=validation if method == "stacked" else None)
