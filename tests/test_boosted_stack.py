@@ -133,6 +133,7 @@ def test_in_graph_product_types_agree_with_the_python_attribute_extractor_on_rea
     from semmatch_tf.models.tfidf.product_type import (NOT_QUERY_TYPES, NOT_TYPES, learn_types, query_type,
                                                        set_table, title_type)
     from semmatch_tf.query import AttributeExtractor, Gazetteer
+    from semmatch_tf.text.units import normalize_units_graph
 
     frame = load_home_depot(real_file("home-depot-search-relevance/train.csv"), limit=6000).frame
     titles = list(dict.fromkeys(frame["product"].tolist()))
@@ -141,8 +142,9 @@ def test_in_graph_product_types_agree_with_the_python_attribute_extractor_on_rea
     assert types == sorted(gazetteer.types) and len(types) > 100  # the same known types
     extractor, sample = AttributeExtractor(gazetteer), frame.sample(300, random_state=0)
     table = set_table(types)
-    in_graph_titles = title_type(tf.constant(sample["product"].tolist()), table, set_table(NOT_TYPES)).numpy()
-    in_graph_queries = query_type(tf.constant(sample["query"].tolist()), table, set_table(NOT_QUERY_TYPES)).numpy()
+    titles_in, queries_in = (normalize_units_graph(tf.constant(sample[c].tolist())) for c in ("product", "query"))
+    in_graph_titles = title_type(titles_in, table, set_table(NOT_TYPES)).numpy()
+    in_graph_queries = query_type(queries_in, table, set_table(NOT_QUERY_TYPES)).numpy()
     same_titles = np.mean([(extractor.extract(t, title=True)["type"] or "") == g.decode()
                            for t, g in zip(sample["product"], in_graph_titles)])
     # Queries may differ where the Python extractor skips a type made of brand words (no brands in the graph).

@@ -50,8 +50,12 @@ def match_words(texts: tf.Tensor) -> tf.RaggedTensor:
     """``[B] -> [B, (words)]``: runs of letters and digits of the normalised texts (lower-cased,
     accents stripped, units normalised: "5 Gal." and "5-gallon" are both "5 gal"); each CJK
     character is a word of its own, so Chinese and Japanese get coverage features too."""
-    text = normalize_units_graph(tf.reshape(texts, [-1]))
-    text = tf.strings.regex_replace(text, f"({CJK_CHARACTER})", r" \1 ")
+    return _words_of(normalize_units_graph(tf.reshape(texts, [-1])))
+
+
+def _words_of(normalised: tf.Tensor) -> tf.RaggedTensor:
+    """:func:`match_words` of texts already through ``normalize_units_graph``."""
+    text = tf.strings.regex_replace(normalised, f"({CJK_CHARACTER})", r" \1 ")
     return _split(tf.strings.regex_replace(text, _NOT_WORD, " "))
 
 
@@ -172,8 +176,8 @@ class MatchFeatures(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs: dict) -> tf.Tensor:
-        query = match_words(inputs["query"])
-        title = match_words(inputs["product"])
+        normalised = [normalize_units_graph(tf.reshape(inputs[side], [-1])) for side in ("query", "product")]
+        query, title = (_words_of(texts) for texts in normalised)
         q, t = (_padded(words) for words in (query, title))
         q_valid, t_valid = q != "", t != ""
         m = tf.cast(query.row_lengths(), tf.float32)
@@ -208,8 +212,8 @@ class MatchFeatures(keras.layers.Layer):
                    self._first_position(q, t, pairs_valid, n), query_numbers, number_share,
                    tf.cast(contradict, tf.float32), bm25, bm25 / total_idf,
                    tf.reduce_sum(idf, axis=1) / tf.maximum(m, 1.0), unseen,
-                   *type_agreement(query_type(inputs["query"], self.type_table, self.not_query_type_table),
-                                   title_type(inputs["product"], self.type_table, self.not_type_table))]
+                   *type_agreement(query_type(normalised[0], self.type_table, self.not_query_type_table),
+                                   title_type(normalised[1], self.type_table, self.not_type_table))]
         return tf.stack([tf.reshape(c, [-1]) for c in columns], axis=1)
 
     @staticmethod

@@ -38,9 +38,11 @@ def set_table(words: Sequence[str]) -> tf.lookup.StaticHashTable:
     return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), 0)
 
 
-def head_words(texts: tf.Tensor) -> tf.RaggedTensor:
-    """``[B] -> [B, (words)]``: the alphabetic words of each text's head (units normalised)."""
-    text = tf.strings.join([" ", normalize_units_graph(tf.reshape(texts, [-1]))])
+def head_words(normalised: tf.Tensor) -> tf.RaggedTensor:
+    """``[B] -> [B, (words)]``: the alphabetic words of each text's head. Like the functions below
+    that take ``normalised``, it reads texts already through ``normalize_units_graph`` (a caller
+    that also needs the texts' other words normalises once)."""
+    text = tf.strings.join([" ", normalised])
     head = tf.strings.regex_replace(tf.strings.regex_replace(text, _CUT, ""), _IN_CUT, r"\1")
     head = tf.where(tf.strings.strip(head) == "", text, head)
     head = tf.strings.regex_replace(head, _TRAILING_CODE, "")
@@ -54,10 +56,10 @@ def _last(words: tf.RaggedTensor, back: int) -> tf.Tensor:
     return tf.gather(dense, words.row_lengths(), batch_dims=1)
 
 
-def title_candidates(texts: tf.Tensor, not_types: tf.lookup.StaticHashTable) -> tuple[tf.Tensor, tf.Tensor]:
+def title_candidates(normalised: tf.Tensor, not_types: tf.lookup.StaticHashTable) -> tuple[tf.Tensor, tf.Tensor]:
     """``([B] last word, [B] last two words)`` of each title's head, "" where there are none
     (``not_types``: :func:`set_table` of :data:`NOT_TYPES`)."""
-    words = head_words(texts)
+    words = head_words(normalised)
     keep = (tf.strings.length(words, unit="UTF8_CHAR") > 1) & (not_types.lookup(words) == 0)
     words = tf.ragged.boolean_mask(words, keep)
     last, before = _last(words, 1), _last(words, 2)
@@ -70,15 +72,16 @@ def learn_types(titles: Sequence[str], min_titles: int = 3, batch_size: int = 40
     counts: Counter = Counter()
     not_types = set_table(NOT_TYPES)
     for start in range(0, len(titles), batch_size):
-        for phrases in title_candidates(tf.constant(list(titles[start:start + batch_size]), tf.string), not_types):
+        batch = normalize_units_graph(tf.constant(list(titles[start:start + batch_size]), tf.string))
+        for phrases in title_candidates(batch, not_types):
             counts.update(p.decode("utf-8") for p in phrases.numpy() if p)
     return sorted(p for p, c in counts.items() if c >= min_titles)
 
 
-def title_type(texts: tf.Tensor, types: tf.lookup.StaticHashTable, not_types: tf.lookup.StaticHashTable
+def title_type(normalised: tf.Tensor, types: tf.lookup.StaticHashTable, not_types: tf.lookup.StaticHashTable
                ) -> tf.Tensor:
     """``[B]`` each title's type ("" when none is known)."""
-    last, pair = title_candidates(texts, not_types)
+    last, pair = title_candidates(normalised, not_types)
     return tf.where(types.lookup(pair) > 0, pair, tf.where(types.lookup(last) > 0, last, ""))
 
 
@@ -91,11 +94,11 @@ def _known(phrases: tf.Tensor, types: tf.lookup.StaticHashTable) -> tf.Tensor:
                              tf.where((minus_es != phrases) & (types.lookup(minus_es) > 0), minus_es, "")))
 
 
-def query_type(texts: tf.Tensor, types: tf.lookup.StaticHashTable, excluded: tf.lookup.StaticHashTable
+def query_type(normalised: tf.Tensor, types: tf.lookup.StaticHashTable, excluded: tf.lookup.StaticHashTable
                ) -> tf.Tensor:
     """``[B]`` each query's type: its known type phrase nearest the end ("" when none;
     ``excluded``: :func:`set_table` of :data:`NOT_QUERY_TYPES`)."""
-    words = head_words(texts).to_tensor("")
+    words = head_words(normalised).to_tensor("")
     rows = tf.shape(words)[0]
     words = tf.concat([words, tf.fill([rows, 1], "")], axis=1)  # at least one column
     previous = tf.concat([tf.fill([rows, 1], ""), words[:, :-1]], axis=1)
