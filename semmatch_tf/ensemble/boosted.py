@@ -45,9 +45,9 @@ class BoostedPairStack(keras.layers.Layer):
     def __init__(self, baseline, features, trees, **kwargs) -> None:
         kwargs["trainable"] = False
         super().__init__(**kwargs)
-        self.baseline = keras.saving.deserialize_keras_object(baseline) if isinstance(baseline, dict) else baseline
-        self.features = keras.saving.deserialize_keras_object(features) if isinstance(features, dict) else features
-        self.trees = keras.saving.deserialize_keras_object(trees) if isinstance(trees, dict) else trees
+        # from_config passes each sublayer's serialized config
+        layer = lambda x: keras.saving.deserialize_keras_object(x) if isinstance(x, dict) else x  # noqa: E731
+        self.baseline, self.features, self.trees = layer(baseline), layer(features), layer(trees)
 
     def build(self, input_shape=None) -> None:
         self.built = True
@@ -118,6 +118,5 @@ def fit_boosted_member(train: PairDataset, validation: PairDataset, labels: Labe
     layer.trees = GradientBoostedTrees.from_fitted(stacker.model, name="trees")
     facts = {"model": "boosted_pair_stack", "baseline_alpha": float(ridge.chosen["alpha"]), "columns": list(COLUMNS),
              "trees": int(stacker.chosen["trees"]), "folds": int(folds)}
-    return TrainedMatcher(preprocessor=RawPairInputs(facts, name="raw_pair_inputs"),
-                          model=layer,
-                          labels=labels, head="regression")
+    return TrainedMatcher(preprocessor=RawPairInputs(facts, name="raw_pair_inputs"), model=layer, labels=labels,
+                          head="regression")
