@@ -13,6 +13,7 @@ from semmatch_tf import __version__
 from semmatch_tf.cli.commands import (cmd_configs, cmd_batch, cmd_check_export, cmd_demo, cmd_embed, cmd_ensemble, cmd_evaluate,
                                       cmd_explain, cmd_export, cmd_index, cmd_predict, cmd_pretrain, cmd_search,
                                       cmd_serve, cmd_train, cmd_weights)
+from semmatch_tf.cli.distill import cmd_teacher_label
 from semmatch_tf.cli.errors import INPUT_ERRORS, _QuietTensorFlowImport, _disk_full, _one_line, _remove_if_empty
 
 
@@ -245,6 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
             batch.add_argument("--text-field", default="title")
         batch.add_argument("beam_args", nargs=argparse.REMAINDER, help="-- then Beam pipeline flags")
         batch.set_defaults(handler=cmd_batch)
+
+    teacher = commands.add_parser("teacher-label", help="grade unjudged pairs with a teacher model, for a student "
+                                  "run to train on (data.extra_train): knowledge distillation")
+    teacher.add_argument("--config", required=True, type=Path, help="the student's config: its training split "
+                         "calibrates the teacher and anchors mined pairs; its validation and test texts are kept out")
+    teacher.add_argument("--teacher", required=True, help="multilingual-e5-small (zero-shot cosine), a checkpoint "
+                         "directory, or a run directory (its predicted grades)")
+    teacher.add_argument("--pairs", action="append", default=[], metavar="FORMAT:PATH",
+                         help="unjudged pairs to grade (their labels are ignored), e.g. atec:data/atec.csv")
+    teacher.add_argument("--mine", type=int, default=2, help="nearest texts (char n-gram TF-IDF) paired with each "
+                         "training text (0: none)")
+    teacher.add_argument("--length", type=int, default=64, help="tokens per text for a pretrained teacher")
+    teacher.add_argument("--output", required=True, type=Path, help="graded pairs, .jsonl")
+    teacher.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    teacher.set_defaults(handler=cmd_teacher_label)
 
     configs = commands.add_parser("configs", help="list the example run configs shipped in the package, or copy one")
     configs.add_argument("name", nargs="?", help="a config to print (or --copy); omit to list them all")

@@ -27,13 +27,16 @@ def _parse_assignments(items: list[str], flag: str) -> dict:
     return parsed
 
 
-def _check_data_files(config) -> None:
+def _check_data_files(config, extra: bool = True) -> None:
     """The config's data files exist and are of the right kind (a file, or a directory for WANDS
-    and ESCI): checked before TensorFlow loads and before the run directory is created."""
+    and ESCI): checked before TensorFlow loads and before the run directory is created.
+    ``extra=False`` skips ``data.extra_train`` (files ``teacher-label`` is about to write)."""
     from semmatch_tf.data.loaders import check_source
     from semmatch_tf.training.config import resolve_data_path
 
     data = config.data
+    for path in data.extra_train if extra else ():  # graded pairs, e.g. from `semmatch-tf teacher-label`
+        check_source("generic", resolve_data_path(path))
     if data.format == "demo":
         return
     for path in (data.path, data.validation_path, data.test_path):

@@ -9,6 +9,9 @@
   precision a training runs in)
 * the trained run: :func:`load_run` (a :class:`TrainedMatcher`), :func:`load_bi_encoder`,
   :func:`pair_cosines` and :func:`qrels_of` (a bi-encoder's cosines and judged relevance)
+* distillation data: :func:`teacher_calibration`, :func:`teacher_labelled`, :func:`near_pairs`,
+  :func:`save_graded_pairs` / :func:`load_graded_pairs` (``semmatch-tf teacher-label``; a run reads
+  the file through ``data.extra_train``)
 
 Names are loaded on first use (PEP 562), so ``import semmatch_tf.training`` (and the config modules
 that validation reads) does not import TensorFlow. The pretraining function is ``pretrain_mlm``
@@ -42,6 +45,11 @@ _HOMES = {
     "pretrain_mlm": "semmatch_tf.training.pretrain",
     "pair_cosines": "semmatch_tf.training.bi_encoder_evaluation",
     "qrels_of": "semmatch_tf.training.bi_encoder_evaluation",
+    "near_pairs": "semmatch_tf.training.distill",
+    "teacher_calibration": "semmatch_tf.training.distill",
+    "teacher_labelled": "semmatch_tf.training.distill",
+    "load_graded_pairs": "semmatch_tf.training.distill",
+    "save_graded_pairs": "semmatch_tf.training.distill",
     "TrainedMatcher": "semmatch_tf.runs",
     "load_run": "semmatch_tf.runs",
     "load_bi_encoder": "semmatch_tf.runs",

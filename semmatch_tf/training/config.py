@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import typing
 
 from semmatch_tf.models.registry import family, family_names
-from semmatch_tf.training.config_schema import (MAX_SEED, ConfigError, build_section, check,  # noqa: F401 (ConfigError: the config's error)
+from semmatch_tf.training.config_data import DataConfig, check_seed, resolve_data_path  # noqa: F401 (re-exported)
+from semmatch_tf.training.config_schema import (ConfigError, build_section, check,  # noqa: F401 (ConfigError: the config's error)
                                                 kind, one_of, short)
 
 
@@ -31,55 +31,6 @@ MAX_VOCABULARY = 2**21
 #: Kept here so a config is checked without importing Keras; tests/test_bad_input.py checks both.
 HEAD_METRICS = {"classification": ("accuracy",), "regression": ("rmse",)}
 BI_ENCODER_METRICS = {"in_batch_softmax": ("in_batch_accuracy",), "cosine_regression": (), "cosent": ()}
-
-
-@dataclasses.dataclass
-class DataConfig:
-    """Where the judged pairs come from and how they are split (always grouped by query).
-
-    ``subsample`` caps a split's size after splitting, e.g. ``{train: 8000}`` to fine-tune a BERT
-    on a CPU while validating and testing on the same held-out queries as a full run.
-    """
-
-    format: str = "demo"
-    path: str | None = None
-    options: dict = dataclasses.field(default_factory=dict)
-    limit: int | None = None
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    seed: int = 13
-    validation_path: str | None = None
-    test_path: str | None = None
-    subsample: dict = dataclasses.field(default_factory=dict)
-
-    def validate(self) -> None:
-        from semmatch_tf.data.loaders import FORMATS
-
-        one_of(self.format, "data.format", (*FORMATS, "demo"))
-        check(self.format == "demo" or self.path is not None, "data.path",
-               f"is required for format {short(self.format)}")
-        check(len(self.split) == 3 and all(f >= 0 for f in self.split) and abs(sum(self.split) - 1) < 1e-6,
-               "data.split", f"must be three non-negative fractions summing to 1, got {list(self.split)}")
-        check(self.split[0] > 0, "data.split", "needs a non-empty training fraction")
-        check(self.limit is None or self.limit > 0, "data.limit", "must be positive")
-        _check_seed(self.seed, "data.seed")
-        for split, pairs in self.subsample.items():
-            one_of(split, "data.subsample", ("train", "validation", "test"))
-            check(isinstance(pairs, int) and pairs > 0, f"data.subsample.{split}",
-                   "must be a positive number of pairs (whole queries are kept)")
-        self._validate_options()
-
-    def _validate_options(self) -> None:
-        """``options`` must be keyword options the format's loader accepts (checked before any
-        data is read; a typo would otherwise surface as a TypeError from inside the loader)."""
-        from semmatch_tf.data.loaders import loader_options, option_problems
-
-        accepted = [name for name in loader_options(self.format) if name != "limit"]
-        for name in self.options:
-            check(name != "limit", "data.options.limit", "use data.limit")
-            check(name in accepted, f"data.options.{name}", f"unknown option for format {short(self.format)}; "
-                   + (f"it accepts {accepted}" if accepted else "it takes none"))
-        for name, problem in option_problems(self.format, self.options).items():
-            raise ConfigError(f"data.options.{name}: {problem}")
 
 
 @dataclasses.dataclass
@@ -289,7 +240,7 @@ class TrainingConfig:
     augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
 
     def validate(self) -> None:
-        _check_seed(self.seed, "training.seed")
+        check_seed(self.seed, "training.seed")
         self.adversarial.validate()
         self.augmentation.validate()
         check(self.epochs > 0, "training.epochs", "must be positive")
@@ -319,10 +270,6 @@ class TrainingConfig:
         check(self.gradient_accumulation_steps is None or self.gradient_accumulation_steps >= 2,
                "training.gradient_accumulation_steps", "must be null or at least 2")
         check(self.jit_compile in (True, False, "auto"), "training.jit_compile", "must be true, false or auto")
-
-
-def _check_seed(seed: int, key: str) -> None:
-    check(0 <= seed <= MAX_SEED, key, f"must be in [0, {MAX_SEED}] (a NumPy seed), got {seed}")
 
 
 def _check_class_weights(weights: dict) -> None:
@@ -412,9 +359,3 @@ class RunConfig:
         hints = typing.get_type_hints(cls)
         built = {name: build_section(hints[name], {} if raw.get(name) is None else raw[name], name) for name in sections}
         return cls(**built).validate()
-
-
-def resolve_data_path(path: str) -> str:
-    """Expand ``$SEMMATCH_DATA_DIR`` (default ``../shared/data``) and other variables in a path."""
-    default = os.environ.get("SEMMATCH_DATA_DIR", "../shared/data")
-    return os.path.expandvars(path.replace("$SEMMATCH_DATA_DIR", default).replace("${SEMMATCH_DATA_DIR}", default))

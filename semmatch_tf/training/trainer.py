@@ -31,6 +31,7 @@ from semmatch_tf.training.callbacks import completed_epochs, remove_backup
 from semmatch_tf.training.config import DataConfig, RunConfig, resolve_data_path
 from semmatch_tf.training.config_files import load_config, save_config
 from semmatch_tf.training.contrastive import fit_bi_encoder
+from semmatch_tf.training.distill import load_graded_pairs
 from semmatch_tf.training.fit import fit_resumably, watched_metric
 from semmatch_tf.training.hparams import flat_hparams, plain_history
 from semmatch_tf.training.negatives import with_mined_negatives
@@ -45,18 +46,21 @@ from semmatch_tf.training.vocab import settle_vocabulary, training_texts  # noqa
 log = logging.getLogger(__name__)
 
 
-def load_splits(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDataset]:
+def load_splits(config: DataConfig, *, extra: bool = True) -> tuple[PairDataset, PairDataset, PairDataset]:
     """Train / validation / test splits, grouped by query so no query is in two splits.
 
     Explicit ``validation_path`` / ``test_path`` files are used as they are; whatever is not given
-    is carved out of ``path`` by query. ``subsample`` caps then apply per split.
+    is carved out of ``path`` by query. ``subsample`` caps then apply per split, and last the
+    ``extra_train`` files join the training split (``extra=False``: without them).
     """
     splits = _split(config)
-    if not config.subsample:
-        return splits
-
-    caps = [config.subsample.get(name) for name in ("train", "validation", "test")]
-    return tuple(subsample_queries(s, cap, seed=config.seed) if cap else s for s, cap in zip(splits, caps))
+    if config.subsample:
+        caps = [config.subsample.get(name) for name in ("train", "validation", "test")]
+        splits = tuple(subsample_queries(s, cap, seed=config.seed) if cap else s for s, cap in zip(splits, caps))
+    train, validation, test = splits
+    for path in config.extra_train if extra else ():
+        train = _concat(train, load_graded_pairs(resolve_data_path(path), train.labels))
+    return train, validation, test
 
 
 def _split(config: DataConfig) -> tuple[PairDataset, PairDataset, PairDataset]:
