@@ -46,7 +46,7 @@ def run(name: str, epochs: int | None, limit: int | None, run_root: Path) -> lis
     if limit:
         overrides["data.limit"] = limit
     config = load_config(REPO / "configs" / CONFIGS[name], overrides)
-    train_set, _, test_set = load_splits(config.data)
+    train_set, _, test_set = load_splits(config.data, extra=False)  # the baseline learns from judged pairs only
     split = "test" if name == "lcqmc" else "test(by-query)"
     anchor = ANCHORS[name]
 

@@ -213,7 +213,7 @@ def baselines(name: str) -> list[dict]:
     from semmatch_tf.training import load_splits
 
     config = load_config(REPO / "configs" / BASELINE_SETS[name])
-    train_set, validation_set, test_set = load_splits(config.data)
+    train_set, validation_set, test_set = load_splits(config.data, extra=False)  # judged pairs only
     if not len(validation_set):  # LCQMC's config holds no validation split out: carve one by query
         from semmatch_tf import split_by_query
 

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from semmatch_tf.atomic import atomic_write_text
+from semmatch_tf.data.loaders import load_generic
 from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
 
 #: ``score(queries, products) -> float array``: the teacher, e.g. a zero-shot encoder's cosine.
@@ -133,8 +134,6 @@ def _candidate_pairs(train: pd.DataFrame, unlabelled: list[PairDataset], mine: i
 def load_graded_pairs(path: str | Path, labels: LabelScheme) -> PairDataset:
     """A graded-pairs JSON lines file (:func:`save_graded_pairs`'s) on ``labels``' grade scale:
     grades outside its range are refused (naming the row); classes are the grades' nearest."""
-    from semmatch_tf.data.loaders import load_generic
-
     path = Path(path)
     with open(path, encoding="utf-8") as handle:
         first = handle.readline().strip()
