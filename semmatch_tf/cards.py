@@ -128,6 +128,9 @@ def _training_data(config: dict, report: dict, splits: dict[str, int] | None) ->
              + (f", the first {data['limit']} pairs" if data.get("limit") else "")
              + f"; split by query (no query in two splits), fractions {data.get('split', '?')}, seed "
              f"{data.get('seed', '?')}" + (f", capped at {data['subsample']}" if data.get("subsample") else "") + "."]
+    if data.get("extra_train"):
+        lines.append("The training split also holds the graded pairs of " + ", ".join(f"`{p}`" for p in data["extra_train"])
+                     + " (`data.extra_train`: e.g. a teacher's grades from `semmatch-tf teacher-label`).")
     if splits:
         lines.append("Pairs: " + ", ".join(f"{name} {count:,}" for name, count in splits.items()) + ".")
     evaluated = report.get("dataset", {})

@@ -136,3 +136,19 @@ def test_teacher_label_refuses_bad_arguments_in_one_line(tmp_path, capsys):
         error = capsys.readouterr().err.strip()
         assert error.count("\n") == 0 and ("--pairs" in error or "--output" in error)
     assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_readme_flow_teacher_label_then_train_on_its_pairs(tmp_path):
+    """The README's distillation block on the demo: teacher-label, then train with data.extra_train."""
+    teacher_file = tmp_path / "teacher.jsonl"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["teacher-label", "--config", "configs/demo_bilstm.yaml", "--teacher", str(TEACHER_RUN),
+                     "--output", str(teacher_file)]) == 0
+        assert main(["train", "--config", "configs/demo_bilstm.yaml", "--output", str(tmp_path / "run"),
+                     "--set", f"data.extra_train=[{teacher_file}]", "--set", "training.epochs=1"]) == 0
+    from semmatch_tf import load_config
+
+    judged = len(load_splits(load_config("configs/demo_bilstm.yaml").data)[0])
+    extra = len(teacher_file.read_text(encoding="utf-8").splitlines())
+    card = (tmp_path / "run" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert f"train {judged + extra:,}," in card and str(teacher_file) in card and "teacher-label" in card

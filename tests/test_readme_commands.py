@@ -125,6 +125,8 @@ FLOWS_TESTED_ELSEWHERE = {
     "When one machine is not enough":
         ["test_multi_worker.py::test_two_bilstm_workers_hold_identical_weights_and_only_the_chief_writes"],
     "When one machine is not enough #2": ["test_beam.py::test_cli_embed_batch_then_search_and_bad_input_is_one_line"],
+    "Robust training: adversarial steps, augmentation, ensembles":
+        ["test_distill.py::test_readme_flow_teacher_label_then_train_on_its_pairs"],
     "Benchmarks": ["test_benchmarks_public.py::test_each_benchmark_runs_only_under_a_main_guard"],
 }
 
