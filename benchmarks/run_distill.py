@@ -4,7 +4,7 @@ beat the strongest cheap baseline, and what does distillation add?
     python -m benchmarks.run_distill [--teacher-file runs/benchmarks/distill/lcqmc_teacher.jsonl] [--dry]
 
 Steps, as a user runs them: ``semmatch-tf teacher-label`` (the ``lcqmc_bilstm`` config's header
-command: e5 zero-shot cosines of ATEC, BQ and mined near pairs, calibrated by isotonic regression
+command: e5 zero-shot cosines of ATEC, BQ and mined near pairs, calibrated by Platt scaling (a sigmoid)
 on the judged training pairs; skipped when ``--teacher-file`` exists), then the recipe trained
 with that file (``bilstm-distilled``) and without it (``bilstm-judged-only``, the same config and
 seed). Beside them, on the same official test pairs (12,500; LCQMC's 238k training pairs are not

@@ -9,9 +9,9 @@ for the purpose. This module makes those pairs; the student reads them through
 
 1. :func:`near_pairs`: each anchor text with its nearest other texts by character n-gram TF-IDF,
    lexically close pairs of which many mean something else: the hard cases a matcher must learn.
-2. :func:`teacher_calibration`: an isotonic map from the teacher's score (a cosine, say) to the
-   dataset's grade scale, fitted on the judged training pairs, so the student's targets mean what
-   the dataset's grades mean.
+2. :func:`teacher_calibration`: a smooth monotone map (:class:`SigmoidGrades`) from the teacher's
+   score (a cosine, say) to the dataset's grade scale, fitted on the judged training pairs, so the
+   student's targets mean what the dataset's grades mean.
 3. :func:`teacher_labelled`: unlabelled pairs (other corpora) plus mined pairs, scored by the
    teacher, calibrated, as a :class:`PairDataset` with fractional grades; :func:`save_graded_pairs`
    writes them as JSON lines (``query``, ``product``, ``grade``, ``language``).
@@ -21,15 +21,16 @@ splits must measure the student, not the teacher's knowledge of them.
 
 Examples:
     >>> import numpy as np
-    >>> calibration = fit_grade_calibration(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0.0, 0.0, 1.0, 1.0]), (0.0, 1.0))
-    >>> calibration.predict(np.array([0.05, 0.95])).tolist()
-    [0.0, 1.0]
+    >>> calibration = fit_grade_calibration(np.array([0.1, 0.2, 0.8, 0.9]), np.array([1.0, 1.0, 3.0, 3.0]), (1.0, 3.0))
+    >>> calibration.predict(np.array([0.0, 0.5, 1.0])).round(1).tolist()  # smooth, on the 1-3 scale
+    [1.0, 2.0, 3.0]
     >>> near_pairs(["red shoe"], ["red shoes", "blue hat", "red shoe"], per_anchor=1)["product"].tolist()
     ['red shoes']
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -71,14 +72,35 @@ def near_pairs(anchors: Sequence[str], pool: Sequence[str], per_anchor: int = 2,
     return pd.DataFrame(rows, columns=["query", "product"]).drop_duplicates(ignore_index=True)
 
 
-def fit_grade_calibration(scores: np.ndarray, grades: np.ndarray, grade_range: tuple[float, float]):
-    """A monotone map from teacher scores to grades (scikit-learn's ``IsotonicRegression``, clipped
-    to ``grade_range``): for 0/1 labels it is the probability of 1 at each score."""
-    from sklearn.isotonic import IsotonicRegression
+@dataclasses.dataclass(frozen=True)
+class SigmoidGrades:
+    """``grade = low + (high - low) * sigmoid(slope * score + intercept)``: Platt scaling onto a
+    grade scale. Smooth on purpose: the student learns from how sure the teacher is, which a
+    step-wise (isotonic) map flattens into a few values, most of them the scale's ends."""
 
-    low, high = grade_range
-    return IsotonicRegression(y_min=low, y_max=high, increasing=True, out_of_bounds="clip").fit(
-        np.asarray(scores, np.float64), np.asarray(grades, np.float64))
+    slope: float
+    intercept: float
+    low: float
+    high: float
+
+    def predict(self, scores) -> np.ndarray:
+        logits = self.slope * np.asarray(scores, np.float64) + self.intercept
+        return self.low + (self.high - self.low) / (1.0 + np.exp(-logits))
+
+
+def fit_grade_calibration(scores: np.ndarray, grades: np.ndarray, grade_range: tuple[float, float]) -> SigmoidGrades:
+    """:class:`SigmoidGrades` fitted by cross-entropy against the grades put on [0, 1] (soft
+    targets: each score enters once as class 1 with weight ``u`` and once as class 0 with weight
+    ``1 - u``, scikit-learn's logistic regression, almost unregularised); for 0/1 labels it is
+    the probability of 1 at each score."""
+    from sklearn.linear_model import LogisticRegression
+
+    low, high = float(grade_range[0]), float(grade_range[1])
+    unit = np.clip((np.asarray(grades, np.float64) - low) / (high - low), 0.0, 1.0)
+    column = np.asarray(scores, np.float64).reshape(-1, 1)
+    model = LogisticRegression(C=1e4, max_iter=1000).fit(
+        np.vstack([column, column]), np.r_[np.ones(len(unit)), np.zeros(len(unit))], sample_weight=np.r_[unit, 1 - unit])
+    return SigmoidGrades(float(model.coef_[0, 0]), float(model.intercept_[0]), low, high)
 
 
 def teacher_calibration(score: Scorer, train: PairDataset):
