@@ -129,12 +129,13 @@ def test_teacher_label_command_with_a_run_as_teacher(tmp_path):
 
 
 def test_teacher_label_refuses_bad_arguments_in_one_line(tmp_path, capsys):
-    for extra in (["--pairs", "nonsense"], ["--pairs", "lcqmc:"], ["--output", str(tmp_path / "t.csv")]):
+    for extra in (["--pairs", "nonsense"], ["--pairs", "lcqmc:"], ["--output", str(tmp_path / "t.csv")],
+                  ["--teacher", "no-such-model"]):
         arguments = ["teacher-label", "--config", "configs/demo_bilstm.yaml", "--teacher", str(TEACHER_RUN),
                      "--output", str(tmp_path / "t.jsonl"), *extra]
         assert main(arguments) != 0
         error = capsys.readouterr().err.strip()
-        assert error.count("\n") == 0 and ("--pairs" in error or "--output" in error)
+        assert error.count("\n") == 0 and any(flag in error for flag in ("--pairs", "--output", "--teacher"))
     assert not (tmp_path / "t.jsonl").exists()
 
 

@@ -44,6 +44,10 @@ def cmd_teacher_label(args) -> int:
 
     config = load_config(args.config, _parse_assignments(args.set, "--set"))
     _check_data_files(config, extra=False)
+    from semmatch_tf.weights import KNOWN_WEIGHTS
+
+    if not Path(args.teacher).is_dir() and args.teacher not in KNOWN_WEIGHTS:
+        raise ValueError(f"--teacher {args.teacher}: not a run or checkpoint directory, nor one of {sorted(KNOWN_WEIGHTS)}")
     sources = [parse_pairs_source(text) for text in args.pairs]
     if args.mine < 0:
         raise ValueError(f"--mine must be >= 0, got {args.mine}")
