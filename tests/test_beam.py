@@ -145,26 +145,6 @@ def test_embed_batch_vectors_are_bit_identical_to_the_in_process_embedder_on_rea
     np.testing.assert_array_equal(index.embeddings[rows], expected)
 
 
-def test_the_model_loaded_ahead_is_the_one_the_handler_uses_and_is_never_left_behind(exports):
-    from semmatch_tf.batch.handler import LOADING_AHEAD, SignatureModelHandler, loading_ahead
-    from semmatch_tf.batch.pipelines import BatchJob, runs_here
-
-    export = str(exports["bi"])
-    handler = SignatureModelHandler(export, "embed_product", {"text": "title"})
-    with loading_ahead(export):
-        ahead = LOADING_AHEAD[export]
-        assert handler.load_model().saved_model is ahead.result()  # taken, not loaded a second time
-        assert export not in LOADING_AHEAD
-        assert handler.load_model().saved_model is not ahead.result()  # a second worker loads its own
-    with loading_ahead(export):
-        pass  # not taken (a pipeline that failed before its model loaded): removed all the same
-    with loading_ahead(export, enabled=False):
-        assert export not in LOADING_AHEAD
-    assert not LOADING_AHEAD
-    assert runs_here(BatchJob(export, "c.jsonl", None))
-    assert not runs_here(BatchJob(export, "c.jsonl", None, pipeline_args=("--runner=FlinkRunner",)))
-
-
 def test_an_index_short_of_the_embedded_records_is_an_error(tmp_path):
     from types import SimpleNamespace
 

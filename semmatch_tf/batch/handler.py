@@ -40,7 +40,6 @@ Examples:
 from __future__ import annotations
 
 import collections
-import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -120,37 +119,6 @@ def filled(result: PredictionResult) -> PredictionResult:
     return PredictionResult(result.example, result.inference.result(), result.model_id)
 
 
-#: SavedModels being loaded ahead of the pipeline by :func:`loading_ahead`, by export directory.
-LOADING_AHEAD: dict[str, Future] = {}
-
-
-def load_saved_model(export_dir: str):
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401 (registers the tokeniser's ops before the graph loads)
-
-    return tf.saved_model.load(export_dir)
-
-
-@contextlib.contextmanager
-def loading_ahead(export_dir: str, enabled: bool = True):
-    """Load the SavedModel on a thread while Beam builds the pipeline's bundle processors.
-
-    On a runner in this process (the local direct runner), those two are most of a run's fixed
-    cost (about 0.6 s and 0.5 s of a 50k-title run, ``benchmarks/NOTES.md``) and otherwise happen
-    one after the other; :meth:`SignatureModelHandler.load_model` takes the loaded model from
-    :data:`LOADING_AHEAD`. A runner elsewhere (``enabled=False``) loads its own. The entry is
-    removed when the block ends, whether the pipeline took it or not.
-    """
-    if enabled:
-        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semmatch-load-ahead")
-        LOADING_AHEAD[str(export_dir)] = loader.submit(load_saved_model, str(export_dir))
-        loader.shutdown(wait=False)  # its thread ends once the load is done
-    try:
-        yield
-    finally:
-        LOADING_AHEAD.pop(str(export_dir), None)
-
-
 class SignatureModelHandler(ModelHandler[Sequence[dict], PredictionResult, Any]):
     """Runs ``signature`` of the SavedModel at ``export_dir`` on chunks of dict records.
 
@@ -175,8 +143,10 @@ class SignatureModelHandler(ModelHandler[Sequence[dict], PredictionResult, Any])
         self.pad_rows, self.model_threads = pad_rows, model_threads
 
     def load_model(self):
-        ahead = LOADING_AHEAD.pop(self.export_dir, None)
-        loaded = ahead.result() if ahead is not None else load_saved_model(self.export_dir)
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 (registers the tokeniser's ops before the graph loads)
+
+        loaded = tf.saved_model.load(self.export_dir)
         if self.signature not in loaded.signatures:
             raise ValueError(f"{self.export_dir}: no signature {self.signature!r} "
                              f"(it has {sorted(loaded.signatures)})")

@@ -214,15 +214,9 @@ def _options(job: BatchJob):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     flags = list(job.pipeline_args)
-    if runs_here(job):
+    if not any(flag.startswith(FN_API_FLAGS) for flag in flags):
         flags.insert(0, LOCAL_RUNNER)
     return PipelineOptions(flags)
-
-
-def runs_here(job: BatchJob) -> bool:
-    """Whether the model runs in this process: the default runner (no runner flags), whose model
-    load :func:`~semmatch_tf.batch.handler.loading_ahead` can start early."""
-    return not any(flag.startswith(FN_API_FLAGS) for flag in job.pipeline_args)
 
 
 def _inference(job: BatchJob, signature: str, inputs: dict):
@@ -251,13 +245,11 @@ def score_batch(job: BatchJob) -> None:
     import apache_beam as beam
     import pyarrow as pa
 
-    from semmatch_tf.batch.handler import loading_ahead
-
     if check_export(job.export_dir, "serving_default").get("kind") not in (None, "cross_encoder"):
         raise ValueError(f"{job.export_dir}: a bi-encoder export; score-batch needs a cross-encoder export")
     if job.output is None:
         raise ValueError("score-batch needs an output prefix")
-    with cleaned_up_on_failure(job.output, None), loading_ahead(job.export_dir, runs_here(job)):
+    with cleaned_up_on_failure(job.output, None):
         with beam.Pipeline(options=_options(job)) as pipeline:
             chunks = read_chunks(pipeline, job.input, job.input_format, job.batch_size, ("query", "product"))
             scored = (chunks | "Score" >> _inference(job, "serving_default", {"query": "query", "product": "product"})
@@ -271,8 +263,6 @@ def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8,
     import apache_beam as beam
     import pyarrow as pa
 
-    from semmatch_tf.batch.handler import loading_ahead
-
     if job.output is None and index_dir is None:
         raise ValueError("embed-batch needs an output prefix, an index directory, or both")
     if shards < 1:
@@ -282,7 +272,7 @@ def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8,
         prepare_index_dir(index_dir)
     meta = {"export_dir": str(Path(job.export_dir).resolve()), "input": job.input, "text_field": text_field,
             "built_by": "semmatch_tf.batch.embed_batch"}
-    with cleaned_up_on_failure(job.output, index_dir), loading_ahead(job.export_dir, runs_here(job)):
+    with cleaned_up_on_failure(job.output, index_dir):
         pipeline = beam.Pipeline(options=_options(job))
         chunks = read_chunks(pipeline, job.input, job.input_format, job.batch_size, ("product_id", text_field))
         embedded = (chunks | "Embed" >> _inference(job, "embed_product", {"text": text_field})
