@@ -93,6 +93,9 @@ def test_graded_pairs_round_trip_and_out_of_range_grades_name_the_row(demo_split
         load_graded_pairs(bad, train.labels)
     message = str(error.value)
     assert "bad.jsonl" in message and "7" in message and "\n" not in message and ("row 2" in message or "line 2" in message)
+    bad.write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.jsonl, row 1: malformed JSON"):
+        load_graded_pairs(bad, train.labels)
 
 
 def test_extra_train_joins_the_training_split_only(demo_splits, tmp_path):

@@ -159,7 +159,11 @@ def load_graded_pairs(path: str | Path, labels: LabelScheme) -> PairDataset:
     path = Path(path)
     with open(path, encoding="utf-8") as handle:
         first = handle.readline().strip()
-    has_language = first.startswith("{") and "language" in json.loads(first)
+    try:
+        record = json.loads(first)
+        has_language = isinstance(record, dict) and "language" in record
+    except ValueError:  # not JSON: the reader below names the file and row
+        has_language = False
     pairs = load_generic(path, label="grade", grade_range=labels.grade_range,
                          language="language" if has_language else None)
     frame = pairs.frame.assign(label=labels.class_of_grade(pairs.frame["grade"].to_numpy()))
