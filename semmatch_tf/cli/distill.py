@@ -27,10 +27,9 @@ def teacher_scorer(spec: str, length: int):
     from semmatch_tf.training import pair_cosines
 
     path = Path(spec)
-    if (path / "config.yaml").is_file() and not is_bi_encoder_run(path):
-        matcher = load_run(path)
-        return lambda queries, products: matcher.score(queries, products)
-    if (path / "config.yaml").is_file():
+    if (path / "config.yaml").is_file():  # a run
+        if not is_bi_encoder_run(path):
+            return load_run(path).score
         encoder = load_bi_encoder(path)
     else:
         from semmatch_tf.models import pretrained_encoder

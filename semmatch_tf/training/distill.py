@@ -60,7 +60,7 @@ def near_pairs(anchors: Sequence[str], pool: Sequence[str], per_anchor: int = 2,
         return pd.DataFrame({"query": [], "product": []})
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
     pool_vectors = vectorizer.fit(list(pool) + anchors).transform(pool).T.tocsr()
-    depth = min(len(pool), per_anchor + 2)  # room for the anchor and a copy of it
+    depth = min(len(pool), per_anchor + 2)  # room for the anchor itself, which the pool may hold
     rows = []
     for start in range(0, len(anchors), block):
         chunk = anchors[start:start + block]
@@ -129,8 +129,7 @@ def teacher_labelled(score: Scorer, calibration, train: PairDataset, unlabelled:
     pairs = _candidate_pairs(train.frame, list(unlabelled), mine, set(exclude))
     grades = calibration.predict(score(pairs["query"].tolist(), pairs["product"].tolist())) if len(pairs) else np.zeros(0)
     frame = build_frame(query=pairs["query"], product=pairs["product"], grade=grades,
-                        label=train.labels.class_of_grade(grades) if len(pairs) else [],
-                        language=pairs["language"].fillna("und").tolist())
+                        label=train.labels.class_of_grade(grades), language=pairs["language"].tolist())
     return PairDataset(frame, train.labels, f"{train.name}+teacher")
 
 
