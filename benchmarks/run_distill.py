@@ -1,7 +1,13 @@
-"""Distilling multilingual-e5-small into the BiLSTM on LCQMC (issue 18): does the shipped recipe
-beat the strongest cheap baseline, and what does distillation add?
+"""Distilling multilingual-e5-small into the BiLSTM (issue 18): does the shipped recipe beat the
+strongest cheap baseline, and what does distillation add?
 
-    python -m benchmarks.run_distill [--teacher-file runs/benchmarks/distill/lcqmc_teacher.jsonl] [--dry]
+    python -m benchmarks.run_distill [--dataset lcqmc|qbqtc] [--teacher-file F.jsonl] [--dry]
+
+LCQMC (question pairs, 0/1) is described below. QBQTC (query -> web title, 0/1/2) runs the same
+steps with its own teacher and pairs: the e5 cross-encoder fine-tuned on QBQTC's training split
+(``runs/benchmarks/e5_qbqtc``, written by ``run_multilingual_finetune``; zero-shot e5 cosines
+barely separate QBQTC's three grades), and three near web titles mined per training query
+(``--mine-pool products``; no other Chinese query-title corpus is here).
 
 Steps, as a user runs them: ``semmatch-tf teacher-label`` (the ``lcqmc_bilstm`` config's header
 command: e5 zero-shot cosines of ATEC, BQ and mined near pairs, calibrated by Platt scaling (a sigmoid)
@@ -18,6 +24,7 @@ cheap model gain as much from the teacher's data?), and the teacher itself (cali
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -33,26 +40,60 @@ if __name__ == "__main__" and not __package__:
 from .common import REPO, data_dir, publish, record  # noqa: E402
 
 BENCHMARK = "distill"
-ANCHOR = "LSTM acc 77.3 (Liu et al. 2018, trained on 238k pairs); e5-small zero-shot is the teacher"
-DATASET, SPLIT = "lcqmc", "test"
 
 
-def teacher_file(path: Path) -> float:
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One dataset's distillation, as its config's header tells a user to run it."""
+
+    config: str
+    teacher: str  # a known encoder name (zero-shot cosine) or a run directory under REPO
+    teacher_name: str  # as the records name it
+    pairs: tuple[str, ...]  # FORMAT:PATH under the data directory, graded by the teacher
+    mine: int
+    mine_pool: str
+    classes: int
+    anchor: str
+
+
+RECIPES = {
+    "lcqmc": Recipe("configs/lcqmc_bilstm.yaml", "multilingual-e5-small", "e5 zero-shot",
+                    ("atec:atec/atec_nlp_sim_train.csv", "bq_corpus:bq-corpus/dev.csv", "bq_corpus:bq-corpus/test.csv"),
+                    2, "all", 2, "LSTM acc 77.3 (Liu et al. 2018, trained on 238k pairs); e5-small zero-shot is the teacher"),
+    "qbqtc": Recipe("configs/qbqtc_bilstm.yaml", "runs/benchmarks/e5_qbqtc", "e5 fine-tuned", (), 3, "products", 3,
+                    "BERT-base macro-F1 64.1 (CLUE, 180k train pairs); e5-small fine-tuned here is the teacher"),
+}
+SPLIT = "test"
+
+
+def teacher_file(recipe: Recipe, path: Path) -> float:
     """Write the teacher-graded pairs with the CLI as the config's header says; seconds taken."""
     data = data_dir()
-    command = [sys.executable, "-m", "semmatch_tf.cli", "teacher-label", "--config", str(REPO / "configs/lcqmc_bilstm.yaml"),
-               "--teacher", "multilingual-e5-small", "--pairs", f"atec:{data}/atec/atec_nlp_sim_train.csv",
-               "--pairs", f"bq_corpus:{data}/bq-corpus/dev.csv", "--pairs", f"bq_corpus:{data}/bq-corpus/test.csv",
-               "--mine", "2", "--output", str(path)]
+    command = [sys.executable, "-m", "semmatch_tf.cli", "teacher-label", "--config", str(REPO / recipe.config),
+               "--teacher", teacher_spec(recipe), "--mine", str(recipe.mine), "--mine-pool", recipe.mine_pool,
+               "--output", str(path)]
+    for pairs in recipe.pairs:
+        fmt, _, relative = pairs.partition(":")
+        command += ["--pairs", f"{fmt}:{data}/{relative}"]
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - started
 
 
-def trained_grades(name: str, overrides: dict, run_root: Path, test) -> tuple[np.ndarray, float]:
+def teacher_spec(recipe: Recipe) -> str:
+    """The teacher as ``--teacher`` takes it; a run that is missing stops the benchmark with the fix."""
+    if "/" not in recipe.teacher:
+        return recipe.teacher
+    run = REPO / recipe.teacher
+    if not (run / "config.yaml").is_file():
+        raise SystemExit(f"{run}: the teacher run is missing; make it with python -m benchmarks.run_multilingual_finetune")
+    return str(run)
+
+
+def trained_grades(recipe: Recipe, name: str, overrides: dict, run_root: Path, test) -> tuple[np.ndarray, float]:
     from semmatch_tf import load_config, load_run, train
 
-    config = load_config(REPO / "configs/lcqmc_bilstm.yaml", overrides)
+    config = load_config(REPO / recipe.config, overrides)
     shutil.rmtree(run_root / name, ignore_errors=True)
     started = time.perf_counter()
     train(config, run_root / name, verbose=2)
@@ -60,12 +101,12 @@ def trained_grades(name: str, overrides: dict, run_root: Path, test) -> tuple[np
     return load_run(run_root / name).score(test.frame["query"].tolist(), test.frame["product"].tolist()), seconds
 
 
-def teacher_grades(train, test) -> np.ndarray:
-    from semmatch_tf.models import pretrained_encoder
-    from semmatch_tf.training import pair_cosines, teacher_calibration
+def teacher_grades(recipe: Recipe, train, test) -> np.ndarray:
+    """The calibrated teacher's grades on the test pairs (the teacher-label command's calibration)."""
+    from semmatch_tf.cli.distill import teacher_scorer
+    from semmatch_tf.training import teacher_calibration
 
-    encoder = pretrained_encoder("multilingual-e5-small", query_length=64, product_length=64, symmetric=True)
-    score = lambda q, p: pair_cosines(encoder, q, p, batch_size=128)  # noqa: E731
+    score = teacher_scorer(teacher_spec(recipe), 64)
     calibration = teacher_calibration(score, train)
     return calibration.predict(score(test.frame["query"].tolist(), test.frame["product"].tolist()))
 
@@ -79,44 +120,49 @@ def baseline_classes(train, validation, test) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--teacher-file", type=Path, default=REPO / "runs/benchmarks/distill/lcqmc_teacher.jsonl")
+    parser.add_argument("--dataset", choices=sorted(RECIPES), default="lcqmc")
+    parser.add_argument("--teacher-file", type=Path, help="default: runs/benchmarks/distill/DATASET_teacher.jsonl")
     parser.add_argument("--runs", type=Path, default=REPO / "runs/benchmarks/distill")
     parser.add_argument("--dry", action="store_true", help="print the records, do not publish them")
     args = parser.parse_args()
+    recipe, dataset = RECIPES[args.dataset], args.dataset
+    teacher_path = args.teacher_file or args.runs / f"{dataset}_teacher.jsonl"
     from semmatch_tf import load_config
     from semmatch_tf.evaluation import accuracy, confusion_matrix, gain_over_baseline, precision_recall_f1
     from semmatch_tf.training import load_splits
 
     records = []
-    if not args.teacher_file.exists():
-        seconds = teacher_file(args.teacher_file)
-        records.append(record(BENCHMARK, DATASET, "unjudged", "teacher-label (e5 zero-shot)", "seconds", seconds,
-                              anchor="ATEC + BQ + 2 mined neighbours per training text; same machine"))
-    extra = {"data.extra_train": [str(args.teacher_file)]}
-    config = load_config(REPO / "configs/lcqmc_bilstm.yaml", extra)
+    if not teacher_path.exists():
+        seconds = teacher_file(recipe, teacher_path)
+        records.append(record(BENCHMARK, dataset, "unjudged", f"teacher-label ({recipe.teacher_name})", "seconds", seconds,
+                              anchor=f"{len(recipe.pairs)} unjudged corpora + {recipe.mine} mined ({recipe.mine_pool}) "
+                                     "per training text; same machine"))
+    extra = {"data.extra_train": [str(teacher_path)]}
+    config = load_config(REPO / recipe.config, extra)
     train, validation, test = load_splits(config.data, extra=False)
     distilled_train = load_splits(config.data)[0]
     gold = test.frame["label"].to_numpy()
     classes = {}
     for name, overrides in (("bilstm-distilled", extra), ("bilstm-judged-only", {"data.extra_train": []})):
-        grades, seconds = trained_grades(name, overrides, args.runs, test)
+        grades, seconds = trained_grades(recipe, name, overrides, args.runs / dataset, test)
         classes[name] = test.labels.class_of_grade(grades)
-        records.append(record(BENCHMARK, DATASET, "train", name, "train_seconds", seconds, anchor=None))
-    classes["teacher: e5 zero-shot, calibrated"] = test.labels.class_of_grade(teacher_grades(train, test))
+        records.append(record(BENCHMARK, dataset, "train", name, "train_seconds", seconds, anchor=None))
+    classes[f"teacher: {recipe.teacher_name}, calibrated"] = test.labels.class_of_grade(
+        teacher_grades(recipe, train, test))
     classes["strong-baseline(judged)"] = baseline_classes(train, validation, test)
     classes["strong-baseline(judged+teacher)"] = baseline_classes(distilled_train, validation, test)
-    macro_f1 = lambda g, p: precision_recall_f1(confusion_matrix(g, p, 2))["macro"]["f1"]  # noqa: E731
+    macro_f1 = lambda g, p: precision_recall_f1(confusion_matrix(g, p, recipe.classes))["macro"]["f1"]  # noqa: E731
     for name, predicted in classes.items():
-        records += [record(BENCHMARK, DATASET, SPLIT, name, "accuracy", accuracy(gold, predicted), anchor=ANCHOR),
-                    record(BENCHMARK, DATASET, SPLIT, name, "macro_f1", macro_f1(gold, predicted), anchor=ANCHOR)]
+        records += [record(BENCHMARK, dataset, SPLIT, name, "accuracy", accuracy(gold, predicted), anchor=recipe.anchor),
+                    record(BENCHMARK, dataset, SPLIT, name, "macro_f1", macro_f1(gold, predicted), anchor=recipe.anchor)]
         print(f"{name}: accuracy {accuracy(gold, predicted):.4f}, macro-F1 {macro_f1(gold, predicted):.4f}", flush=True)
     comparisons = [("bilstm-distilled", "strong-baseline(judged)"), ("bilstm-distilled", "strong-baseline(judged+teacher)"),
                    ("bilstm-distilled", "bilstm-judged-only"), ("strong-baseline(judged+teacher)", "strong-baseline(judged)")]
     for system, baseline in comparisons:
         for metric in ("macro_f1", "accuracy"):
-            gain = gain_over_baseline(metric, gold, classes[system], classes[baseline], classes=2)
+            gain = gain_over_baseline(metric, gold, classes[system], classes[baseline], classes=recipe.classes)
             print(f"{system} - {baseline}: {metric} {gain['gain']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}]")
-            records += [record(BENCHMARK, DATASET, SPLIT, f"{system} - {baseline}", f"{metric}_gain{suffix}",
+            records += [record(BENCHMARK, dataset, SPLIT, f"{system} - {baseline}", f"{metric}_gain{suffix}",
                                gain[key], anchor="paired bootstrap over test pairs, 1000 resamples, 95%")
                         for key, suffix in (("gain", ""), ("low", "_low95"), ("high", "_high95"))]
     publish(records, dry=args.dry)

@@ -79,6 +79,19 @@ def test_teacher_labelled_pairs_keep_out_held_texts_and_judged_pairs(demo_splits
     assert mined.sum() > 0 and frame["query"][mined.to_numpy()].isin(set(train.frame["query"]) | set(train.frame["product"])).all()
 
 
+def test_products_pool_pairs_training_queries_with_product_texts_only(demo_splits):
+    train = demo_splits[0]
+    calibration = teacher_calibration(character_overlap, train)
+    pairs = teacher_labelled(character_overlap, calibration, train, mine=2, mine_pool="products").frame
+    queries, products = set(train.frame["query"]), set(train.frame["product"])
+    assert len(pairs) >= 1.8 * len(queries)  # two new partners per query: judged pairs are passed over
+    assert pairs["query"].isin(queries).all() and pairs["product"].isin(products).all()
+    everything = teacher_labelled(character_overlap, calibration, train, mine=2).frame
+    assert (~everything["product"].isin(products)).any()  # the symmetric pool does pair query with query
+    with pytest.raises(ValueError, match="mine_pool"):
+        teacher_labelled(character_overlap, calibration, train, mine=2, mine_pool="queries")
+
+
 def test_graded_pairs_round_trip_and_out_of_range_grades_name_the_row(demo_splits, tmp_path):
     train = demo_splits[0]
     pairs = teacher_labelled(character_overlap, teacher_calibration(character_overlap, train), train, mine=1)

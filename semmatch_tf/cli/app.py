@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="unjudged pairs to grade (their labels are ignored), e.g. atec:data/atec.csv")
     teacher.add_argument("--mine", type=int, default=2, help="nearest texts (char n-gram TF-IDF) paired with each "
                          "training text (0: none)")
+    teacher.add_argument("--mine-pool", choices=["all", "products"], default="all",
+                         help="all: any near text (question pairs); products: each training query with near "
+                         "product texts (query -> product tasks)")
     teacher.add_argument("--length", type=int, default=64, help="tokens per text for a pretrained teacher")
     teacher.add_argument("--output", required=True, type=Path, help="graded pairs, .jsonl")
     teacher.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")

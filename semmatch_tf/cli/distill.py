@@ -66,7 +66,8 @@ def cmd_teacher_label(args) -> int:
     report = evaluate_predictions(validation, scores=calibration.predict(
         score(held["query"].tolist(), held["product"].tolist()))) if len(validation) else None
     exclude = {text for split in (validation, test) for side in ("query", "product") for text in split.frame[side]}
-    pairs = teacher_labelled(score, calibration, train, unlabelled, mine=args.mine, exclude=exclude)
+    pairs = teacher_labelled(score, calibration, train, unlabelled, mine=args.mine, mine_pool=args.mine_pool,
+                             exclude=exclude)
     save_graded_pairs(pairs, args.output)
     print(f"{len(pairs)} teacher-graded pairs written to {args.output} (teacher {args.teacher}, calibrated on "
           f"{len(train)} training pairs; no validation or test text included)")

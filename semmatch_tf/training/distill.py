@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -44,14 +45,19 @@ from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
 
 #: ``score(queries, products) -> float array``: the teacher, e.g. a zero-shot encoder's cosine.
 Scorer = Callable[[list, list], np.ndarray]
+#: What a mined pair's second text may be: any text (``all``) or a product text (``products``).
+MINE_POOLS = ("all", "products")
 
 
-def near_pairs(anchors: Sequence[str], pool: Sequence[str], per_anchor: int = 2, block: int = 512) -> pd.DataFrame:
+def near_pairs(anchors: Sequence[str], pool: Sequence[str], per_anchor: int = 2, block: int = 512,
+               known: Iterable[tuple[str, str]] = ()) -> pd.DataFrame:
     """``(query, product)`` pairs: each anchor with its ``per_anchor`` nearest pool texts.
 
     Nearness is the cosine of character 1-2-gram TF-IDF vectors (sublinear tf), which suits
     Chinese and Japanese (a character is a word) and catches shared words elsewhere. The anchor
-    itself and exact copies of it are skipped; pairs are deduplicated.
+    itself and exact copies of it are skipped, and so are the ``known`` ``(anchor, text)`` pairs
+    (the judged ones: a query with a dozen judged products still gets ``per_anchor`` new partners);
+    pairs are deduplicated.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -60,7 +66,11 @@ def near_pairs(anchors: Sequence[str], pool: Sequence[str], per_anchor: int = 2,
         return pd.DataFrame({"query": [], "product": []})
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
     pool_vectors = vectorizer.fit(list(pool) + anchors).transform(pool).T.tocsr()
-    depth = min(len(pool), per_anchor + 2)  # room for the anchor itself, which the pool may hold
+    skip = defaultdict(set)
+    for anchor, text in known:
+        skip[anchor].add(text)
+    # room for the anchor itself (the pool may hold it) and for every known partner of an anchor
+    depth = min(len(pool), per_anchor + 1 + max(map(len, skip.values()), default=0))
     rows = []
     for start in range(0, len(anchors), block):
         chunk = anchors[start:start + block]
@@ -68,7 +78,7 @@ def near_pairs(anchors: Sequence[str], pool: Sequence[str], per_anchor: int = 2,
         nearest = np.argpartition(-similarity, depth - 1, axis=1)[:, :depth]
         for anchor, candidates, scores in zip(chunk, nearest, similarity):
             ordered = candidates[np.argsort(-scores[candidates], kind="stable")]
-            rows += [(anchor, text) for text in pool[ordered] if text != anchor][:per_anchor]
+            rows += [(anchor, text) for text in pool[ordered] if text != anchor and text not in skip[anchor]][:per_anchor]
     return pd.DataFrame(rows, columns=["query", "product"]).drop_duplicates(ignore_index=True)
 
 
@@ -111,7 +121,7 @@ def teacher_calibration(score: Scorer, train: PairDataset):
 
 
 def teacher_labelled(score: Scorer, calibration, train: PairDataset, unlabelled: Iterable[PairDataset] = (), *,
-                     mine: int = 2, exclude: Iterable[str] = ()) -> PairDataset:
+                     mine: int = 2, mine_pool: str = "all", exclude: Iterable[str] = ()) -> PairDataset:
     """Pairs graded by the teacher on ``train``'s grade scale.
 
     Args:
@@ -120,33 +130,40 @@ def teacher_labelled(score: Scorer, calibration, train: PairDataset, unlabelled:
         train: the judged training split; its texts anchor the mined pairs.
         unlabelled: other pair datasets whose labels are ignored (only their texts are used).
         mine: nearest texts per training text (:func:`near_pairs`; pool: every text given here); 0: none.
+        mine_pool: ``"all"`` pairs any training text with any near text, for tasks whose two sides
+            are alike (question pairs); ``"products"`` pairs each training query with near product
+            texts only, for query -> product tasks, where a query-query pair means nothing.
         exclude: texts that must not appear (the run's validation and test texts).
 
     Returns:
         The pairs that survive (no excluded text, no judged training pair, no text paired with
         itself), with ``grade`` the calibrated teacher score and ``label`` its nearest class.
     """
-    pairs = _candidate_pairs(train.frame, list(unlabelled), mine, set(exclude))
+    if mine_pool not in MINE_POOLS:
+        raise ValueError(f"mine_pool must be one of {MINE_POOLS}, got {mine_pool!r}")
+    pairs = _candidate_pairs(train.frame, list(unlabelled), mine, mine_pool, set(exclude))
     grades = calibration.predict(score(pairs["query"].tolist(), pairs["product"].tolist())) if len(pairs) else np.zeros(0)
     frame = build_frame(query=pairs["query"], product=pairs["product"], grade=grades,
                         label=train.labels.class_of_grade(grades), language=pairs["language"].tolist())
     return PairDataset(frame, train.labels, f"{train.name}+teacher")
 
 
-def _candidate_pairs(train: pd.DataFrame, unlabelled: list[PairDataset], mine: int, exclude: set) -> pd.DataFrame:
+def _candidate_pairs(train: pd.DataFrame, unlabelled: list[PairDataset], mine: int, mine_pool: str,
+                     exclude: set) -> pd.DataFrame:
     columns = ["query", "product", "language"]
     others = [dataset.frame[columns] for dataset in unlabelled]
     parts = list(others)
+    judged = set(zip(train["query"], train["product"])) | set(zip(train["product"], train["query"]))
     if mine:
-        anchors = pd.concat([train["query"], train["product"]])
-        pool = pd.concat([anchors] + [o[side] for o in others for side in ("query", "product")])
-        mined = near_pairs(anchors.tolist(), pool.tolist(), per_anchor=mine)
+        sides = ("query", "product") if mine_pool == "all" else ("product",)
+        anchors = pd.concat([train["query"], train["product"]]) if mine_pool == "all" else train["query"]
+        pool = pd.concat([train[side] for side in sides] + [o[side] for o in others for side in sides])
+        mined = near_pairs(anchors.tolist(), pool.tolist(), per_anchor=mine, known=judged)
         language = dict(zip(train["query"], train["language"])) | dict(zip(train["product"], train["language"]))
         parts.append(mined.assign(language=mined["query"].map(language)))
     if not parts:
         return pd.DataFrame(columns=columns)
     pairs = pd.concat(parts, ignore_index=True).astype({"query": str, "product": str})
-    judged = set(zip(train["query"], train["product"])) | set(zip(train["product"], train["query"]))
     keep = ~(pairs["query"].isin(exclude) | pairs["product"].isin(exclude) | (pairs["query"] == pairs["product"]))
     keep &= np.array([pair not in judged for pair in zip(pairs["query"], pairs["product"])], dtype=bool)
     return pairs[keep].drop_duplicates(["query", "product"], ignore_index=True)
