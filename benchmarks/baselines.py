@@ -70,3 +70,18 @@ def tfidf_cosine(train, scored, analyzer: str = "char_wb", ngram_range=(1, 3)) -
     vectorizer.fit(train.frame["query"].tolist() + train.frame["product"].tolist())
     left, right = vectorizer.transform(scored.frame["query"]), vectorizer.transform(scored.frame["product"])
     return np.asarray(left.multiply(right).sum(axis=1)).ravel()
+
+
+def tuned_offsets(validation_probabilities: np.ndarray, validation_labels: np.ndarray, metric) -> np.ndarray:
+    """Per-class log-probability offsets (class 0 fixed at 0) that maximise ``metric`` on validation:
+    a decision rule tuned for macro-F1 instead of accuracy, chosen without touching the test split."""
+    logs = np.log(np.clip(validation_probabilities, 1e-9, 1.0))
+    grid = np.round(np.arange(-2.0, 2.01, 0.1), 2)
+    classes = validation_probabilities.shape[1]
+    best, best_value = np.zeros(classes), -np.inf
+    for combo in np.array(np.meshgrid(*[grid] * (classes - 1))).T.reshape(-1, classes - 1):
+        offsets = np.concatenate([[0.0], combo])
+        value = metric(validation_labels, np.exp(logs + offsets))
+        if value > best_value:
+            best, best_value = offsets, value
+    return best

@@ -87,21 +87,6 @@ def thresholded(validation_cosines, validation_labels, cosines) -> np.ndarray:
     return np.stack([1 - same, same], axis=1)
 
 
-def tuned_offsets(validation_probabilities: np.ndarray, validation_labels: np.ndarray, metric) -> np.ndarray:
-    """Per-class log-probability offsets (class 0 fixed at 0) that maximise ``metric`` on validation:
-    a decision rule tuned for macro-F1 instead of accuracy, chosen without touching the test split."""
-    logs = np.log(np.clip(validation_probabilities, 1e-9, 1.0))
-    grid = np.round(np.arange(-2.0, 2.01, 0.1), 2)
-    classes = validation_probabilities.shape[1]
-    best, best_value = np.zeros(classes), -np.inf
-    for combo in np.array(np.meshgrid(*[grid] * (classes - 1))).T.reshape(-1, classes - 1):
-        offsets = np.concatenate([[0.0], combo])
-        value = metric(validation_labels, np.exp(logs + offsets))
-        if value > best_value:
-            best, best_value = offsets, value
-    return best
-
-
 def scores_of(matcher, dataset) -> np.ndarray:
     """A cross-encoder's (or an ensemble's) class probabilities, or its grades, on ``dataset``."""
     outputs = matcher.predict_dataset(dataset)
@@ -144,13 +129,12 @@ def baseline_outputs(config, member, metric: str, test) -> np.ndarray:
 
 
 def statistic(metric: str):
-    from semmatch_tf.evaluation import accuracy, confusion_matrix, precision_recall_f1, rmse, spearman
+    from semmatch_tf.evaluation import accuracy, macro_f1, rmse, spearman
 
     if metric == "accuracy":
         return lambda gold, probabilities: accuracy(gold, probabilities.argmax(axis=1))
     if metric == "macro_f1":
-        return lambda gold, probabilities: precision_recall_f1(confusion_matrix(
-            gold, probabilities.argmax(axis=1), probabilities.shape[1]))["macro"]["f1"]
+        return lambda gold, probabilities: macro_f1(gold, probabilities.argmax(axis=1), probabilities.shape[1])
     return {"spearman": spearman, "rmse": rmse}[metric]
 
 
@@ -234,6 +218,8 @@ def offset_records(config, member, run_dir, validation_set, gold, ours, baseline
     """Model and baseline each with class offsets tuned on validation for macro-F1 (the same decision
     rule for both, so the comparison stays fair), compared on test."""
     from semmatch_tf.evaluation import paired_bootstrap_statistic
+
+    from .baselines import tuned_offsets
 
     scorer = statistic(metric)
     labels = validation_set.frame["label"].to_numpy()

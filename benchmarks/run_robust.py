@@ -209,7 +209,7 @@ def baselines(name: str) -> list[dict]:
     Depot) by RMSE, classes (QBQTC, LCQMC) by macro-F1."""
     from .baselines import CharNgramLogReg, CharNgramRidge, StrongPairLogReg, StrongPairRidge
     from semmatch_tf import load_config
-    from semmatch_tf.evaluation import confusion_matrix, paired_bootstrap_statistic, precision_recall_f1
+    from semmatch_tf.evaluation import macro_f1, paired_bootstrap_statistic
     from semmatch_tf.training import load_splits
 
     config = load_config(REPO / "configs" / BASELINE_SETS[name])
@@ -235,7 +235,7 @@ def baselines(name: str) -> list[dict]:
         strong = StrongPairLogReg().fit(*texts(train_set), train_set.frame[column],
                                         validation=(*texts(validation_set), validation_set.frame[column]))
         system, reference = (m.predict_proba(*texts(test_set))[:, :k].argmax(axis=1) for m in (strong, old))
-        statistic = lambda gold, predicted: precision_recall_f1(confusion_matrix(gold, predicted, k))["macro"]["f1"]  # noqa: E731
+        statistic = lambda gold, predicted: macro_f1(gold, predicted, k)  # noqa: E731
     gold = test_set.frame[column].to_numpy()
     result = paired_bootstrap_statistic(statistic, gold, system, reference, samples=1000, higher_is_better=higher)
     print(f"{name}: {metric} strong {result['system']:.4f} ({strong.chosen}) old {result['baseline']:.4f} gain "

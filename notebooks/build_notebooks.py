@@ -1111,7 +1111,7 @@ This is the last notebook. From here:
 - From the shell: `semmatch-tf weights multilingual-e5-small` builds the checkpoint once;
   `semmatch-tf index --pretrained multilingual-e5-small --catalogue demo --output runs/e5_index` and
   `semmatch-tf search "苹果手机壳" --index runs/e5_index` search across languages;
-  `semmatch-tf train --config configs/qbqtc_bilstm.yaml --output runs/qbqtc` and
+  `semmatch-tf train --config configs/qbqtc_e5.yaml --output runs/qbqtc_e5` and
   `semmatch-tf train --config configs/lcqmc_e5.yaml --output runs/lcqmc_e5` train the recipes;
   `semmatch-tf embed --model multilingual-e5-small --input queries.txt` embeds text; and
   `semmatch-tf explain --model multilingual-e5-small "苹果手机壳" "Spigen 苹果 iPhone 15 手机壳"` shows which

@@ -110,7 +110,9 @@ def _what_it_is(config: dict, kind: str, labels: dict) -> str:
         head = model.get("head", "?")
         purpose = (f"It reads a (query, product) pair and returns a {head} output"
                    + (f" over the grades {', '.join(map(str, names))}" if names else "")
-                   + " and one relevance score (the predicted grade) that ranks products for a query.")
+                   + " and one relevance score (the predicted grade) that ranks products for a query."
+                   + (f" Its label is the grade's class between the cuts {[round(c, 4) for c in labels['cuts']]}, "
+                      "tuned for macro-F1 on the validation split (`training.class_cuts`)." if labels.get("cuts") else ""))
     else:
         purpose = ("It embeds queries and products separately into one space; a product's cosine to the query "
                    "ranks it, so a catalogue is embedded once and searched by nearest neighbours.")

@@ -167,7 +167,7 @@ class TrainedMatcher:
         """The report of :meth:`evaluate` from outputs already computed (:meth:`predict_dataset`)."""
         if self.head == "classification":
             return evaluate_predictions(dataset, probabilities=outputs)
-        return evaluate_predictions(dataset, scores=self.grades_of(outputs))
+        return evaluate_predictions(dataset, scores=self.grades_of(outputs), cuts=self.labels.cuts)
 
 
 def preprocessor_types() -> tuple[type, ...]:

@@ -7,6 +7,7 @@ SIGKILL test) dominate the run time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -116,7 +117,7 @@ def assert_matches_keras(matcher: TrainedMatcher, outputs: dict, queries, produc
     if matcher.head == "classification":
         classes = probabilities.argmax(axis=-1)
     else:
-        classes = LABELS.class_of_grade(grades)
+        classes = matcher.labels.class_of_grade(grades)  # the run's cuts, when it has tuned some
     assert [label.decode() for label in outputs["label"]] == [LABELS.names[c] for c in classes]
 
 
@@ -258,6 +259,18 @@ def test_second_export_gets_next_version_regression_head(base_dir, exported):
     assert_matches_keras(regression, outputs, UNICODE_QUERIES, UNICODE_PRODUCTS)
     meta = json.loads((second / "assets.extra" / METADATA_FILE).read_text(encoding="utf-8"))
     assert meta["head"] == "regression" and meta["tf_serving"]["unverified_core_ops"] == []
+
+
+def test_regression_export_names_classes_by_the_runs_tuned_cuts(tmp_path):
+    regression = build_matcher("regression", seed=3)
+    grades = regression.score(UNICODE_QUERIES, UNICODE_PRODUCTS)  # an untrained model: all near one grade
+    cuts = tuple(np.quantile(grades, [0.3, 0.7]) + [0.0, 1e-3])
+    tuned = dataclasses.replace(regression, labels=LABELS.with_cuts(cuts))
+    outputs = serve(tf.saved_model.load(str(export_model(tuned, tmp_path))), UNICODE_QUERIES, UNICODE_PRODUCTS)
+    assert_matches_keras(tuned, outputs, UNICODE_QUERIES, UNICODE_PRODUCTS)
+    served = {label.decode() for label in outputs["label"]}
+    assert served == set(LABELS.names)  # all three classes, where the nearest class grade names one
+    assert len({LABELS.names[c] for c in LABELS.class_of_grade(grades)}) == 1
 
 
 def test_existing_version_is_not_overwritten_without_force(matcher, exported):

@@ -224,3 +224,26 @@ def test_retrieval_and_reranking_metrics_equal_ranx():
     assert ours["ndcg@10"] == pytest.approx(theirs["ndcg_burges@10"], abs=1e-9)
     assert ours["mrr"] == pytest.approx(theirs["mrr"], abs=1e-9)
     assert ours["map"] == pytest.approx(theirs["map"], abs=1e-9)
+
+
+def test_label_cuts_default_to_the_nearest_class_grade_and_tuned_cuts_name_rare_classes():
+    from semmatch_tf.evaluation import macro_f1, tune_class_cuts
+
+    scheme = LabelScheme(("no", "some", "yes"), (0.0, 1.0, 2.0), (0.0, 2.0))
+    grades = np.array([0.0, 0.49, 0.5, 1.2, 1.5, 1.51, 2.0])
+    assert scheme.class_of_grade(grades).tolist() == [0, 0, 1, 1, 2, 2, 2]  # halfway points; ties go up
+    cut = scheme.with_cuts((0.8, 1.2))
+    assert cut.class_of_grade(grades).tolist() == [0, 0, 0, 2, 2, 2, 2]
+    assert LabelScheme.from_dict(cut.to_dict()) == cut and "cuts" not in scheme.to_dict()
+    for bad in ((1.0,), (1.2, 0.8), (-0.5, 1.0)):
+        with pytest.raises(ValueError, match="cuts"):
+            scheme.with_cuts(bad)
+    # a timid model: every prediction pulled two-thirds of the way to the mean grade 1.0
+    rng = np.random.default_rng(0)
+    gold = rng.choice(3, size=600, p=[0.25, 0.6, 0.15])
+    predicted = 1.0 + (gold - 1.0) / 3 + rng.normal(0, 0.1, size=600)
+    nearest = macro_f1(gold, scheme.class_of_grade(predicted), 3)
+    cuts = tune_class_cuts(predicted[:300], gold[:300], scheme.boundaries, scheme.grade_range)
+    held_out = macro_f1(gold[300:], scheme.with_cuts(cuts).class_of_grade(predicted[300:]), 3)
+    assert nearest < 0.4 and held_out > 0.85  # cuts tuned on one half hold on the other
+    assert 0.6 < cuts[0] < 1.0 < cuts[1] < 1.4

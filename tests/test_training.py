@@ -375,3 +375,39 @@ def test_a_unit_normalising_run_exports_the_same_normalisation(tmp_path):
     served = tf.saved_model.load(str(export_model(matcher, tmp_path / "serving")))
     outputs = served.signatures["serving_default"](query=tf.constant(queries), product=tf.constant(products))
     np.testing.assert_allclose(outputs["scores"].numpy(), scores, atol=1e-5)
+
+
+def test_class_cuts_tuned_on_validation_are_saved_reported_and_served(tmp_path):
+    """``training.class_cuts: validation``: a regression run stores cuts that beat the nearest class
+    grade on its validation macro-F1, its report and its export name classes by them."""
+    import numpy as np
+    import tensorflow as tf
+
+    from semmatch_tf.evaluation import macro_f1
+    from semmatch_tf.export import export_model
+    from semmatch_tf.runs import load_run
+    from semmatch_tf.training import load_splits
+    from semmatch_tf.training.config_files import load_config
+    from semmatch_tf.training.trainer import train
+
+    overrides = {"model": {"head": "regression"}, "training": {"epochs": 2, "class_weights": None, "class_cuts": "validation"}}
+    config = load_config(write_config(tmp_path, overrides))
+    report = train(config, tmp_path / "run", verbose=0)
+    matcher = load_run(tmp_path / "run")
+    cuts = json.loads((tmp_path / "run" / "labels.json").read_text(encoding="utf-8"))["cuts"]
+    assert matcher.labels.cuts == tuple(cuts) and len(cuts) == matcher.labels.num_classes - 1
+    _, validation, test = load_splits(config.data)
+    k = matcher.labels.num_classes
+    held = matcher.score(validation.frame["query"].tolist(), validation.frame["product"].tolist())
+    gold = validation.frame["label"].to_numpy()
+    assert macro_f1(gold, matcher.labels.class_of_grade(held), k) >= macro_f1(gold, test.labels.class_of_grade(held), k)
+    grades = matcher.score(test.frame["query"].tolist(), test.frame["product"].tolist())
+    expected = macro_f1(test.frame["label"].to_numpy(), matcher.labels.class_of_grade(grades), k)
+    assert report["classification"]["macro"]["f1"] == pytest.approx(expected)
+    served = tf.saved_model.load(str(export_model(matcher, tmp_path / "serving")))
+    queries, products = test.frame["query"].tolist()[:64], test.frame["product"].tolist()[:64]
+    labels = served.signatures["serving_default"](query=tf.constant(queries), product=tf.constant(products))["label"]
+    assert [b.decode() for b in labels.numpy()] == [matcher.labels.names[c] for c in matcher.labels.class_of_grade(grades[:64])]
+    assert "tuned for macro-F1 on the validation split" in (tmp_path / "run" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="training.class_cuts"):
+        load_config(write_config(tmp_path, {"training": {"class_cuts": "validation"}}))  # a classification head

@@ -28,11 +28,17 @@ class LabelScheme:
             as the target of a graded head).
         grade_range: (lowest, highest) possible grade; mean-of-raters grades such as Home Depot's
             1.0-3.0 fall between the class grades.
+        cuts: where one class ends and the next begins on the grade scale (``num_classes - 1``
+            increasing values; a grade at a cut belongs to the better class). None: halfway between
+            class grades, i.e. each grade's nearest class. A regression run may store cuts tuned on
+            its validation split (``training.class_cuts``): a graded model that shrinks towards the
+            mean grade then still names the rare classes.
     """
 
     names: tuple[str, ...]
     grades: tuple[float, ...]
     grade_range: tuple[float, float]
+    cuts: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.names) < 2:
@@ -44,19 +50,29 @@ class LabelScheme:
             raise ValueError(f"grade_range must be increasing, got {self.grade_range!r}")
         if any(not low <= g <= high for g in self.grades):
             raise ValueError(f"grades {self.grades!r} fall outside grade_range {self.grade_range!r}")
+        if self.cuts is not None:
+            cuts = np.asarray(self.cuts, dtype=np.float64)
+            if len(cuts) != len(self.grades) - 1 or np.any(np.diff(cuts) <= 0) or not np.all((low <= cuts) & (cuts <= high)):
+                raise ValueError(f"cuts must be {len(self.grades) - 1} increasing grades within {self.grade_range!r}, "
+                                 f"got {self.cuts!r}")
 
     @property
     def num_classes(self) -> int:
         return len(self.names)
 
-    def class_of_grade(self, grade: np.ndarray | float) -> np.ndarray:
-        """The class whose grade is nearest to each (possibly fractional) grade; ties go up."""
+    @property
+    def boundaries(self) -> np.ndarray:
+        """The cuts between consecutive classes: :attr:`cuts`, or halfway between class grades."""
+        if self.cuts is not None:
+            return np.asarray(self.cuts, dtype=np.float64)
         grades = np.asarray(self.grades, dtype=np.float64)
+        return (grades[1:] + grades[:-1]) / 2
+
+    def class_of_grade(self, grade: np.ndarray | float) -> np.ndarray:
+        """The class each (possibly fractional) grade falls in (:attr:`boundaries`): without cuts,
+        the class whose grade is nearest; a grade on a boundary goes to the better class."""
         values = np.atleast_1d(np.asarray(grade, dtype=np.float64))
-        distance = np.abs(values[:, None] - grades[None, :])
-        # Ties (1.5 between 1 and 2) resolve towards the better class: argmin on reversed order.
-        reversed_best = np.argmin(distance[:, ::-1], axis=1)
-        return (len(grades) - 1 - reversed_best).astype(np.int64)
+        return np.searchsorted(self.boundaries, values, side="right").astype(np.int64)
 
     def normalise(self, grade: np.ndarray | float) -> np.ndarray:
         """Map grades linearly onto [0, 1] (the target of a sigmoid graded head)."""
@@ -68,13 +84,19 @@ class LabelScheme:
         return np.asarray(unit, dtype=np.float64) * (high - low) + low
 
     def to_dict(self) -> dict:
-        return {"names": list(self.names), "grades": list(self.grades), "grade_range": list(self.grade_range)}
+        cuts = {} if self.cuts is None else {"cuts": list(self.cuts)}
+        return {"names": list(self.names), "grades": list(self.grades), "grade_range": list(self.grade_range), **cuts}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LabelScheme":
+        cuts = data.get("cuts")
         return cls(tuple(data["names"]), tuple(float(g) for g in data["grades"]),
-                   tuple(float(g) for g in data["grade_range"]))
+                   tuple(float(g) for g in data["grade_range"]),
+                   None if cuts is None else tuple(float(c) for c in cuts))
 
+    def with_cuts(self, cuts: Sequence[float] | None) -> "LabelScheme":
+        """The same classes with other :attr:`cuts` (None: nearest class grade)."""
+        return dataclasses.replace(self, cuts=None if cuts is None else tuple(float(c) for c in cuts))
 
 
 def text_key(text: str) -> str:

@@ -165,7 +165,7 @@ def build_ensemble(members: Sequence, method: str = "average", validation: PairD
         raise ValueError("an ensemble needs at least one member, got 0")
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-    labels = members[0].labels
+    labels = members[0].labels.with_cuts(None)  # a member's tuned cuts fit its own grades, not the blend's
     for member in members[1:]:
         if tuple(member.labels.grade_range) != tuple(labels.grade_range):
             raise ValueError(f"members score different grade ranges: {labels.grade_range} and {member.labels.grade_range}")

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from semmatch_tf.evaluation.classification import accuracy, confusion_matrix, precision_recall_f1
+from semmatch_tf.evaluation.classification import accuracy, macro_f1
 from semmatch_tf.evaluation.regression import rmse
 
 METRIC_NAMES = {"rmse": "RMSE", "macro_f1": "macro-F1", "accuracy": "accuracy"}
@@ -83,7 +83,7 @@ def gain_over_baseline(metric: str, gold, run, baseline, *, samples: int = 1000,
         width = classes or int(max(np.max(gold), np.max(run), np.max(baseline))) + 1
 
         def statistic(g, p):
-            return precision_recall_f1(confusion_matrix(g, p, width))["macro"]["f1"]
+            return macro_f1(g, p, width)
         higher_is_better = True
     elif metric == "accuracy":
         statistic, higher_is_better = accuracy, True

@@ -17,11 +17,12 @@ from semmatch_tf.evaluation.regression import regression_report
 
 
 def evaluate_predictions(dataset: PairDataset, *, probabilities: np.ndarray | None = None,
-                         scores: np.ndarray | None = None, ks: Sequence[int] = DEFAULT_KS) -> dict:
+                         scores: np.ndarray | None = None, ks: Sequence[int] = DEFAULT_KS,
+                         cuts: Sequence[float] | None = None) -> dict:
     """Report for ``dataset`` given class ``probabilities`` [N, C] and/or predicted grades ``scores`` [N].
 
-    The predicted class is the argmax of the probabilities (or the class nearest the predicted
-    grade); the predicted grade is the expected grade under the probabilities (or ``scores``). Ranking
+    The predicted class is the argmax of the probabilities (or the class the predicted grade falls
+    in: nearest class grade, or between the run's tuned ``cuts``, ``LabelScheme.cuts``); the predicted grade is the expected grade under the probabilities (or ``scores``). Ranking
     uses the predicted grade as each pair's score and ``grade - lowest grade`` as its gain; a product
     counts as *relevant* (MRR, MAP, Recall) when its gain is at least half the largest gain.
     """
@@ -36,7 +37,7 @@ def evaluate_predictions(dataset: PairDataset, *, probabilities: np.ndarray | No
         predicted_grade = probabilities @ np.asarray(labels.grades) if scores is None else np.asarray(scores, np.float64)
     else:
         predicted_grade = np.asarray(scores, dtype=np.float64).reshape(-1)
-        predicted_class = labels.class_of_grade(predicted_grade)
+        predicted_class = labels.with_cuts(cuts).class_of_grade(predicted_grade)
     if len(predicted_grade) != len(dataset):
         raise ValueError(f"{len(predicted_grade)} scores for {len(dataset)} pairs")
     report = _blocks(dataset, predicted_class, predicted_grade, ks)

@@ -80,11 +80,12 @@ def _string_specs(names: Sequence[str]) -> list[tf.TensorSpec]:
     return [tf.TensorSpec([None], tf.string, name=name) for name in names]
 
 
-def _class_of_grade(grades: tf.Tensor, class_grades: tf.Tensor) -> tf.Tensor:
-    """In-graph ``LabelScheme.class_of_grade``: nearest class grade, ties towards the better class."""
-    distance = tf.abs(grades[:, None] - class_grades[None, :])
-    reversed_best = tf.argmin(tf.reverse(distance, axis=[1]), axis=1, output_type=tf.int32)
-    return tf.shape(class_grades)[0] - 1 - reversed_best
+def _class_of_grade(grades: tf.Tensor, boundaries: tf.Tensor) -> tf.Tensor:
+    """In-graph ``LabelScheme.class_of_grade``: the class between ``boundaries`` (the run's tuned
+    cuts or the halfway points between class grades); a grade on a boundary goes to the better class.
+    Counted with comparisons rather than ``tf.searchsorted``, whose ``UpperBound`` op is not in the
+    TF Serving builds this project checks against."""
+    return tf.reduce_sum(tf.cast(grades[:, None] >= boundaries[None, :], tf.int32), axis=1)
 
 
 def cross_encoder_fn(matcher) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]:
@@ -92,7 +93,7 @@ def cross_encoder_fn(matcher) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.T
 
     ``scores`` is the predicted grade (the ranking score): the expected grade under the softmax, or
     the regression output mapped back onto the grade range. ``label`` is the class name of the
-    argmax, or of the class whose grade is nearest to the predicted grade.
+    argmax, or of the class the predicted grade falls in (``LabelScheme.class_of_grade``).
     """
     preprocessor, model, labels, head = matcher.preprocessor, matcher.model, matcher.labels, matcher.head
     low, high = labels.grade_range
@@ -112,7 +113,7 @@ def cross_encoder_fn(matcher) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.T
             classes = tf.argmax(outputs, axis=-1, output_type=tf.int32)
         else:
             scores = outputs[:, 0] * (high - low) + low
-            classes = _class_of_grade(scores, class_grades)
+            classes = _class_of_grade(scores, tf.constant(labels.boundaries, tf.float32))
         return {"scores": scores, "probabilities": outputs, "label": tf.gather(names, classes)}
 
     return serve
@@ -131,9 +132,7 @@ def cross_encoder_reference(matcher, inputs: dict[str, list[str]]) -> tuple[dict
         margin = ordered[:, -1] - ordered[:, -2] if len(outputs) else np.zeros(0)
     else:
         classes = labels.class_of_grade(scores) if len(scores) else np.zeros(0, np.int64)
-        grades = np.sort(np.asarray(labels.grades))
-        midpoints = (grades[1:] + grades[:-1]) / 2
-        margin = np.abs(scores[:, None] - midpoints[None, :]).min(axis=1) if len(scores) else np.zeros(0)
+        margin = np.abs(scores[:, None] - labels.boundaries[None, :]).min(axis=1) if len(scores) else np.zeros(0)
     label = np.asarray([labels.names[c] for c in classes], dtype=object)
     return ({"scores": scores, "probabilities": outputs, "label": label},
             {"label": margin <= TIE_MARGIN})

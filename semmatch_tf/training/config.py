@@ -236,6 +236,9 @@ class TrainingConfig:
     gradient_accumulation_steps: int | None = None
     jit_compile: bool | str = "auto"
     compare_baseline: bool = True  # cross-encoders: the run vs TF-IDF + ridge/logreg (training.baseline_check)
+    # Regression head: how a predicted grade becomes a class. nearest: the nearest class grade;
+    # validation: cuts tuned for macro-F1 on the validation split, stored in the run's labels.json.
+    class_cuts: str = "nearest"
     adversarial: AdversarialConfig = dataclasses.field(default_factory=AdversarialConfig)
     augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
 
@@ -270,6 +273,7 @@ class TrainingConfig:
         check(self.gradient_accumulation_steps is None or self.gradient_accumulation_steps >= 2,
                "training.gradient_accumulation_steps", "must be null or at least 2")
         check(self.jit_compile in (True, False, "auto"), "training.jit_compile", "must be true, false or auto")
+        one_of(self.class_cuts, "training.class_cuts", ("nearest", "validation"))
 
 
 def _check_class_weights(weights: dict) -> None:
@@ -317,6 +321,8 @@ class RunConfig:
             section.validate()
         check(self.training.class_weights is None or self.model.head == "classification",
                "training.class_weights", "apply to the classification head only")
+        check(self.training.class_cuts == "nearest" or (self.model.head == "regression" and not family(
+            self.model.family).is_bi_encoder), "training.class_cuts", "are tuned for a cross-encoder's regression head only")
         entry = family(self.model.family)
         check(not self.training.mined_negatives or not entry.is_bi_encoder,
                "training.mined_negatives", "are for cross-encoders; bi-encoders mine theirs with "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -17,6 +18,7 @@ from semmatch_tf.data.loaders import load_dataset
 from semmatch_tf.data.pipeline import PipelineOptions, make_dataset, make_epoch_stream
 from semmatch_tf.data.schema import PairDataset
 from semmatch_tf.data.splits import split_by_query, subsample_queries
+from semmatch_tf.evaluation.classification import macro_f1, tune_class_cuts
 from semmatch_tf.evaluation.report import save_report
 from semmatch_tf.models.bert import merge_lora
 from semmatch_tf.models.cross_encoders import build_cross_encoder, uses_own_vocabulary
@@ -180,9 +182,11 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
                             class_weight=class_weights(train_set, config.training.class_weights))
 
     model = merge_lora(model)  # adapters folded into plain weights: an ordinary model to save and serve
-    runs.save_cross_encoder(run_dir, preprocessor, model, train_set.labels, config.model.head)
-    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(plain_history(history), indent=2))
     matcher = runs.TrainedMatcher(preprocessor, model, train_set.labels, config.model.head, run_dir)
+    if config.training.class_cuts == "validation":
+        matcher = dataclasses.replace(matcher, labels=validation_cuts(matcher, validation_set))
+    runs.save_cross_encoder(run_dir, preprocessor, model, matcher.labels, config.model.head)
+    runs.atomic_write_text(run_dir / runs.HISTORY, json.dumps(plain_history(history), indent=2))
     evaluation_set = test_set if len(test_set) else validation_set
     monitor = watched_metric(config.training.monitor, validation_data is not None)
     baseline_splits = (judged_train, validation_set) if config.training.compare_baseline else None
@@ -193,6 +197,19 @@ def _fit_cross_encoder(config: RunConfig, run_dir: Path, splits, policy: str, ve
     write_run_card(run_dir, {"train": len(train_set), "validation": len(validation_set), "test": len(test_set)})
     remove_backup(run_dir)  # last: everything above exists now, a kill before this resumes instead
     return report
+
+
+def validation_cuts(matcher, validation_set: PairDataset):
+    """The run's label scheme with class cuts tuned for macro-F1 on its validation predictions
+    (``training.class_cuts: validation``; :func:`~semmatch_tf.evaluation.tune_class_cuts`)."""
+    labels, gold = matcher.labels, validation_set.frame["label"].to_numpy()
+    grades = matcher.grades_of(matcher.predict_dataset(validation_set))
+    cuts = tune_class_cuts(grades, gold, labels.boundaries, labels.grade_range)
+    log.info("class cuts tuned on %d validation pairs: %s (macro-F1 %.4f; nearest class grade %.4f)",
+             len(validation_set), [round(c, 4) for c in cuts],
+             macro_f1(gold, labels.with_cuts(cuts).class_of_grade(grades), labels.num_classes),
+             macro_f1(gold, labels.class_of_grade(grades), labels.num_classes))
+    return labels.with_cuts(cuts)
 
 
 def _build_cross_encoder(config: RunConfig, run_dir: Path, train_set: PairDataset):
@@ -269,6 +286,9 @@ def _check_resumable(config: RunConfig, run_dir: Path) -> None:
 
 
 def _check_sizes(train_set: PairDataset, validation_set: PairDataset, config: RunConfig) -> None:
+    if config.training.class_cuts == "validation" and not len(validation_set):
+        raise ValueError("training.class_cuts: validation tunes the cuts on the validation split, which is empty: "
+                         "give data.split a validation fraction or data.validation_path")
     if len(train_set) < config.training.batch_size:
         raise ValueError(f"the training split has {len(train_set)} pairs, fewer than one batch "
                          f"(training.batch_size={config.training.batch_size}): lower the batch size or add data")
