@@ -107,8 +107,7 @@ def trained_classes(recipe: Recipe, name: str, overrides: dict, run_root: Path, 
 
 def teacher_grades(recipe: Recipe, train, test) -> np.ndarray:
     """The calibrated teacher's grades on the test pairs (the teacher-label command's calibration)."""
-    from semmatch_tf.cli.distill import teacher_scorer
-    from semmatch_tf.training import teacher_calibration
+    from semmatch_tf.training import teacher_calibration, teacher_scorer
 
     score = teacher_scorer(teacher_spec(recipe), 64)
     calibration = teacher_calibration(score, train)

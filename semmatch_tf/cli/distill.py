@@ -18,26 +18,6 @@ def parse_pairs_source(text: str) -> tuple[str, str]:
     return fmt, path
 
 
-def teacher_scorer(spec: str, length: int):
-    """``score(queries, products)``: a run directory's predicted grade (cross-encoder) or cosine
-    (bi-encoder), or else a pretrained encoder's zero-shot cosine (a known name such as
-    ``multilingual-e5-small`` or a checkpoint directory), both sides embedded as queries
-    (symmetric, as e5 advises for pairs of the same kind)."""
-    from semmatch_tf.runs import is_bi_encoder_run, load_bi_encoder, load_run
-    from semmatch_tf.training import pair_cosines
-
-    path = Path(spec)
-    if (path / "config.yaml").is_file():  # a run
-        if not is_bi_encoder_run(path):
-            return load_run(path).score
-        encoder = load_bi_encoder(path)
-    else:
-        from semmatch_tf.models import pretrained_encoder
-
-        encoder = pretrained_encoder(spec, query_length=length, product_length=length, symmetric=True)
-    return lambda queries, products: pair_cosines(encoder, queries, products, batch_size=128)
-
-
 def cmd_teacher_label(args) -> int:
     from semmatch_tf.training.config_files import load_config
 
@@ -55,7 +35,7 @@ def cmd_teacher_label(args) -> int:
     from semmatch_tf.data.loaders import load_dataset
     from semmatch_tf.evaluation.report import evaluate_predictions
     from semmatch_tf.training.config import resolve_data_path
-    from semmatch_tf.training.distill import save_graded_pairs, teacher_calibration, teacher_labelled
+    from semmatch_tf.training.distill import save_graded_pairs, teacher_calibration, teacher_labelled, teacher_scorer
     from semmatch_tf.training.trainer import load_splits
 
     train, validation, test = load_splits(config.data, extra=False)

@@ -9,7 +9,7 @@
   precision a training runs in)
 * the trained run: :func:`load_run` (a :class:`TrainedMatcher`), :func:`load_bi_encoder`,
   :func:`pair_cosines` and :func:`qrels_of` (a bi-encoder's cosines and judged relevance)
-* distillation data: :func:`teacher_calibration`, :func:`teacher_labelled`, :func:`near_pairs`,
+* distillation data: :func:`teacher_scorer`, :func:`teacher_calibration`, :func:`teacher_labelled`, :func:`near_pairs`,
   :func:`save_graded_pairs` / :func:`load_graded_pairs` (``semmatch-tf teacher-label``; a run reads
   the file through ``data.extra_train``)
 
@@ -48,6 +48,7 @@ _HOMES = {
     "near_pairs": "semmatch_tf.training.distill",
     "teacher_calibration": "semmatch_tf.training.distill",
     "teacher_labelled": "semmatch_tf.training.distill",
+    "teacher_scorer": "semmatch_tf.training.distill",
     "load_graded_pairs": "semmatch_tf.training.distill",
     "save_graded_pairs": "semmatch_tf.training.distill",
     "TrainedMatcher": "semmatch_tf.runs",

@@ -42,6 +42,8 @@ import pandas as pd
 from semmatch_tf.atomic import atomic_write_text
 from semmatch_tf.data.loaders import load_generic
 from semmatch_tf.data.schema import LabelScheme, PairDataset, build_frame
+from semmatch_tf.runs import is_bi_encoder_run, load_bi_encoder, load_run
+from semmatch_tf.training.bi_encoder_evaluation import pair_cosines
 
 #: ``score(queries, products) -> float array``: the teacher, e.g. a zero-shot encoder's cosine.
 Scorer = Callable[[list, list], np.ndarray]
@@ -111,6 +113,23 @@ def fit_grade_calibration(scores: np.ndarray, grades: np.ndarray, grade_range: t
     model = LogisticRegression(C=1e4, max_iter=1000).fit(
         np.vstack([column, column]), np.r_[np.ones(len(unit)), np.zeros(len(unit))], sample_weight=np.r_[unit, 1 - unit])
     return SigmoidGrades(float(model.coef_[0, 0]), float(model.intercept_[0]), low, high)
+
+
+def teacher_scorer(spec: str, length: int):
+    """``score(queries, products)``: a run directory's predicted grade (cross-encoder) or cosine
+    (bi-encoder), or else a pretrained encoder's zero-shot cosine (a known name such as
+    ``multilingual-e5-small`` or a checkpoint directory), both sides embedded as queries
+    (symmetric, as e5 advises for pairs of the same kind)."""
+    path = Path(spec)
+    if (path / "config.yaml").is_file():  # a run
+        if not is_bi_encoder_run(path):
+            return load_run(path).score
+        encoder = load_bi_encoder(path)
+    else:
+        from semmatch_tf.models import pretrained_encoder
+
+        encoder = pretrained_encoder(spec, query_length=length, product_length=length, symmetric=True)
+    return lambda queries, products: pair_cosines(encoder, queries, products, batch_size=128)
 
 
 def teacher_calibration(score: Scorer, train: PairDataset):
