@@ -22,9 +22,10 @@ def evaluate_predictions(dataset: PairDataset, *, probabilities: np.ndarray | No
     """Report for ``dataset`` given class ``probabilities`` [N, C] and/or predicted grades ``scores`` [N].
 
     The predicted class is the argmax of the probabilities (or the class the predicted grade falls
-    in: nearest class grade, or between the run's tuned ``cuts``, ``LabelScheme.cuts``); the predicted grade is the expected grade under the probabilities (or ``scores``). Ranking
-    uses the predicted grade as each pair's score and ``grade - lowest grade`` as its gain; a product
-    counts as *relevant* (MRR, MAP, Recall) when its gain is at least half the largest gain.
+    in: the nearest class grade, or between a run's tuned ``cuts``, ``LabelScheme.cuts``); the
+    predicted grade is the expected grade under the probabilities (or ``scores``). Ranking uses the
+    predicted grade as each pair's score and ``grade - lowest grade`` as its gain; a product counts
+    as *relevant* (MRR, MAP, Recall) when its gain is at least half the largest gain.
     """
     if probabilities is None and scores is None:
         raise ValueError("give probabilities, scores or both")

@@ -321,9 +321,9 @@ class RunConfig:
             section.validate()
         check(self.training.class_weights is None or self.model.head == "classification",
                "training.class_weights", "apply to the classification head only")
-        check(self.training.class_cuts == "nearest" or (self.model.head == "regression" and not family(
-            self.model.family).is_bi_encoder), "training.class_cuts", "are tuned for a cross-encoder's regression head only")
         entry = family(self.model.family)
+        check(self.training.class_cuts == "nearest" or (self.model.head == "regression" and not entry.is_bi_encoder),
+               "training.class_cuts", "are tuned for a cross-encoder's regression head only")
         check(not self.training.mined_negatives or not entry.is_bi_encoder,
                "training.mined_negatives", "are for cross-encoders; bi-encoders mine theirs with "
                "model.bi_encoder.hard_negatives")
