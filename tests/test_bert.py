@@ -88,6 +88,39 @@ def test_preset_round_trip_is_exact(tmp_path):
                                   loaded(features)["sequence_output"].numpy())
 
 
+def _forward_through(backbone, features, layers):
+    """``backbone``'s sequence output computed through only the transformer layers ``layers``."""
+    tokens = backbone.token_embedding(features["token_ids"])
+    x = backbone.embeddings_add((tokens, backbone.position_embedding(tokens),
+                                 backbone.segment_embedding(features["segment_ids"])))
+    x = backbone.embeddings_layer_norm(x)
+    for index in layers:
+        x = backbone.transformer_layers[index](x, padding_mask=features["padding_mask"])
+    return x.numpy()
+
+
+def test_keep_layers_starts_a_shallow_student_from_evenly_spaced_pretrained_layers(tmp_path):
+    from semmatch_tf.training.pretrain import write_preset
+
+    assert bert_lib.evenly_spaced_layers(12, 6) == [0, 2, 4, 7, 9, 11]  # DistilBERT's choice
+    assert bert_lib.evenly_spaced_layers(4, 2) == [0, 3]
+    config = BertConfig(size="mini", sequence_length=16, dropout=0.0)
+    tokenizer, deep = bert_lib.load_backbone(config, TextConfig(), VOCABULARY)
+    write_preset(deep, tokenizer, tmp_path / "preset")
+    kept = BertConfig(source="preset", path=str(tmp_path / "preset"), sequence_length=16, dropout=0.0, keep_layers=2)
+    kept.validate()
+    _, shallow = bert_lib.load_backbone(kept, TextConfig(), None)
+    assert shallow.num_layers == 2 and shallow.get_config()["hidden_dim"] == deep.get_config()["hidden_dim"]
+    features = pair_batch(bert_lib.BertPreprocessor(tokenizer, sequence_length=16))
+    np.testing.assert_allclose(shallow(features)["sequence_output"].numpy(), _forward_through(deep, features, [0, 3]),
+                               atol=1e-5)
+    assert not np.allclose(shallow(features)["sequence_output"].numpy(), _forward_through(deep, features, [0, 1]),
+                           atol=1e-3)
+    with pytest.raises(ValueError, match="keep_layers: 5 is more than the 4 layers"):
+        bert_lib.load_backbone(BertConfig(source="preset", path=str(tmp_path / "preset"), keep_layers=5),
+                               TextConfig(), None)
+
+
 def _trained(backbone, tokenizer, steps: int = 5):
     pre = bert_lib.BertPreprocessor(tokenizer, sequence_length=16)
     model = bert_lib.build_bert_cross_encoder(backbone, num_classes=2, head="classification", dropout=0.0)
@@ -134,6 +167,8 @@ def test_bert_config_validation():
         RunConfig.from_dict({"model": {"family": "bert", "bert": {"size": "huge"}}})
     with pytest.raises(ConfigError, match="token_dropout"):
         RunConfig.from_dict({"model": {"family": "bert"}, "training": {"token_dropout": 0.1}})
+    with pytest.raises(ConfigError, match="model.bert.keep_layers"):
+        RunConfig.from_dict({"model": {"family": "bert", "bert": {"keep_layers": 2}}})  # scratch: use size
     with pytest.raises(FileNotFoundError, match="no config.json"):
         bert_lib.pretrained_backbone("/nonexistent/checkpoint")
 

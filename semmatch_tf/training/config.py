@@ -76,6 +76,9 @@ class BertConfig:
     see :mod:`semmatch_tf.weights`); SentencePiece (XLM-R vocabulary) checkpoints work wherever
     WordPiece ones do. ``query_prefix`` / ``product_prefix`` are prepended to each side's text
     (null: the checkpoint's own, e.g. e5's ``"query: "`` / ``"passage: "``; ``""``: none).
+    ``keep_layers`` keeps that many of a pretrained checkpoint's transformer layers, evenly spaced
+    from first to last (DistilBERT's student initialisation): a shallower model, faster to train
+    and to serve, that still starts from pretrained weights.
     """
 
     source: str = "scratch"
@@ -90,9 +93,13 @@ class BertConfig:
     projection: int | None = None
     query_prefix: str | None = None
     product_prefix: str | None = None
+    keep_layers: int | None = None
 
     def validate(self) -> None:
         one_of(self.source, "model.bert.source", ("scratch", "preset", "huggingface"))
+        check(self.keep_layers is None or self.keep_layers > 0, "model.bert.keep_layers", "must be positive or null")
+        check(self.keep_layers is None or self.source != "scratch", "model.bert.keep_layers",
+               "keeps layers of pretrained weights; a scratch model sets its depth with model.bert.size")
         check(self.source == "scratch" or self.path is not None, "model.bert.path",
                f"is required for source {short(self.source)} (a local directory; nothing is fetched from a hub)")
         one_of(self.size, "model.bert.size", BERT_SIZES)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import keras_hub
+import numpy as np
 
 from semmatch_tf.models.bert.fine_tuning import apply_fine_tuning
 from semmatch_tf.models.bert.tokenizer import (checkpoint_prefixes, checkpoint_tokenizer, offline_hub, own_tokenizer,
@@ -42,6 +43,30 @@ def pretrained_backbone(path: str | Path):
         return keras_hub.models.BertBackbone.from_preset(str(path))
 
 
+def evenly_spaced_layers(total: int, count: int) -> list[int]:
+    """``count`` of ``total`` layer indices, evenly spaced from the first to the last: 6 of 12 gives
+    0, 2, 4, 7, 9, 11, the layers DistilBERT (Sanh et al. 2019) initialised its student from."""
+    if not 1 <= count <= total:
+        raise ValueError(f"cannot keep {count} of {total} transformer layers")
+    return [int(i) for i in np.linspace(0, total - 1, count).round()]
+
+
+def keep_layers(backbone, count: int):
+    """A ``BertBackbone`` of ``count`` of ``backbone``'s transformer layers (:func:`evenly_spaced_layers`)
+    with its embeddings and pooler: a shallower, faster student that starts from the pretrained
+    weights instead of from scratch (DistilBERT's initialisation)."""
+    if count == backbone.num_layers:
+        return backbone
+    chosen = evenly_spaced_layers(backbone.num_layers, count)
+    shallow = keras_hub.models.BertBackbone.from_config({**backbone.get_config(), "num_layers": count})
+    for name in ("token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm",
+                 "pooled_dense"):
+        getattr(shallow, name).set_weights(getattr(backbone, name).get_weights())
+    for layer, index in zip(shallow.transformer_layers, chosen):
+        layer.set_weights(backbone.transformer_layers[index].get_weights())
+    return shallow
+
+
 def load_backbone(bert_config, text_config, vocabulary: list[str] | None):
     """``(tokenizer, backbone)`` for ``model.bert`` (see ``training.config.BertConfig``)."""
     if bert_config.source == "scratch":
@@ -56,7 +81,13 @@ def load_backbone(bert_config, text_config, vocabulary: list[str] | None):
         raise ValueError(f"model.bert.path is required for source {bert_config.source!r}")
     path = resolve_checkpoint_path(bert_config.path)
     tokenizer = checkpoint_tokenizer(path, strip_accents=text_config.strip_accents)
-    return tokenizer, pretrained_backbone(path)
+    backbone = pretrained_backbone(path)
+    if bert_config.keep_layers is not None:
+        if bert_config.keep_layers > backbone.num_layers:
+            raise ValueError(f"model.bert.keep_layers: {bert_config.keep_layers} is more than the "
+                             f"{backbone.num_layers} layers of {bert_config.path}")
+        backbone = keep_layers(backbone, bert_config.keep_layers)
+    return tokenizer, backbone
 
 
 def side_prefixes(bert_config) -> tuple[str, str]:
