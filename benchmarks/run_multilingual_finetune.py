@@ -35,6 +35,7 @@ import numpy as np
 if __name__ == "__main__" and not __package__:
     os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_multilingual_finetune", *sys.argv[1:]])
 
+from .baselines import baseline_outputs, fit_strong_baseline, scores_of, statistic  # noqa: E402
 from .common import REPO, data_dir, publish, record  # noqa: E402
 
 RECIPES = {
@@ -63,16 +64,6 @@ def recipe_config(name: str, limit: int | None):
     return load_config(REPO / "configs" / file, overrides)
 
 
-def unsubsampled_train(config):
-    from semmatch_tf.training import load_splits
-
-    raw = config.to_dict()
-    raw["data"]["subsample"] = {}
-    from semmatch_tf import RunConfig
-
-    return load_splits(RunConfig.from_dict(raw).data)[0]
-
-
 def pair_cosines(encoder, dataset) -> np.ndarray:
     from semmatch_tf.training import pair_cosines as cosines
 
@@ -85,12 +76,6 @@ def thresholded(validation_cosines, validation_labels, cosines) -> np.ndarray:
     threshold = max(candidates, key=lambda t: ((validation_cosines >= t) == validation_labels).mean())
     same = (cosines >= threshold).astype(float)
     return np.stack([1 - same, same], axis=1)
-
-
-def scores_of(matcher, dataset) -> np.ndarray:
-    """A cross-encoder's (or an ensemble's) class probabilities, or its grades, on ``dataset``."""
-    outputs = matcher.predict_dataset(dataset)
-    return outputs if matcher.head == "classification" else matcher.labels.denormalise(outputs.reshape(-1))
 
 
 def model_outputs(config, run_dir, validation_set, test_set) -> np.ndarray:
@@ -107,35 +92,6 @@ def model_outputs(config, run_dir, validation_set, test_set) -> np.ndarray:
     from semmatch_tf import load_run
 
     return scores_of(load_run(run_dir), test_set)
-
-
-def fit_baseline(config, metric: str, validation_set):
-    """The strongest cheap baseline on the whole training split, as an in-graph matcher; ``None`` for
-    cosine (STS) recipes, whose baseline is :func:`char_tfidf_cosine`."""
-    if metric == "spearman":
-        return None
-    from semmatch_tf.ensemble import fit_baseline_member
-
-    head = "regression" if metric == "rmse" else "classification"
-    return fit_baseline_member(unsubsampled_train(config), validation_set, validation_set.labels, head)
-
-
-def baseline_outputs(config, member, metric: str, test) -> np.ndarray:
-    from .baselines import char_tfidf_cosine
-
-    if member is None:
-        return char_tfidf_cosine(unsubsampled_train(config), test)
-    return scores_of(member, test)
-
-
-def statistic(metric: str):
-    from semmatch_tf.evaluation import accuracy, macro_f1, rmse, spearman
-
-    if metric == "accuracy":
-        return lambda gold, probabilities: accuracy(gold, probabilities.argmax(axis=1))
-    if metric == "macro_f1":
-        return lambda gold, probabilities: macro_f1(gold, probabilities.argmax(axis=1), probabilities.shape[1])
-    return {"spearman": spearman, "rmse": rmse}[metric]
 
 
 def run_recipe(name: str, limit: int | None, run_root, resume: bool = False, evaluate_only: bool = False) -> list[dict]:
@@ -155,7 +111,7 @@ def run_recipe(name: str, limit: int | None, run_root, resume: bool = False, eva
     seconds = time.perf_counter() - started
     gold = test_set.frame["grade" if metric in ("spearman", "rmse") else "label"].to_numpy()
     ours = model_outputs(config, run_dir, validation_set, test_set)
-    member = fit_baseline(config, metric, validation_set)
+    member = fit_strong_baseline(config, metric, validation_set)
     baseline = baseline_outputs(config, member, metric, test_set)
     result = paired_bootstrap_statistic(statistic(metric), gold, ours, baseline, samples=1000,
                                         higher_is_better=metric != "rmse")

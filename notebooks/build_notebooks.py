@@ -707,7 +707,7 @@ assert (version_dir / "saved_model.pb").is_file()"""),
 - **Notebook 4** uses cross-encoders as re-rankers and trains a bi-encoder for catalogue search.
 - **Notebook 5** takes the export apart: signatures, the checks, and the requests TF Serving accepts.
 - **Notebook 6** does the same with a multilingual pretrained encoder, multilingual-e5-small.
-- From the shell: `semmatch-tf pretrain --config configs/qbqtc_bert.yaml --output runs/qbqtc_preset`;
+- From the shell: `semmatch-tf pretrain --config configs/qbqtc_bert_scratch.yaml --output runs/qbqtc_preset`;
   `semmatch-tf train --config configs/home_depot_minilm.yaml --output runs/hd_minilm` (add
   `--set model.bert.lora_rank=8` for LoRA); `semmatch-tf export --model runs/hd_minilm --output models/`; and
   `semmatch-tf embed --model all-minilm-l6-v2 --input titles.txt` for zero-shot embeddings.
