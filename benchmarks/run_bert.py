@@ -55,9 +55,17 @@ def _metrics(dataset: str, report: dict) -> list[tuple[str, float]]:
             ("macro_f1", report["classification"]["macro"]["f1"])]
 
 
-def _train(config, run_dir: Path, dataset: str, split: str, model: str) -> list[dict]:
-    from semmatch_tf import train
+def _train(config, run_dir: Path, dataset: str, split: str, model: str, reuse: bool = False) -> list[dict]:
+    """Train ``config`` into ``run_dir`` and record its test metrics and training time; with
+    ``reuse``, a finished run already there whose config equals ``config`` is scored as it is."""
+    from semmatch_tf import load_config, train
 
+    if reuse and (run_dir / "report.json").is_file():
+        if load_config(run_dir / "config.yaml").to_dict() != config.to_dict():
+            raise SystemExit(f"{run_dir}: --reuse: its config.yaml differs from the recipe's; train it afresh")
+        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        print(model, "(reused run)", {m: round(v, 4) for m, v in _metrics(dataset, report)}, flush=True)
+        return [record("bert", dataset, split, model, m, v, ANCHORS[dataset]) for m, v in _metrics(dataset, report)]
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.perf_counter()
     report = train(config, run_dir, verbose=2)
@@ -71,6 +79,19 @@ def _train(config, run_dir: Path, dataset: str, split: str, model: str) -> list[
 METRICS = {"home_depot": "rmse", "lcqmc": "accuracy", "qbqtc": "macro_f1"}
 
 
+def run_outputs(run, test_set, graded: bool):
+    """A run's test outputs as the metric reads them: grades where ``graded`` (RMSE), else class
+    probabilities (a graded head's classes, by its own cuts, as one-hot rows)."""
+    import numpy as np
+
+    from .baselines import scores_of
+
+    outputs = scores_of(run, test_set)
+    if run.head == "classification" or graded:
+        return outputs
+    return np.eye(test_set.labels.num_classes)[run.labels.class_of_grade(outputs)]
+
+
 def against_strong_baseline(config, dataset: str, split: str, runs: dict[str, Path]) -> list[dict]:
     """The strongest cheap baseline (fitted on the whole training split, regularisation chosen on
     validation) and each trained run's gain over it on the test split, with a 95% paired-bootstrap
@@ -81,7 +102,7 @@ def against_strong_baseline(config, dataset: str, split: str, runs: dict[str, Pa
     from semmatch_tf.evaluation import paired_bootstrap_statistic
     from semmatch_tf.training import load_splits
 
-    from .baselines import baseline_outputs, fit_strong_baseline, scores_of, statistic
+    from .baselines import baseline_outputs, fit_strong_baseline, statistic
 
     metric = METRICS[dataset]
     train_set, validation_set, test_set = load_splits(config.data)
@@ -94,7 +115,8 @@ def against_strong_baseline(config, dataset: str, split: str, runs: dict[str, Pa
         records.append(record("bert", dataset, split, "mean-predictor", metric, statistic(metric)(gold, mean),
                               ANCHORS[dataset]))
     for model, run_dir in runs.items():
-        result = paired_bootstrap_statistic(statistic(metric), gold, scores_of(load_run(run_dir), test_set), baseline,
+        result = paired_bootstrap_statistic(statistic(metric), gold, run_outputs(load_run(run_dir), test_set, metric == "rmse"),
+                                            baseline,
                                             samples=1000, higher_is_better=metric != "rmse")
         print(f"{dataset}: {model} {metric} {result['system']:.4f} vs strongest cheap baseline "
               f"{result['baseline']:.4f}: {result['difference']:+.4f} [{result['low']:+.4f}, {result['high']:+.4f}]",
@@ -175,17 +197,42 @@ def home_depot(run_root: Path, limit: int | None, only: list[str] | None = None)
     return records + against_strong_baseline(config, "home_depot", split, runs)
 
 
-def scratch_vs_mlm(dataset: str, run_root: Path, limit: int | None) -> list[dict]:
-    """A mini BERT from scratch, MLM pretraining on the training texts, the same fine-tuned from it."""
+# The Chinese BERT to ship where it is trained on judged pairs alone: six of e5-small's layers
+# (configs/qbqtc_bert.yaml). configs/lcqmc_bert.yaml learns from the teacher file too: run_distill.py.
+COMPACT = {"qbqtc": "qbqtc_bert.yaml"}
+CHINESE_ROWS = ("bert-e5-6of12", "bert-mini-scratch", "bert-mini-mlm-pretrained")
+
+
+def chinese(dataset: str, run_root: Path, limit: int | None, only: list[str] | None = None,
+            reuse: bool = False) -> list[dict]:
+    """The compact e5 BERT (where its recipe learns from judged pairs), a mini BERT from scratch,
+    MLM pretraining on the training texts and the same fine-tuned from it, each against the
+    strongest cheap baseline."""
+    from semmatch_tf import load_config
+
+    config_name, split, mlm_overrides = SCRATCH_VS_MLM[dataset]
+    overrides = {"data.limit": limit} if limit else {}
+    scratch = load_config(REPO / "configs" / config_name, overrides)
+    records, runs = [], {}
+    if dataset in COMPACT and (not only or "bert-e5-6of12" in only):
+        runs["bert-e5-6of12"] = run_root / f"{dataset}_bert_e5_6of12"
+        records += _train(load_config(REPO / "configs" / COMPACT[dataset], overrides), runs["bert-e5-6of12"],
+                          dataset, split, "bert-e5-6of12", reuse)
+    if not only or {"bert-mini-scratch", "bert-mini-mlm-pretrained"} & set(only):
+        records += scratch_vs_mlm(dataset, scratch, run_root, overrides, mlm_overrides, split, runs)
+    return records + against_strong_baseline(scratch, dataset, split, runs)
+
+
+def scratch_vs_mlm(dataset: str, config, run_root: Path, overrides: dict, mlm_overrides: dict, split: str,
+                   runs: dict) -> list[dict]:
+    """A mini BERT from scratch, MLM pretraining on the training texts, the same fine-tuned from it
+    (their run directories are added to ``runs``)."""
     from semmatch_tf import load_config
     from semmatch_tf.training import pretrain_mlm as pretrain
 
-    config_name, split, mlm_overrides = SCRATCH_VS_MLM[dataset]
-    path = REPO / "configs" / config_name
-    overrides = {"data.limit": limit} if limit else {}
-    config = load_config(path, overrides)
-    scratch_run = run_root / f"{dataset}_bert_scratch"
-    records = _train(config, scratch_run, dataset, split, "bert-mini-scratch")
+    path = REPO / "configs" / SCRATCH_VS_MLM[dataset][0]
+    runs["bert-mini-scratch"] = run_root / f"{dataset}_bert_scratch"
+    records = _train(config, runs["bert-mini-scratch"], dataset, split, "bert-mini-scratch")
     preset = run_root / f"{dataset}_mlm_preset"
     shutil.rmtree(preset, ignore_errors=True)
     mlm = load_config(path, {**overrides, "training.learning_rate": 1e-3, **mlm_overrides})
@@ -195,9 +242,8 @@ def scratch_vs_mlm(dataset: str, run_root: Path, limit: int | None) -> list[dict
                        report["history"]["val_accuracy"][-1])]
     print("MLM", json.dumps({k: v for k, v in report.items() if k != "history"}), flush=True)
     tuned = load_config(path, {**overrides, "model.bert.source": "preset", "model.bert.path": str(preset)})
-    records += _train(tuned, run_root / f"{dataset}_bert_mlm", dataset, split, "bert-mini-mlm-pretrained")
-    return records + against_strong_baseline(config, dataset, split, {"bert-mini-scratch": scratch_run,
-                                                                      "bert-mini-mlm-pretrained": run_root / f"{dataset}_bert_mlm"})
+    runs["bert-mini-mlm-pretrained"] = run_root / f"{dataset}_bert_mlm"
+    return records + _train(tuned, runs["bert-mini-mlm-pretrained"], dataset, split, "bert-mini-mlm-pretrained")
 
 
 def main() -> None:
@@ -206,17 +252,22 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="read only the first N pairs (smoke runs; not for RESULTS)")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "benchmarks" / "bert")
     parser.add_argument("--dry", action="store_true", help="print, do not append to results.json")
-    parser.add_argument("--only", help=f"home_depot: train only these comma-separated rows of {list(HOME_DEPOT)} "
-                                       "(and skip the throughput rows)")
+    parser.add_argument("--only", help="train only these comma-separated rows: home_depot's "
+                                       f"{list(HOME_DEPOT)} (skipping the throughput rows), the Chinese sets' "
+                                       f"{list(CHINESE_ROWS)}")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a finished run under --runs whose config equals the recipe's instead of "
+                             "training it again (compact rows)")
     args = parser.parse_args()
     os.environ.setdefault("SEMMATCH_DATA_DIR", str(data_dir()))
+    only = args.only.split(",") if args.only else None
+    if only and set(only) - set(HOME_DEPOT) - set(CHINESE_ROWS):
+        raise SystemExit(f"--only: unknown rows {sorted(set(only) - set(HOME_DEPOT) - set(CHINESE_ROWS))}; "
+                         f"choose from {list(HOME_DEPOT) + list(CHINESE_ROWS)}")
     for name in args.datasets:
-        only = args.only.split(",") if args.only else None
-        if only and set(only) - set(HOME_DEPOT):
-            raise SystemExit(f"--only: unknown rows {sorted(set(only) - set(HOME_DEPOT))}; choose from {list(HOME_DEPOT)}")
-        run = partial(home_depot, only=only) if name == "home_depot" else partial(scratch_vs_mlm, name)
-        records = run(args.runs, args.limit)
-        publish(records, args.dry or bool(args.limit))
+        run = (partial(home_depot, only=only) if name == "home_depot"
+               else partial(chinese, name, only=only, reuse=args.reuse))
+        publish(run(args.runs, args.limit), args.dry or bool(args.limit))
 
 
 if __name__ == "__main__":

@@ -76,6 +76,20 @@ def test_optimizers(name, cls):
         assert optimizer.weight_decay == pytest.approx(0.01)
 
 
+def test_every_packaged_recipe_validates_and_says_what_it_is():
+    """A recipe that fails validation would only be found when someone trains it; each also opens
+    with a comment (what `semmatch-tf configs` lists), and the compact BERTs keep six e5 layers."""
+    from semmatch_tf.training.config_files import load_config, packaged_config_path, packaged_configs
+
+    for name in packaged_configs():
+        config = load_config(name)  # validates
+        assert packaged_config_path(name).read_text(encoding="utf-8").startswith("# "), name
+        if name in ("lcqmc_bert", "qbqtc_bert"):
+            assert (config.model.bert.source, config.model.bert.keep_layers) == ("huggingface", 6)
+        if name.endswith("_scratch"):
+            assert config.model.bert.source == "scratch" and config.model.bert.keep_layers is None
+
+
 def test_example_configs_ship_in_the_package_and_load_by_name(tmp_path):
     """From outside a checkout: `semmatch-tf configs` lists every example recipe, copies one out,
     and `load_config(name)` reads it; the repository's configs/ is the same folder."""
