@@ -134,17 +134,20 @@ def against_strong_baseline(config, dataset: str, split: str, runs: dict[str, Pa
     return records
 
 
-# Home Depot rows: name -> (config, overrides). The MiniLM recipe's 8k by-query subsample throughout.
+# Home Depot rows: name -> (run directory, config, overrides or a function of the MiniLM recipe
+# giving them). The MiniLM recipe's 8k by-query subsample throughout.
 HOME_DEPOT = {
-    "minilm-full-ft(8k)": ("home_depot_minilm.yaml", {}),
+    "minilm-full-ft(8k)": ("minilm_full", "home_depot_minilm.yaml", {}),
     # The same plus 2 unjudged BM25 neighbours per training query as irrelevant pairs: the re-ranker
     # for catalogue search (run_retrieval.py --reranker), which meets mostly unjudged candidates.
-    "minilm-full-ft+mined-negatives(8k)": ("home_depot_minilm.yaml", {"training.mined_negatives": 2}),
-    "minilm-lora-r8(8k)": ("home_depot_minilm.yaml", {"model.bert.lora_rank": 8, "training.learning_rate": 1e-3}),
+    "minilm-full-ft+mined-negatives(8k)": ("minilm_mined", "home_depot_minilm.yaml", {"training.mined_negatives": 2}),
+    "minilm-lora-r8(8k)": ("minilm_lora", "home_depot_minilm.yaml",
+                           {"model.bert.lora_rank": 8, "training.learning_rate": 1e-3}),
     # Adapters alone learn more slowly than full fine-tuning: the same LoRA run given three epochs.
-    "minilm-lora-r8-3ep(8k)": ("home_depot_minilm.yaml", {"model.bert.lora_rank": 8, "training.learning_rate": 1e-3,
-                                                         "training.epochs": 3}),
-    "bilstm(8k)": ("home_depot_bilstm.yaml", "the MiniLM recipe's subsample"),
+    "minilm-lora-r8-3ep(8k)": ("minilm_lora_3ep", "home_depot_minilm.yaml",
+                               {"model.bert.lora_rank": 8, "training.learning_rate": 1e-3, "training.epochs": 3}),
+    "bilstm(8k)": ("bilstm_8k", "home_depot_bilstm.yaml",
+                   lambda minilm: {"data.subsample": dict(minilm.data.subsample)}),
 }
 
 
@@ -159,12 +162,11 @@ def home_depot(run_root: Path, limit: int | None, only: list[str] | None = None)
     split = "test(by-query)"
     records = fine_tuning_throughput(config) if not only else []
     runs = {}
-    for model, (file, change) in HOME_DEPOT.items():
+    for model, (directory, file, change) in HOME_DEPOT.items():
         if only and model not in only:
             continue
-        if change == "the MiniLM recipe's subsample":
-            change = {"data.subsample": dict(config.data.subsample)}
-        runs[model] = run_root / f"hd_{len(runs)}_{model.split('(')[0]}"
+        change = change(config) if callable(change) else change
+        runs[model] = run_root / directory
         records += _train(load_config(REPO / "configs" / file, {**overrides, **change}), runs[model], "home_depot",
                           split, model)
     return records + against_strong_baseline(config, "home_depot", split, runs)
