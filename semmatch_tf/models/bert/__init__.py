@@ -6,7 +6,9 @@ Following keras-hub's Backbone / Preprocessor / Task split:
   (:func:`load_backbone`): ``scratch`` (a size preset, randomly initialised, over the project's
   own WordPiece vocabulary), ``preset`` (a local keras-hub preset directory, e.g. one written by
   ``semmatch-tf pretrain``) or ``huggingface`` (a local HF BERT checkpoint directory:
-  ``config.json`` + ``model.safetensors`` + ``vocab.txt``, converted by keras-hub).
+  ``config.json`` + ``model.safetensors`` + ``vocab.txt``, converted by keras-hub). A pretrained
+  backbone may keep only some of its layers (:func:`keep_layers`, evenly spaced: DistilBERT's
+  student initialisation), a shallower model that still starts from the pretrained weights.
 * **Preprocessor** — :class:`BertPreprocessor`: raw strings to ``token_ids`` / ``segment_ids`` /
   ``padding_mask``, all TensorFlow ops, so it runs inside tf.data and inside exported models.
   ``{"query", "product"}`` inputs are packed as ``[CLS] query [SEP] product [SEP]``; a plain
