@@ -87,6 +87,12 @@ def tuned_offsets(validation_probabilities: np.ndarray, validation_labels: np.nd
     return best
 
 
+def with_offsets(probabilities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Class probabilities with :func:`tuned_offsets` added to their logs: the offset decision rule,
+    still as rows whose argmax is the chosen class."""
+    return np.exp(np.log(np.clip(probabilities, 1e-9, 1.0)) + offsets)
+
+
 def unsubsampled_train(config):
     """The whole training split of ``config``'s data, even where the recipe trains on a subsample:
     what the cheap baseline is fitted on (it can afford every pair)."""
@@ -98,7 +104,7 @@ def unsubsampled_train(config):
     return load_splits(RunConfig.from_dict(raw).data)[0]
 
 
-def fit_strong_baseline(config, metric: str, validation_set):
+def strong_baseline_member(config, metric: str, validation_set):
     """The strongest cheap baseline on the whole training split, as an in-graph matcher (ridge for
     ``rmse``, logistic regression for classes; regularisation chosen on validation); ``None`` for
     cosine (STS) recipes, whose baseline is :func:`char_tfidf_cosine`."""

@@ -103,19 +103,19 @@ def against_strong_baseline(config, dataset: str, split: str, runs: dict[str, Pa
     from semmatch_tf.evaluation import paired_bootstrap_statistic
     from semmatch_tf.training import load_splits
 
-    from .baselines import baseline_outputs, fit_strong_baseline, statistic, tuned_offsets
+    from .baselines import baseline_outputs, strong_baseline_member, statistic, tuned_offsets, with_offsets
 
     metric = METRICS[dataset]
     score = statistic(metric)
     train_set, validation_set, test_set = load_splits(config.data)
     gold = test_set.frame["grade" if metric == "rmse" else "label"].to_numpy()
-    member = fit_strong_baseline(config, metric, validation_set)
+    member = strong_baseline_member(config, metric, validation_set)
     baselines = {"strongest-cheap-baseline": baseline_outputs(config, member, metric, test_set)}
     if metric == "macro_f1":
         offsets = tuned_offsets(baseline_outputs(config, member, metric, validation_set),
                                 validation_set.frame["label"].to_numpy(), score)
-        baselines["strongest-cheap-baseline+class-offsets(validation)"] = np.exp(
-            np.log(np.clip(baselines["strongest-cheap-baseline"], 1e-9, 1.0)) + offsets)
+        baselines["strongest-cheap-baseline+class-offsets(validation)"] = with_offsets(
+            baselines["strongest-cheap-baseline"], offsets)
     if metric == "rmse":
         baselines["mean-predictor"] = np.full(len(test_set), train_set.frame["grade"].mean())
     records = [record("bert", dataset, split, name, metric, score(gold, outputs), ANCHORS[dataset])

@@ -120,16 +120,14 @@ def teacher_grades(recipe: Recipe, train, test) -> np.ndarray:
 def baseline_classes(train, validation, test) -> tuple[np.ndarray, np.ndarray]:
     """The strong baseline's test classes: its argmax, and with per-class offsets tuned for macro-F1
     on validation (the counterpart of the student's tuned class cuts)."""
-    from semmatch_tf.evaluation import macro_f1
     from semmatch_tf.models.tfidf import fit_strong_baseline
 
-    from .baselines import tuned_offsets
+    from .baselines import statistic, tuned_offsets, with_offsets
 
     model = fit_strong_baseline(train, validation, "classification")
     held, scored = (model.predict_proba(s.frame["query"].tolist(), s.frame["product"].tolist()) for s in (validation, test))
-    metric = lambda gold, probabilities: macro_f1(gold, probabilities.argmax(axis=1), probabilities.shape[1])  # noqa: E731
-    offsets = tuned_offsets(held, validation.frame["label"].to_numpy(), metric)
-    return scored.argmax(axis=1), (np.log(np.clip(scored, 1e-9, 1.0)) + offsets).argmax(axis=1)
+    offsets = tuned_offsets(held, validation.frame["label"].to_numpy(), statistic("macro_f1"))
+    return scored.argmax(axis=1), with_offsets(scored, offsets).argmax(axis=1)
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ import numpy as np
 if __name__ == "__main__" and not __package__:
     os.execv(sys.executable, [sys.executable, "-m", "benchmarks.run_multilingual_finetune", *sys.argv[1:]])
 
-from .baselines import baseline_outputs, fit_strong_baseline, scores_of, statistic  # noqa: E402
+from .baselines import baseline_outputs, strong_baseline_member, scores_of, statistic  # noqa: E402
 from .common import REPO, data_dir, publish, record  # noqa: E402
 
 RECIPES = {
@@ -111,7 +111,7 @@ def run_recipe(name: str, limit: int | None, run_root, resume: bool = False, eva
     seconds = time.perf_counter() - started
     gold = test_set.frame["grade" if metric in ("spearman", "rmse") else "label"].to_numpy()
     ours = model_outputs(config, run_dir, validation_set, test_set)
-    member = fit_strong_baseline(config, metric, validation_set)
+    member = strong_baseline_member(config, metric, validation_set)
     baseline = baseline_outputs(config, member, metric, test_set)
     result = paired_bootstrap_statistic(statistic(metric), gold, ours, baseline, samples=1000,
                                         higher_is_better=metric != "rmse")
@@ -175,14 +175,13 @@ def offset_records(config, member, run_dir, validation_set, gold, ours, baseline
     rule for both, so the comparison stays fair), compared on test."""
     from semmatch_tf.evaluation import paired_bootstrap_statistic
 
-    from .baselines import tuned_offsets
+    from .baselines import tuned_offsets, with_offsets
 
     scorer = statistic(metric)
     labels = validation_set.frame["label"].to_numpy()
     offsets = tuned_offsets(model_outputs(config, run_dir, validation_set, validation_set), labels, scorer)
     base_offsets = tuned_offsets(baseline_outputs(config, member, metric, validation_set), labels, scorer)
-    adjusted = np.exp(np.log(np.clip(ours, 1e-9, 1.0)) + offsets)
-    baseline = np.exp(np.log(np.clip(baseline, 1e-9, 1.0)) + base_offsets)
+    adjusted, baseline = with_offsets(ours, offsets), with_offsets(baseline, base_offsets)
     result = paired_bootstrap_statistic(scorer, gold, adjusted, baseline, samples=1000)
     tuned = f"{model}+class-offsets(validation)"
     print(f"{dataset}: {metric} with validation-tuned offsets {np.round(offsets, 2).tolist()}: {result['system']:.4f} "
