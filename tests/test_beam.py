@@ -161,6 +161,39 @@ def test_an_index_short_of_the_embedded_records_is_an_error(tmp_path):
         check_index_complete(result(7), str(tmp_path))
 
 
+def test_the_handler_takes_one_chunk_or_a_batch_of_chunks_alike():
+    """One chunk per call (``RunInference`` then skips its ``BatchElements`` step and hands the
+    handler the chunk itself) or two chunks per call (a batch of chunks): each chunk's result holds
+    its own rows, and every call is padded to whole blocks of 16 rows."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from semmatch_tf.batch.handler import SignatureModelHandler, filled
+
+    rows_per_call = []
+
+    def signature(text):
+        rows_per_call.append(int(text.shape[0]))
+        return {"embedding": tf.cast(tf.strings.length(text), tf.float32)[:, None]}
+
+    model = SimpleNamespace(calls=ThreadPoolExecutor(1), function=signature)
+    chunks = [[{"title": "a" * n} for n in range(1, 6)], [{"title": "b" * n} for n in range(10, 13)]]
+    single = SignatureModelHandler("unused", "embed_product", {"text": "title"})
+    double = SignatureModelHandler("unused", "embed_product", {"text": "title"}, chunks_per_call=2)
+    assert single.should_skip_batching() and not double.should_skip_batching()
+    one_by_one = [filled(r) for chunk in chunks for r in single.run_inference(chunk, model)]
+    together = [filled(r) for r in double.run_inference(chunks, model)]
+    for results in (one_by_one, together):
+        assert [r.example for r in results] == chunks
+        assert [r.inference["embedding"][:, 0].tolist() for r in results] == [[1, 2, 3, 4, 5], [10, 11, 12]]
+    assert rows_per_call == [16, 16, 16]
+    assert single.get_num_bytes(chunks[0]) == 15 and double.get_num_bytes(chunks) == 15 + 33
+    with pytest.raises(ValueError, match="at least 1"):
+        SignatureModelHandler("unused", "embed_product", {"text": "title"}, chunks_per_call=0)
+
+
 def test_json_lines_are_read_once_across_byte_ranges_and_a_dynamic_split(tmp_path):
     """The JSON-lines source cuts a file into byte ranges (as Beam's text source does): every line
     is read by exactly one range, whatever the range size, blank lines and a missing final newline
@@ -263,3 +296,10 @@ def test_cli_embed_batch_then_search_and_bad_input_is_one_line(exports, catalogu
     assert result.returncode == 2 and "needs a cross-encoder export" in result.stderr
     result = cli("embed-batch", "--export", str(tmp_path), "--input", str(source), "--output", str(tmp_path / "e"))
     assert result.returncode == 2 and "not a SavedModel version directory" in result.stderr
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    result = cli("embed-batch", "--export", str(exports["bi"]), "--input", str(empty), "--index-output",
+                 str(tmp_path / "empty_index"))
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "no records to index" in result.stderr and not (tmp_path / "empty_index").exists()

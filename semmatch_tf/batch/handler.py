@@ -7,7 +7,7 @@ SavedModels whose signatures take string tensors, so this handler loads them wit
 calls one signature per batch.
 
 Elements are *chunks*: lists of dict records (each holding at least the signature's inputs) that
-the pipeline made with ``beam.BatchElements``, and each chunk's result is one
+the pipeline's reader made (:func:`semmatch_tf.batch.sources.read_chunks`), and each chunk's result is one
 ``PredictionResult(chunk, {output: array [len(chunk), ...]})`` (once :class:`AwaitOutputs` has it). Beam pays a fixed cost per element
 at every step (coding, pickling through a ``GroupByKey``, bookkeeping); on 50k titles that cost,
 paid per record after ``RunInference``, was as large as the model's own time, and per chunk it is
@@ -33,8 +33,8 @@ computed as in the in-process embedder's full batches, bit for bit.
 Examples:
     >>> from semmatch_tf.batch.handler import SignatureModelHandler
     >>> handler = SignatureModelHandler("serving/semmatch_bi/1", "embed_product", {"text": "title"})
-    >>> handler.batch_elements_kwargs()["max_batch_size"]  # chunks per signature call
-    1
+    >>> handler.should_skip_batching()  # one chunk per signature call: the chunks are the batches
+    True
 """
 
 from __future__ import annotations
@@ -137,8 +137,10 @@ class SignatureModelHandler(ModelHandler[Sequence[dict], PredictionResult, Any])
     def __init__(self, export_dir: str, signature: str, inputs: Mapping[str, str], *,
                  chunks_per_call: int = 1, pad_rows: int = 16, model_threads: int = 2) -> None:
         super().__init__(min_batch_size=chunks_per_call, max_batch_size=chunks_per_call)
-        if pad_rows < 1 or model_threads < 1:
-            raise ValueError(f"pad_rows and model_threads must be at least 1, got {pad_rows} and {model_threads}")
+        if pad_rows < 1 or model_threads < 1 or chunks_per_call < 1:
+            raise ValueError("chunks_per_call, pad_rows and model_threads must be at least 1, got "
+                             f"{chunks_per_call}, {pad_rows} and {model_threads}")
+        self.chunks_per_call = chunks_per_call
         self.export_dir, self.signature, self.inputs = str(export_dir), signature, dict(inputs)
         self.pad_rows, self.model_threads = pad_rows, model_threads
 
@@ -152,12 +154,22 @@ class SignatureModelHandler(ModelHandler[Sequence[dict], PredictionResult, Any])
                              f"(it has {sorted(loaded.signatures)})")
         return LoadedSignature(loaded, loaded.signatures[self.signature], self.model_threads)
 
-    def run_inference(self, batch: Sequence[Sequence[dict]], model, inference_args: Optional[dict] = None
-                      ) -> Iterable[PredictionResult]:
-        """One signature call over every record of ``batch``, started on the model's thread; each
-        chunk's result holds :class:`PendingOutputs` (:class:`AwaitOutputs` fills them in)."""
+    def should_skip_batching(self) -> bool:
+        """With one chunk per call the pipeline's chunks are the model's batches already, so
+        ``RunInference`` adds no ``BatchElements`` step (one transform fewer for the runner to set up
+        on every run) and hands :meth:`run_inference` one chunk at a time."""
+        return self.chunks_per_call == 1
+
+    def chunks(self, batch) -> Sequence[Sequence[dict]]:
+        """``RunInference``'s batch as a list of chunks (a single chunk when batching is skipped)."""
+        return [batch] if self.should_skip_batching() else batch
+
+    def run_inference(self, batch, model, inference_args: Optional[dict] = None) -> Iterable[PredictionResult]:
+        """One signature call over every record of ``batch``'s chunks, started on the model's thread;
+        each chunk's result holds :class:`PendingOutputs` (:class:`AwaitOutputs` fills them in)."""
         import tensorflow as tf
 
+        batch = self.chunks(batch)
         ends = np.cumsum([len(chunk) for chunk in batch])
         padding = -int(ends[-1]) % self.pad_rows
         feeds = {}
@@ -168,8 +180,8 @@ class SignatureModelHandler(ModelHandler[Sequence[dict], PredictionResult, Any])
         return [PredictionResult(chunk, PendingOutputs(future, int(end) - len(chunk), int(end)))
                 for chunk, end in zip(batch, ends)]
 
-    def get_num_bytes(self, batch: Sequence[Sequence[dict]]) -> int:
-        return sum(len(str(record.get(field, ""))) for chunk in batch for record in chunk
+    def get_num_bytes(self, batch) -> int:
+        return sum(len(str(record.get(field, ""))) for chunk in self.chunks(batch) for record in chunk
                    for field in self.inputs.values())
 
     def get_metrics_namespace(self) -> str:

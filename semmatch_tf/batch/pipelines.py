@@ -21,7 +21,9 @@ Input files are read by :mod:`semmatch_tf.batch.sources`. Both pipelines run on 
 ``--runner=DataflowRunner --project=... --region=... --temp_location=gs://...``). Files are read
 and written with Beam's IO (local paths, ``gs://``, ``s3://``, ``hdfs://``); index shards are
 written with local file APIs, so on a distributed runner ``index_dir`` must be a file system every
-worker mounts.
+worker mounts, and the launching process too: it writes the index's manifest (``sharded.json``,
+``index.json``) from the shard directories once the pipeline has finished. Doing that in the
+pipeline took a global combine (about ten more transforms), whose set-up every run paid.
 
 Examples:
     >>> from semmatch_tf.batch import BatchJob
@@ -177,6 +179,20 @@ def write_index_shard(item, directory: str, shards: int, meta: dict) -> dict:
     return {**write_shard(directory, shard_name(number, shards), vectors, catalogue, meta), "dims": vectors.shape[1]}
 
 
+def written_shards(dense_dir: Path) -> list[dict]:
+    """The manifest entries (name, count, dims) of the shard directories a finished pipeline wrote
+    under ``dense_dir``, read from each shard's embeddings header (shards no record fell into are
+    not written)."""
+    from semmatch_tf.retrieval.index import EMBEDDINGS
+
+    entries = []
+    for directory in sorted(dense_dir.glob("shard-*-of-*")):
+        if directory.is_dir():
+            rows, dims = np.load(directory / EMBEDDINGS, mmap_mode="r", allow_pickle=False).shape
+            entries.append({"name": directory.name, "count": int(rows), "dims": int(dims)})
+    return entries
+
+
 def write_index_manifest(entries: Iterable[dict], index_dir: str, meta: dict) -> dict:
     """``dense/sharded.json`` and the index's ``index.json`` (parts: dense), written last."""
     from semmatch_tf.retrieval.index import write_json
@@ -285,12 +301,11 @@ def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8,
             (embedded
              | "Split by shard" >> beam.FlatMap(shard_pieces, shards, text_field)
              | "Group shards" >> beam.GroupByKey()
-             | "Write shards" >> beam.Map(write_index_shard, dense, shards, {"export_dir": meta["export_dir"]})
-             | "All shards" >> beam.combiners.ToList()
-             | "Write manifest" >> beam.Map(write_index_manifest, index_dir, meta))
+             | "Write shards" >> beam.Map(write_index_shard, dense, shards, {"export_dir": meta["export_dir"]}))
         result = pipeline.run()
         result.wait_until_finish()
         if index_dir is not None:
+            write_index_manifest(written_shards(Path(index_dir) / "dense"), index_dir, meta)
             check_index_complete(result, index_dir)
 
 
