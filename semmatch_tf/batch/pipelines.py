@@ -283,7 +283,7 @@ def embed_batch(job: BatchJob, *, index_dir: str | None = None, shards: int = 8,
         raise ValueError("embed-batch needs an output prefix, an index directory, or both")
     if shards < 1:
         raise ValueError(f"shards must be at least 1, got {shards}")
-    metadata = check_export(job.export_dir, "embed_product")
+    check_export(job.export_dir, "embed_product")
     if index_dir is not None:
         prepare_index_dir(index_dir)
     meta = {"export_dir": str(Path(job.export_dir).resolve()), "input": job.input, "text_field": text_field,
