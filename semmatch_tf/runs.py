@@ -53,7 +53,7 @@ from semmatch_tf.evaluation.report import evaluate_predictions
 # models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
 # towers and preprocessors, so load_bi_encoder can deserialise them.
 from semmatch_tf.models.bi_encoder import Towers, TwoTowerEncoder, progress_over, save_layer, text_list
-from semmatch_tf.models.bert import BertPreprocessor
+from semmatch_tf.models.bert import BertPreprocessor, fuse_loaded_backbones
 from semmatch_tf.models.heads import HEADS, predicted_grades, representation_model
 from semmatch_tf.models.registry import register_keras_classes
 from semmatch_tf.text.preprocessor import PairPreprocessor
@@ -230,8 +230,14 @@ def load_run(run_dir: str | Path, compute: str = "float32") -> TrainedMatcher:
     types = preprocessor_types()
     wrapper = keras.saving.load_model(run_dir / PREPROCESSOR)
     preprocessor = next(layer for layer in wrapper.layers if isinstance(layer, types))
-    model = keras.saving.load_model(run_dir / MODEL, compile=False)
+    model = load_model(run_dir / MODEL)
     return TrainedMatcher(preprocessor, model, labels, meta["head"], run_dir, compute)
+
+
+def load_model(path: Path) -> keras.Model:
+    """A saved model for inference, its BERT backbones' dense layers made fusable again
+    (:func:`~semmatch_tf.models.bert.fuse_loaded_backbones`: keras-hub rebuilds them plain)."""
+    return fuse_loaded_backbones(keras.saving.load_model(path, compile=False))
 
 
 def read_labels(run_dir: Path) -> tuple[dict, LabelScheme]:
@@ -291,9 +297,8 @@ def load_bi_encoder(run_dir: str | Path, compute: str = "float32"):
             raise FileNotFoundError(f"{run_dir}: not a finished bi-encoder run ({name} is missing)")
     meta = read_json_object(run_dir / BI_ENCODER_META, remedy="the run is damaged: retrain it")
     register_keras_classes()
-    query_tower = keras.saving.load_model(run_dir / QUERY_TOWER, compile=False)
-    product_tower = (query_tower if meta.get("shared_towers")
-                     else keras.saving.load_model(run_dir / PRODUCT_TOWER, compile=False))
+    query_tower = load_model(run_dir / QUERY_TOWER)
+    product_tower = query_tower if meta.get("shared_towers") else load_model(run_dir / PRODUCT_TOWER)
     return TwoTowerEncoder(keras.saving.load_model(run_dir / QUERY_PREPROCESSOR), query_tower,
                            keras.saving.load_model(run_dir / PRODUCT_PREPROCESSOR), product_tower, meta, run_dir,
                            compute)

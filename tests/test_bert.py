@@ -88,6 +88,38 @@ def test_preset_round_trip_is_exact(tmp_path):
                                   loaded(features)["sequence_output"].numpy())
 
 
+def test_backbones_run_their_dense_layers_in_the_fusable_form_and_save_plain_keras_layers(tmp_path):
+    """Every backbone built here (and every run loaded) runs its dense layers on 2-D inputs with the
+    bias added before reshaping back (``flat_dense_call``): the MatMul -> BiasAdd (-> GELU) pattern that
+    TensorFlow's CPU optimiser fuses into one oneDNN kernel. Outputs stay Keras' Dense's up to
+    float32 rounding, and a saved model holds only keras-hub's own layers."""
+    from semmatch_tf.runs import load_model
+
+    tokenizer, backbone = tiny()
+    fused = [layer for layer in backbone._flatten_layers(include_self=False) if bert_lib.is_fused(layer)]
+    assert len(fused) == 2 * 2 + 1, "two transformer layers' feed-forward pairs and the pooler"
+    features = pair_batch(bert_lib.BertPreprocessor(tokenizer, sequence_length=16))
+
+    graph = tf.function(lambda f: backbone(f)["sequence_output"]).get_concrete_function(features).graph
+    bias_inputs = [op.inputs[0].op.type for op in graph.get_operations() if op.type == "BiasAdd"]
+    assert bias_inputs.count("MatMul") >= 4, bias_inputs  # not Reshape: the pattern the remapper fuses
+
+    fused_output = backbone(features)["sequence_output"].numpy()
+    for layer in fused:
+        del layer.call  # the class's call again: Keras' own Dense
+    np.testing.assert_allclose(fused_output, backbone(features)["sequence_output"].numpy(), rtol=0, atol=1e-5)
+    bert_lib.fuse_dense_layers(backbone)
+
+    tower = bert_lib.build_bert_tower(backbone, projection=8)
+    tower.save(tmp_path / "tower.keras")
+    plain = keras.saving.load_model(tmp_path / "tower.keras", compile=False)
+    assert not any(bert_lib.is_fused(layer) for layer in plain._flatten_layers())
+    np.testing.assert_allclose(plain(features).numpy(), tower(features).numpy(), rtol=0, atol=1e-6)
+    loaded = load_model(tmp_path / "tower.keras")
+    assert sum(bert_lib.is_fused(layer) for layer in loaded._flatten_layers()) == 5
+    np.testing.assert_array_equal(loaded(features).numpy(), tower(features).numpy())
+
+
 def _forward_through(backbone, features, layers):
     """``backbone``'s sequence output computed through only the transformer layers ``layers``."""
     tokens = backbone.token_embedding(features["token_ids"])

@@ -44,6 +44,7 @@ from typing import Iterable
 import numpy as np
 
 from semmatch_tf.batch.sources import BatchInputError, read_chunks
+from semmatch_tf.retrieval.index import EMBEDDINGS
 
 FORMATS = ("jsonl", "parquet", "tfrecord")
 EMBEDDED_COUNTER = ("semmatch_tf", "records_embedded")  # Beam metric: (namespace, name)
@@ -183,8 +184,6 @@ def written_shards(dense_dir: Path) -> list[dict]:
     """The manifest entries (name, count, dims) of the shard directories a finished pipeline wrote
     under ``dense_dir``, read from each shard's embeddings header (shards no record fell into are
     not written)."""
-    from semmatch_tf.retrieval.index import EMBEDDINGS
-
     entries = []
     for directory in sorted(dense_dir.glob("shard-*-of-*")):
         if directory.is_dir():

@@ -22,8 +22,9 @@ or LoRA (``backbone.enable_lora``), after which only the low-rank adapters and t
 BERT (no adapter compute at serving time, loadable without our code).
 """
 
-from semmatch_tf.models.bert.backbone import (SIZES, backbone_inputs, evenly_spaced_layers, fine_tunable_backbone,
-                                              keep_layers, load_backbone, pretrained_backbone, scratch_backbone,
+from semmatch_tf.models.bert.backbone import (SIZES, backbone_inputs, evenly_spaced_layers,
+                                              fine_tunable_backbone, fuse_dense_layers, fuse_loaded_backbones,
+                                              is_fused, keep_layers, load_backbone, pretrained_backbone, scratch_backbone,
                                               side_prefixes)
 from semmatch_tf.models.bert.fine_tuning import (apply_fine_tuning, find_backbone, merge_lora,
                                                  trainable_fraction)
@@ -35,6 +36,7 @@ from semmatch_tf.models.bert.tokenizer import (OUR_TOKENIZER_FILE, SENTENCEPIECE
                                                resolve_checkpoint_path, special_ids)
 
 __all__ = ["SIZES", "OUR_TOKENIZER_FILE", "SENTENCEPIECE_FILE", "PAIR_STYLES", "BertPreprocessor",
+           "fuse_dense_layers", "fuse_loaded_backbones", "is_fused",
            "apply_fine_tuning", "backbone_inputs", "build_bert_cross_encoder", "build_bert_tower",
            "checkpoint_prefixes", "checkpoint_tokenizer", "evenly_spaced_layers", "find_backbone",
            "fine_tunable_backbone", "installed_minilm", "is_sentencepiece", "keep_layers", "load_backbone", "merge_lora", "offline_hub", "own_tokenizer",
