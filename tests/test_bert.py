@@ -97,12 +97,12 @@ def test_backbones_run_their_dense_layers_in_the_fusable_form_and_save_plain_ker
 
     tokenizer, backbone = tiny()
     fused = [layer for layer in backbone._flatten_layers(include_self=False) if bert_lib.is_fused(layer)]
-    assert len(fused) == 2 * 2 + 1, "two transformer layers' feed-forward pairs and the pooler"
+    assert len(fused) == 2 * (2 + 4) + 1, "two layers' feed-forward pairs and attention projections, the pooler"
     features = pair_batch(bert_lib.BertPreprocessor(tokenizer, sequence_length=16))
 
     graph = tf.function(lambda f: backbone(f)["sequence_output"]).get_concrete_function(features).graph
     bias_inputs = [op.inputs[0].op.type for op in graph.get_operations() if op.type == "BiasAdd"]
-    assert bias_inputs.count("MatMul") >= 4, bias_inputs  # not Reshape: the pattern the remapper fuses
+    assert bias_inputs.count("MatMul") == len(fused), bias_inputs  # not Reshape: the pattern the remapper fuses
 
     fused_output = backbone(features)["sequence_output"].numpy()
     for layer in fused:
@@ -116,8 +116,23 @@ def test_backbones_run_their_dense_layers_in_the_fusable_form_and_save_plain_ker
     assert not any(bert_lib.is_fused(layer) for layer in plain._flatten_layers())
     np.testing.assert_allclose(plain(features).numpy(), tower(features).numpy(), rtol=0, atol=1e-6)
     loaded = load_model(tmp_path / "tower.keras")
-    assert sum(bert_lib.is_fused(layer) for layer in loaded._flatten_layers()) == 5
+    assert sum(bert_lib.is_fused(layer) for layer in loaded._flatten_layers()) == 13
     np.testing.assert_array_equal(loaded(features).numpy(), tower(features).numpy())
+
+
+@pytest.mark.parametrize("equation, input_shape, bias_axes", [("abc,cde->abde", (3, 5, 8), "de"),
+                                                                ("abcd,cde->abe", (3, 5, 2, 4), "e")])
+def test_the_two_dimensional_attention_projection_is_keras_einsum_dense_bit_for_bit(equation, input_shape, bias_axes):
+    """keras-hub's attention projections as one 2-D MatMul + BiasAdd: the same numbers exactly."""
+    from semmatch_tf.models.bert.fusion import flat_einsum_call
+
+    output_shape = (None, 2, 4) if equation == "abc,cde->abde" else (None, 8)
+    layer = keras.layers.EinsumDense(equation, output_shape, bias_axes=bias_axes, bias_initializer="uniform")
+    inputs = np.random.default_rng(0).normal(size=input_shape).astype("float32")
+    expected = tf.function(lambda x: layer(x))(inputs).numpy()
+    flat = tf.function(lambda x: flat_einsum_call(layer, x))(inputs).numpy()
+    assert flat.shape == expected.shape
+    np.testing.assert_array_equal(flat, expected)
 
 
 def _forward_through(backbone, features, layers):

@@ -16,6 +16,9 @@ Following keras-hub's Backbone / Preprocessor / Task split:
 * **Tasks** — :func:`build_bert_cross_encoder` (pooled ``[CLS]`` or mean -> dropout -> head) and
   :func:`build_bert_tower` (mean pooling + L2 normalisation, sentence-transformers style).
 
+Every backbone built or loaded here runs its dense layers and attention projections in the 2-D
+form TensorFlow's CPU optimiser fuses (:mod:`semmatch_tf.models.bert.fusion`).
+
 Fine-tuning controls (:func:`apply_fine_tuning`): freeze the embeddings and the bottom N layers,
 or LoRA (``backbone.enable_lora``), after which only the low-rank adapters and the head train.
 :func:`merge_lora` folds the adapters back into plain weights so the saved model is an ordinary
@@ -23,11 +26,11 @@ BERT (no adapter compute at serving time, loadable without our code).
 """
 
 from semmatch_tf.models.bert.backbone import (SIZES, backbone_inputs, evenly_spaced_layers,
-                                              fine_tunable_backbone, fuse_dense_layers, fuse_loaded_backbones,
-                                              is_fused, keep_layers, load_backbone, pretrained_backbone, scratch_backbone,
-                                              side_prefixes)
+                                              fine_tunable_backbone, keep_layers, load_backbone,
+                                              pretrained_backbone, scratch_backbone, side_prefixes)
 from semmatch_tf.models.bert.fine_tuning import (apply_fine_tuning, find_backbone, merge_lora,
                                                  trainable_fraction)
+from semmatch_tf.models.bert.fusion import fuse_dense_layers, fuse_loaded_backbones, is_fused
 from semmatch_tf.models.bert.preprocessor import PAIR_STYLES, BertPreprocessor, trim_packed_padding
 from semmatch_tf.models.bert.task import build_bert_cross_encoder, build_bert_tower
 from semmatch_tf.models.bert.tokenizer import (OUR_TOKENIZER_FILE, SENTENCEPIECE_FILE, checkpoint_prefixes,

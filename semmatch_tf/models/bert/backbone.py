@@ -3,15 +3,14 @@ preset / Hugging Face checkpoint directory (never a hub), with the config's fine
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 
 import keras
 import keras_hub
 import numpy as np
-from keras import ops
 
 from semmatch_tf.models.bert.fine_tuning import apply_fine_tuning
+from semmatch_tf.models.bert.fusion import fuse_dense_layers
 from semmatch_tf.models.bert.tokenizer import (checkpoint_prefixes, checkpoint_tokenizer, offline_hub, own_tokenizer,
                                               resolve_checkpoint_path)
 
@@ -23,55 +22,6 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
     "medium": (8, 512, 8, 2048),
     "base": (12, 768, 12, 3072),
 }
-
-
-def flat_dense_call(layer: keras.layers.Dense, inputs, training=None):
-    """``keras.layers.Dense.call`` with ``[..., features]`` inputs flattened to 2-D around it.
-
-    Keras' Dense on a ``[batch, length, features]`` input reshapes to 2-D for the MatMul but adds
-    the bias after reshaping back, so TensorFlow's CPU graph optimiser (grappler's remapper) cannot
-    fuse MatMul + BiasAdd + GELU into one oneDNN kernel, and the bias and each step of the GELU run
-    as separate passes over the ``[batch * length, 4 * hidden]`` activations. Here bias and
-    activation apply to the 2-D product and the fused kernel runs. On MiniLM's feed-forward blocks
-    (2-core AMD EPYC, float32) title encoding went from 207 to 233 texts/s; the fused GELU rounds
-    differently from the op-by-op one, so outputs move by float32 rounding (max |change| 1.6e-7 on
-    unit vectors, cosine 0.9999998), not more.
-    """
-    if len(inputs.shape) <= 2:
-        return keras.layers.Dense.call(layer, inputs, training=training)
-    leading = ops.shape(inputs)[:-1]
-    outputs = keras.layers.Dense.call(layer, ops.reshape(inputs, (-1, inputs.shape[-1])), training=training)
-    return ops.reshape(outputs, (*leading, layer.units))
-
-
-def fuse_dense_layers(backbone):
-    """``backbone`` with every plain ``keras.layers.Dense`` inside it (the transformer layers'
-    feed-forward blocks, the pooler) calling :func:`flat_dense_call`; returns it.
-
-    Called on every backbone this package builds or loads, so training, inference and exports run
-    the fusable graph. Only each layer's ``call`` changes, on the instance: class, weights, config
-    and the names Keras saves them under stay Dense's, so a saved run or checkpoint is an ordinary
-    keras-hub model (keras-hub rebuilds these layers plain when it loads one, and
-    :func:`fuse_loaded_backbones` fuses them again).
-    """
-    for layer in backbone._flatten_layers(include_self=False, recursive=True):
-        if type(layer) is keras.layers.Dense:
-            layer.call = types.MethodType(flat_dense_call, layer)
-    return backbone
-
-
-def is_fused(layer) -> bool:
-    """Whether ``layer`` runs :func:`flat_dense_call` (see :func:`fuse_dense_layers`)."""
-    return getattr(getattr(layer, "call", None), "__func__", None) is flat_dense_call
-
-
-def fuse_loaded_backbones(model: keras.Model) -> keras.Model:
-    """``model`` (loaded with ``keras.saving.load_model``) with :func:`fuse_dense_layers` applied
-    to each BERT backbone inside it; models without one are returned unchanged."""
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        if isinstance(layer, keras_hub.models.BertBackbone):
-            fuse_dense_layers(layer)
-    return model
 
 
 def scratch_backbone(size: str, vocabulary_size: int, *, sequence_length: int, dropout: float = 0.1):
