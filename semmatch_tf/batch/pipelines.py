@@ -167,8 +167,9 @@ def shard_pieces(chunk: tuple[list, np.ndarray], shards: int, text_field: str) -
         yield int(number), ([ids[r] for r in rows], [records[r][text_field] for r in rows], vectors[rows])
 
 
-def write_index_shard(item, directory: str, shards: int, meta: dict) -> dict:
-    """One shard directory from its pieces (rows sorted by id there); its manifest entry plus ``dims``."""
+def write_index_shard(item, directory: str, shards: int, meta: dict) -> None:
+    """One shard directory from its pieces (rows sorted by id there); the launcher lists the shards
+    afterwards (:func:`written_shards`)."""
     from semmatch_tf.retrieval.sharded import shard_name, write_shard
     import pandas as pd
 
@@ -177,7 +178,7 @@ def write_index_shard(item, directory: str, shards: int, meta: dict) -> dict:
     vectors = np.concatenate([piece[2] for piece in pieces]).astype(np.float32, copy=False)
     catalogue = pd.DataFrame({"product_id": [i for piece in pieces for i in piece[0]],
                               "title": [t for piece in pieces for t in piece[1]]})
-    return {**write_shard(directory, shard_name(number, shards), vectors, catalogue, meta), "dims": vectors.shape[1]}
+    write_shard(directory, shard_name(number, shards), vectors, catalogue, meta)
 
 
 def written_shards(dense_dir: Path) -> list[dict]:

@@ -18,8 +18,7 @@ keras-hub rebuilds these layers plain when it loads one; :func:`fuse_loaded_back
 again (``semmatch_tf.runs`` does, for every run it loads).
 
 Examples:
-    >>> import keras
-    >>> from semmatch_tf.models.bert import fuse_dense_layers, is_fused, scratch_backbone
+    >>> from semmatch_tf.models.bert import is_fused, scratch_backbone
     >>> backbone = scratch_backbone("tiny", 100, sequence_length=16)  # built fused
     >>> sum(is_fused(layer) for layer in backbone._flatten_layers())
     13
