@@ -47,7 +47,7 @@ import tensorflow as tf
 from semmatch_tf.atomic import atomic_write_text, read_json_object, write_file_atomically  # noqa: F401 (re-exported)
 from semmatch_tf.compute import check_compute, compute_scope, per_object_function
 from semmatch_tf.data.padding import trim_packed_padding
-from semmatch_tf.data.pipeline import length_sorted_batches
+from semmatch_tf.data.pipeline import TRIMMED_CALL_COST, length_sorted_batches
 from semmatch_tf.data.schema import LabelScheme, PairDataset
 from semmatch_tf.evaluation.report import evaluate_predictions
 # models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
@@ -101,7 +101,8 @@ class TrainedMatcher:
 
         Pairs are batched longest first (:func:`~semmatch_tf.data.pipeline.length_sorted_batches`)
         through one traced function (preprocessor, padding trim, model): no Keras ``predict`` loop,
-        and BERT batches carry little padding. Outputs come back in input order; ``progress``
+        and BERT batches carry little padding (``batch_size`` is then a maximum: pairs of very
+        different lengths, as in one re-ranking request, go in several batches of similar lengths). Outputs come back in input order; ``progress``
         shows a bar over the batches.
         """
         queries, products = text_list(queries), text_list(products)
@@ -112,7 +113,9 @@ class TrainedMatcher:
         outputs = np.zeros((n, width), np.float32)
         lengths = np.fromiter((len(q) + len(p) for q, p in zip(queries, products)), np.int64, n)
         queries, products = np.asarray(queries, dtype=object), np.asarray(products, dtype=object)
-        for rows in progress_over(length_sorted_batches(lengths, batch_size), "scoring", enabled=progress):
+        trimmed = isinstance(self.preprocessor, BertPreprocessor)  # packed pairs, each batch trimmed
+        batches = length_sorted_batches(lengths, batch_size, TRIMMED_CALL_COST if trimmed else None)
+        for rows in progress_over(batches, "scoring", enabled=progress):
             outputs[rows] = np.reshape(self.outputs_tensor(tf.constant(queries[rows], tf.string),
                                                            tf.constant(products[rows], tf.string)), (-1, width))
         return outputs

@@ -397,5 +397,13 @@ def test_matcher_scores_length_sorted_batches_in_input_order():
         np.testing.assert_allclose(matcher.predict_outputs(QUERIES, PRODUCTS, batch_size), full, atol=1e-5)
     np.testing.assert_allclose(matcher.score(QUERIES[::-1], PRODUCTS[::-1], 3), full[::-1, 1], atol=1e-5)
     assert matcher.predict_outputs([], []).shape == (0, 2)
+    # one request of very different lengths (as a re-ranking request) runs as batches of similar lengths
+    calls, outputs_tensor = [], matcher.outputs_tensor
+    matcher.outputs_tensor = lambda q, p: calls.append(int(q.shape[0])) or outputs_tensor(q, p)
+    long_titles = [" ".join(["oak writing desk with drawers"] * 8)] * 4
+    requests = (["desk"] * 12, long_titles + ["lamp"] * 8)
+    np.testing.assert_allclose(matcher.predict_outputs(*requests, 12),
+                               matcher.predict_outputs(*requests, 1), atol=1e-5)
+    assert calls[0] == 4 and sum(calls[:2]) == 12, calls
     with pytest.raises(ValueError, match="2 queries but 1 products"):
         matcher.predict_outputs(["a", "b"], ["c"])

@@ -95,6 +95,36 @@ def test_length_sorted_batches_cover_every_row_once_longest_first():
         length_sorted_batches(lengths, 0)
 
 
+def test_batches_with_a_call_cost_are_the_cheapest_contiguous_cuts():
+    """With a call cost the cuts minimise rows x longest + cost per batch: checked against every
+    way of cutting the length-sorted rows into batches of at most ``batch_size``."""
+    import itertools
+
+    from semmatch_tf.data.pipeline import length_sorted_batches
+
+    def work(batches, lengths, cost):
+        return sum(len(rows) * lengths[rows].max() + cost for rows in batches)
+
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        lengths, batch_size, cost = rng.integers(1, 60, rng.integers(1, 9)), int(rng.integers(1, 5)), float(rng.integers(0, 80))
+        batches = length_sorted_batches(lengths, batch_size, cost)
+        order = np.concatenate(batches)
+        assert sorted(order.tolist()) == list(range(len(lengths))) and max(map(len, batches)) <= batch_size
+        assert order.tolist() == np.argsort(-lengths, kind="stable").tolist()  # still longest first
+        n, cheapest = len(lengths), np.inf
+        for cuts in itertools.product([False, True], repeat=n - 1):
+            starts = [0] + [i + 1 for i, cut in enumerate(cuts) if cut]
+            pieces = [order[a:b] for a, b in zip(starts, starts[1:] + [n])]
+            if max(map(len, pieces)) <= batch_size:
+                cheapest = min(cheapest, work(pieces, lengths, cost))
+        assert work(batches, lengths, cost) == pytest.approx(cheapest)
+    # a free call: one batch per distinct length; a dear one: full batches
+    lengths = np.array([30, 8, 30, 9, 8])
+    assert [b.tolist() for b in length_sorted_batches(lengths, 5, 0.0)] == [[0, 2], [3], [1, 4]]
+    assert [len(b) for b in length_sorted_batches(lengths, 5, 1e6)] == [5]
+
+
 def test_embedding_order_follows_the_input_not_the_batches(encoder):
     texts = ["a much longer text about red shoes and hats", "hat", "green bag", "café noir 2 blue"]
     vectors = encoder.embed_products(texts, batch_size=2)

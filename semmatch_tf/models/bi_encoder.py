@@ -28,7 +28,7 @@ import tensorflow as tf
 from semmatch_tf.atomic import write_file_atomically
 from semmatch_tf.compute import check_compute, compute_scope, per_object_function
 from semmatch_tf.data.padding import trim_packed_padding
-from semmatch_tf.data.pipeline import length_sorted_batches
+from semmatch_tf.data.pipeline import TRIMMED_CALL_COST, length_sorted_batches
 from semmatch_tf.models.encoders import BiLSTMEncoder
 from semmatch_tf.models.registry import BI_ENCODER, family
 from semmatch_tf.models.bert import (BertPreprocessor, build_bert_tower, checkpoint_prefixes, checkpoint_tokenizer,
@@ -178,7 +178,8 @@ class TextEmbedder:
         """``np.float32 [len(texts), D]`` in input order; a progress bar over batches when ``progress``.
 
         Texts are batched longest first (:func:`~semmatch_tf.data.pipeline.length_sorted_batches`)
-        so that each BERT batch is trimmed to little padding; the order does not change a vector.
+        so that each BERT batch is trimmed to little padding (``batch_size`` is then a maximum: texts
+        of very different lengths go in several batches); the order does not change a vector.
         """
         if not tf.executing_eagerly():
             raise TypeError("TextEmbedder batches in Python and returns NumPy, so it cannot run inside a "
@@ -187,7 +188,8 @@ class TextEmbedder:
 
         texts = text_list(texts)
         vectors = np.zeros((len(texts), self.dims), np.float32)
-        batches = length_sorted_batches(np.fromiter(map(len, texts), np.int64, len(texts)), batch_size)
+        call_cost = TRIMMED_CALL_COST if isinstance(self.preprocessor, BertPreprocessor) else None
+        batches = length_sorted_batches(np.fromiter(map(len, texts), np.int64, len(texts)), batch_size, call_cost)
         strings = np.asarray(texts, dtype=object)
         for rows in progress_over(batches, description, enabled=progress):
             vectors[rows] = self.embed_tensor(tf.constant(strings[rows], tf.string)).numpy()
