@@ -6,7 +6,8 @@
 * training: :func:`train` (cross- or bi-encoder, resumable), :func:`pretrain_mlm` (masked-language-
   model pretraining of a BERT backbone, ``semmatch-tf pretrain``), :func:`load_splits` (the train /
   validation / test pairs a config names), :func:`training_compute` and :func:`compute_scope` (the
-  precision a training runs in)
+  precision a training runs in), :class:`FusedAdam` / :class:`FusedAdamW` (Keras' Adam / AdamW with
+  TensorFlow's one-kernel update, what ``training.optimizer: adam | adamw`` builds)
 * the trained run: :func:`load_run` (a :class:`TrainedMatcher`), :func:`load_bi_encoder`,
   :func:`pair_cosines` and :func:`qrels_of` (a bi-encoder's cosines and judged relevance)
 * distillation data: :func:`teacher_scorer`, :func:`teacher_calibration`, :func:`teacher_labelled`, :func:`near_pairs`,
@@ -55,6 +56,8 @@ _HOMES = {
     "load_run": "semmatch_tf.runs",
     "load_bi_encoder": "semmatch_tf.runs",
     "compute_scope": "semmatch_tf.compute",
+    "FusedAdam": "semmatch_tf.training.optimizers",
+    "FusedAdamW": "semmatch_tf.training.optimizers",
     "training_compute": "semmatch_tf.compute",
 }
 _RENAMED = {"pretrain_mlm": "pretrain"}  # the public name -> its name at home, where they differ
