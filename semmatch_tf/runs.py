@@ -102,8 +102,8 @@ class TrainedMatcher:
         Pairs are batched longest first (:func:`~semmatch_tf.data.pipeline.length_sorted_batches`)
         through one traced function (preprocessor, padding trim, model): no Keras ``predict`` loop,
         and BERT batches carry little padding (``batch_size`` is then a maximum: pairs of very
-        different lengths, as in one re-ranking request, go in several batches of similar lengths). Outputs come back in input order; ``progress``
-        shows a bar over the batches.
+        different lengths, as in one re-ranking request, go in several batches of similar
+        lengths). Outputs come back in input order; ``progress`` shows a bar over the batches.
         """
         queries, products = text_list(queries), text_list(products)
         n = len(queries)
