@@ -47,12 +47,12 @@ import tensorflow as tf
 from semmatch_tf.atomic import atomic_write_text, read_json_object, write_file_atomically  # noqa: F401 (re-exported)
 from semmatch_tf.compute import check_compute, compute_scope, per_object_function
 from semmatch_tf.data.padding import trim_packed_padding
-from semmatch_tf.data.pipeline import TRIMMED_CALL_COST, length_sorted_batches
 from semmatch_tf.data.schema import LabelScheme, PairDataset
 from semmatch_tf.evaluation.report import evaluate_predictions
 # models.bi_encoder and semmatch_tf.text (via text.preprocessor) register the Keras classes of the
 # towers and preprocessors, so load_bi_encoder can deserialise them.
-from semmatch_tf.models.bi_encoder import Towers, TwoTowerEncoder, progress_over, save_layer, text_list
+from semmatch_tf.models.bi_encoder import (Towers, TwoTowerEncoder, inference_batches, progress_over, save_layer,
+                                          text_list)
 from semmatch_tf.models.bert import BertPreprocessor, fuse_loaded_backbones
 from semmatch_tf.models.heads import HEADS, predicted_grades, representation_model
 from semmatch_tf.models.registry import register_keras_classes
@@ -113,8 +113,7 @@ class TrainedMatcher:
         outputs = np.zeros((n, width), np.float32)
         lengths = np.fromiter((len(q) + len(p) for q, p in zip(queries, products)), np.int64, n)
         queries, products = np.asarray(queries, dtype=object), np.asarray(products, dtype=object)
-        trimmed = isinstance(self.preprocessor, BertPreprocessor)  # packed pairs, each batch trimmed
-        batches = length_sorted_batches(lengths, batch_size, TRIMMED_CALL_COST if trimmed else None)
+        batches = inference_batches(lengths, batch_size, self.preprocessor)
         for rows in progress_over(batches, "scoring", enabled=progress):
             outputs[rows] = np.reshape(self.outputs_tensor(tf.constant(queries[rows], tf.string),
                                                            tf.constant(products[rows], tf.string)), (-1, width))

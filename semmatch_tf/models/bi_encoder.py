@@ -188,8 +188,7 @@ class TextEmbedder:
 
         texts = text_list(texts)
         vectors = np.zeros((len(texts), self.dims), np.float32)
-        call_cost = TRIMMED_CALL_COST if isinstance(self.preprocessor, BertPreprocessor) else None
-        batches = length_sorted_batches(np.fromiter(map(len, texts), np.int64, len(texts)), batch_size, call_cost)
+        batches = inference_batches(np.fromiter(map(len, texts), np.int64, len(texts)), batch_size, self.preprocessor)
         strings = np.asarray(texts, dtype=object)
         for rows in progress_over(batches, description, enabled=progress):
             vectors[rows] = self.embed_tensor(tf.constant(strings[rows], tf.string)).numpy()
@@ -225,6 +224,14 @@ def _one_text(value: Any, position: int) -> str:
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         raise ValueError(f"text {position} is missing ({value!r}); fill or drop missing texts before embedding")
     return str(value)
+
+
+def inference_batches(lengths: np.ndarray, batch_size: int, preprocessor) -> list[np.ndarray]:
+    """:func:`~semmatch_tf.data.pipeline.length_sorted_batches` for a model fed by ``preprocessor``:
+    BERT inputs are trimmed per batch, so their batches are also cut where a call repays the padding
+    it saves (:data:`~semmatch_tf.data.pipeline.TRIMMED_CALL_COST`); others are cut every ``batch_size``."""
+    call_cost = TRIMMED_CALL_COST if isinstance(preprocessor, BertPreprocessor) else None
+    return length_sorted_batches(lengths, batch_size, call_cost)
 
 
 def progress_over(steps: Sequence, description: str, *, enabled: bool):
