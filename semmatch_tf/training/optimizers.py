@@ -62,7 +62,7 @@ class FusedAdamStep:
             var=variable.handle, m=self._momentums[index].value.handle, v=self._velocities[index].value.handle,
             beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype),
             beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(tf.convert_to_tensor(gradient), dtype))  # an embedding's IndexedSlices made dense, as Keras does
+            grad=tf.cast(tf.convert_to_tensor(gradient), dtype))  # IndexedSlices made dense: repeated rows summed
 
 
 @keras.saving.register_keras_serializable(package="semmatch_tf")
